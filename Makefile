@@ -1,0 +1,66 @@
+# abusedesk: `make demo` and `make test` work on a fresh machine of this kind (Debian, Python 3.11, root).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEB_STAMP := $(VENV)/.debs
+# Debian packages the tests drive as real peers (IMAP server, DNS server, flow exporter ...)
+DEBS := dovecot-imapd dovecot-lmtpd unbound
+
+.PHONY: demo test test-sqlite test-postgres lint fix typecheck migration services debs bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+debs: $(DEB_STAMP)
+$(DEB_STAMP):
+	@mkdir -p $(VENV)
+	@if ! dpkg -s $(DEBS) >/dev/null 2>&1; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBS)) >/dev/null; \
+	fi
+	# the packages' own daemons are not wanted: tests start their own on loopback ports
+	-@service dovecot stop >/dev/null 2>&1; service unbound stop >/dev/null 2>&1; true
+	touch $(DEB_STAMP)
+
+# PostgreSQL is started by this machine kind; start it if a fresh machine has it stopped
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+	@pg_isready -h 127.0.0.1 -p 5432
+	@pgrep -x nats-server >/dev/null || start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+
+demo: $(STAMP)
+	$(BIN)/abusedesk demo --data-dir ./demo-data --fresh
+
+test: $(STAMP) debs services lint
+	$(BIN)/pytest -n 2 -q -p no:cacheprovider
+	ABUSEDESK_TEST_DATABASE=postgresql $(BIN)/pytest -n 2 -q -p no:cacheprovider -m "not corpus and not slow"
+
+test-sqlite: $(STAMP) debs
+	$(BIN)/pytest -n 2 -q
+
+test-postgres: $(STAMP) debs services
+	ABUSEDESK_TEST_DATABASE=postgresql $(BIN)/pytest -n 2 -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/mypy
+
+fix: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks scripts
+	$(BIN)/ruff check --fix src tests benchmarks scripts
+
+migration: $(STAMP)
+	$(BIN)/python scripts/regen_migration.py
+	$(BIN)/ruff format src/abusedesk/store/migrations
+	$(BIN)/ruff check --fix -q src/abusedesk/store/migrations || true
+
+bench: $(STAMP)
+	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,74 @@
+"""What every command shares: the Runtime built from Settings, JSON output, and error-to-exit-code mapping."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from abusedesk.config import Settings, load_settings
+from abusedesk.domain.errors import AbuseDeskError, ConfigError
+from abusedesk.logs import setup_logging
+from abusedesk.runtime import Runtime
+
+_overrides: dict[str, Any] = {}
+
+
+def set_global_options(data_dir: Path | None, database_url: str | None, policy_file: Path | None) -> None:
+    _overrides.clear()
+    if data_dir is not None:
+        _overrides["data_dir"] = data_dir
+    if database_url is not None:
+        _overrides["database_url"] = database_url
+    if policy_file is not None:
+        _overrides["policy_file"] = policy_file
+
+
+def settings() -> Settings:
+    s = load_settings(**_overrides)
+    setup_logging(s.log_level, s.log_format)
+    return s
+
+
+@contextmanager
+def runtime() -> Iterator[Runtime]:
+    rt = Runtime.open(settings())
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+def emit(data: Any, as_json: bool) -> None:
+    """Print ``data`` as JSON for scripts; callers print their own table otherwise."""
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def errors_to_exit() -> Iterator[None]:
+    """An AbuseDeskError becomes one line on stderr and exit 1 (2 for bad configuration or usage)."""
+    try:
+        yield
+    except ConfigError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        for sub in exc.errors:
+            typer.echo(f"  {sub.message}", err=True)
+        raise typer.Exit(2) from None
+    except AbuseDeskError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,48 @@
+"""The ``abusedesk`` command: global options, then one sub-app per command group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from abusedesk import __version__
+from abusedesk.cli import audit, case, context, intake, inventory, policy
+
+app = typer.Typer(
+    help="abusedesk: enforce an Acceptable Use Policy, from signal to case to action.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(policy.app, name="policy", help="Show and check the policy file.")
+app.add_typer(inventory.app, name="inventory", help="Import the inventory; who had an address when.")
+app.add_typer(intake.app, name="intake", help="Take in complaints and feeds; quarantine and retry.")
+app.add_typer(case.app, name="case", help="Work cases: list, show, transition, act, approve, note, export.")
+app.add_typer(audit.app, name="audit", help="Verify the hash-chained audit log.")
+
+
+@app.callback()
+def _globals(
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory (env ABUSEDESK_DATA_DIR).")] = None,
+    database_url: Annotated[str | None, typer.Option(help="Database URL (env ABUSEDESK_DATABASE_URL).")] = None,
+    policy_file: Annotated[Path | None, typer.Option(help="Policy file (env ABUSEDESK_POLICY_FILE).")] = None,
+) -> None:
+    context.set_global_options(data_dir, database_url, policy_file)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def init() -> None:
+    """Create the data directory and bring the database to the newest schema."""
+    with context.errors_to_exit(), context.runtime() as rt:
+        typer.echo(f"abusedesk data in {rt.settings.data_dir.resolve()}, database {rt.engine.url!r}")
+
+
+def main() -> None:
+    app()

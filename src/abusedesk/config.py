@@ -1,0 +1,122 @@
+"""One Settings object: environment ``ABUSEDESK_*`` (nesting with ``__``), a TOML file, and defaults.
+
+Built once by the CLI or the app factory and passed down; nothing else reads ``os.environ``. The TOML file is
+``$ABUSEDESK_CONFIG`` if set, else ``<data_dir>/abusedesk.toml`` when it exists. A bad value fails fast naming
+the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from abusedesk.domain.errors import ConfigError
+
+
+class SmtpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 25
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 10.0
+
+
+class WebhookSettings(BaseModel):
+    url: str | None = None
+    secret: str = ""
+    timeout: float = 10.0
+    max_attempts: int = 5
+    backoff_base: float = 0.5
+
+
+class IntakeSettings(BaseModel):
+    max_input_bytes: int = 25 * 1024 * 1024
+    max_unpacked_bytes: int = 64 * 1024 * 1024
+    max_unpack_ratio: int = 200
+    ack_per_reporter_per_hour: int = 20
+    ack_from: str = "abuse@provider.example"
+    drop_folder: Path | None = None
+
+
+class Settings(BaseSettings):
+    """Every setting of abusedesk; see docs/admin/settings.md for each one."""
+
+    model_config = SettingsConfigDict(env_prefix="ABUSEDESK_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Field(default=Path("./abusedesk-data"), description="Where SQLite, raw inputs and evidence live.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir.")
+    policy_file: Path | None = Field(default=None, description="The AUP policy file; default the shipped one.")
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    bus: Literal["inprocess", "nats"] = "inprocess"
+    nats_url: str = "nats://127.0.0.1:4222"
+    notify_backend: Literal["smtp", "console", "null"] = "smtp"
+    notify_from: str = "abuse@provider.example"
+    control_backend: Literal["webhook", "console", "null"] = "webhook"
+    smtp: SmtpSettings = SmtpSettings()
+    webhook: WebhookSettings = WebhookSettings()
+    intake: IntakeSettings = IntakeSettings()
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, dotenv_settings, _TomlSource(settings_cls))
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'abusedesk.sqlite3').resolve()}"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.data_dir / "evidence"
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Values from the TOML file, below the environment in precedence."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover - unused
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path_text = os.environ.get("ABUSEDESK_CONFIG")
+        if path_text:
+            path = Path(path_text)
+            if not path.is_file():
+                raise ConfigError(f"config file {path} named by ABUSEDESK_CONFIG does not exist")
+        else:
+            data_dir = Path(os.environ.get("ABUSEDESK_DATA_DIR", "./abusedesk-data"))
+            path = data_dir / "abusedesk.toml"
+            if not path.is_file():
+                return {}
+        try:
+            return tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{exc}", file=str(path)) from None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings, turning pydantic's error into a ConfigError that names the bad key."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = "__".join(str(p) for p in first["loc"])
+        raise ConfigError(f"setting {key!r} (env ABUSEDESK_{key.upper()}): {first['msg']}", field=key) from None

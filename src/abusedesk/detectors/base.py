@@ -1,0 +1,49 @@
+"""The detector interface: a batch in, Findings out; window state is an explicit object.
+
+A detector never keeps hidden state between calls: ``new_state`` makes the state, ``detect`` takes and updates it,
+``finalize`` flushes what is left at the end of a stream. So one detector can run partitioned on several workers,
+each with the state of its own partition (pySigma's validate/finalize split is the model).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from abusedesk.domain.records import Event, Finding, Severity
+
+
+class ClauseMap(Protocol):
+    """What a detector needs from the policy: which clauses a kind falls under, and its default severity."""
+
+    def clauses_for_kind(self, kind: str) -> tuple[str, ...]: ...
+
+    def severity_for_kind(self, kind: str) -> Severity: ...
+
+
+class Detector(ABC):
+    """Base of every detector. Subclasses set ``name`` and implement ``detect``."""
+
+    name: ClassVar[str]
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+    def __init__(self, policy: ClauseMap, params: BaseModel | None = None) -> None:
+        self.policy = policy
+        self.params = params if params is not None else self.Params()
+
+    def new_state(self) -> Any:
+        """Window state for one partition; None for a stateless detector."""
+        return None
+
+    @abstractmethod
+    def detect(self, batch: Sequence[Event] | Any, state: Any = None) -> list[Finding]:
+        """Findings for this batch (empty means clean)."""
+
+    def finalize(self, state: Any = None) -> list[Finding]:
+        """Findings still held in ``state`` at the end of a stream."""
+        return []

@@ -1,0 +1,1 @@
+"""Plain typed records and rules of the abuse desk; no I/O."""

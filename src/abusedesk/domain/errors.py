@@ -1,0 +1,123 @@
+"""The one error tree of abusedesk.
+
+::
+
+    AbuseDeskError
+     ├── ConfigError            bad setting, policy or pipeline file; stops a worker
+     ├── SourceError            a channel or feed could not deliver
+     │    ├── SourceUnavailable     retryable (network down, server busy)
+     │    └── FeedFormatChanged     permanent (a known feed no longer looks as expected)
+     ├── ParseError             one raw input could not be parsed (carries source, line, offset)
+     ├── InputRejected          refused before storing (too large, over a rate limit)
+     ├── ActionError            an adapter failed (``retryable`` says whether to try again)
+     ├── NotFound
+     ├── Conflict               a concurrent change, a duplicate, an illegal transition
+     └── Forbidden              not allowed for this actor (e.g. approving one's own proposal)
+
+Messages say what, where and the likely cause, as a sentence.
+"""
+
+from __future__ import annotations
+
+
+class AbuseDeskError(Exception):
+    """Base of every error abusedesk raises on purpose."""
+
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(AbuseDeskError):
+    """A setting, policy file or pipeline file is wrong; names the file, line and field."""
+
+    status = 400
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        errors: list[ConfigError] | None = None,
+    ) -> None:
+        where = ":".join(str(p) for p in (file, line) if p is not None)
+        prefix = f"{where}: " if where else ""
+        if field and f"'{field}'" not in message:
+            prefix += f"field '{field}': "
+        super().__init__(prefix + message)
+        self.file, self.line, self.field = file, line, field
+        self.errors: list[ConfigError] = errors or []
+
+
+class SourceError(AbuseDeskError):
+    """A channel or feed could not deliver raw input."""
+
+    status = 502
+
+
+class SourceUnavailable(SourceError):
+    """Retryable: the source is down or busy."""
+
+    status = 503
+
+
+class FeedFormatChanged(SourceError):
+    """Permanent: a known feed no longer has the shape we expect."""
+
+
+class ParseError(AbuseDeskError):
+    """One raw input could not be parsed; the input goes to quarantine with this reason."""
+
+    status = 422
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        offset: int | None = None,
+        parser: str | None = None,
+    ) -> None:
+        where = []
+        if source:
+            where.append(source)
+        if line is not None:
+            where.append(f"line {line}")
+        if offset is not None:
+            where.append(f"offset {offset}")
+        prefix = f"{', '.join(where)}: " if where else ""
+        super().__init__(prefix + message)
+        self.source, self.line, self.offset, self.parser = source, line, offset, parser
+
+
+class InputRejected(AbuseDeskError):
+    """Input refused before it was stored: too large, over a rate limit, or not allowed."""
+
+    status = 413
+
+
+class ActionError(AbuseDeskError):
+    """An adapter could not carry out an action; ``retryable`` says whether a retry may help."""
+
+    status = 502
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class NotFound(AbuseDeskError):
+    status = 404
+
+
+class Conflict(AbuseDeskError):
+    status = 409
+
+
+class Forbidden(AbuseDeskError):
+    status = 403

@@ -1,0 +1,1 @@
+"""Intake: channels deliver bytes, the raw store keeps them before anything is acknowledged or parsed."""

@@ -1,0 +1,70 @@
+"""The parser interface: recognise a raw input by its bytes, and turn it into Events.
+
+A parser is one module and one class with a unique snake_case ``name``, a pydantic ``Params`` with defaults and
+a docstring saying what it reads, from whom, and its known false positives. ``parse`` yields Events and
+ParseIssues (a bad line is an issue, not a failure); a whole input it cannot read raises ``ParseError`` and the
+input goes to quarantine.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from email.message import EmailMessage
+from functools import cached_property
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from abusedesk.domain.records import Event, ParseIssue, RawInput
+from abusedesk.parsers import mime
+
+
+class Report:
+    """A raw input handed to parsers, with lazily decoded views so sniffing many parsers costs one decode."""
+
+    def __init__(self, raw: RawInput, data: bytes, *, limits: mime.Limits | None = None) -> None:
+        self.raw = raw
+        self.data = data
+        self.limits = limits or mime.Limits()
+
+    @cached_property
+    def message(self) -> EmailMessage | None:
+        """The input as an e-mail message, or None when it does not look like one."""
+        return mime.parse_message(self.data) if mime.looks_like_mail(self.data) else None
+
+    @cached_property
+    def text(self) -> str:
+        """The whole input as text (charset sniffed, undecodable bytes replaced)."""
+        return mime.decode_bytes(self.data)
+
+    @cached_property
+    def head(self) -> bytes:
+        """The first 4 KiB, for cheap sniffing."""
+        return self.data[:4096]
+
+    @property
+    def filename(self) -> str | None:
+        return self.raw.filename
+
+
+class Parser(ABC):
+    """Base of every parser. Subclasses set ``name`` and implement ``recognises`` and ``parse``."""
+
+    name: ClassVar[str]
+    #: lower runs first when sniffing; specific formats (ARF, XARF) before generic ones (free text)
+    priority: ClassVar[int] = 50
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+    def __init__(self, params: BaseModel | None = None) -> None:
+        self.params = params if params is not None else self.Params()
+
+    @abstractmethod
+    def recognises(self, report: Report) -> bool:
+        """True when this input is in this parser's format (look at bytes and structure, not the channel)."""
+
+    @abstractmethod
+    def parse(self, report: Report) -> Iterator[Event | ParseIssue]:
+        """Yield Events (and ParseIssues for bad records); raise ParseError when the input cannot be read."""

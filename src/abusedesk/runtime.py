@@ -1,0 +1,67 @@
+"""The Runtime: settings, database, raw store, bus, clock and policy, built once and passed to every service.
+
+The CLI and the API app factory build one Runtime; services take it as their only dependency. Nothing below
+reads the environment or opens an engine of its own.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from abusedesk.bus.base import Bus, InProcessBus
+from abusedesk.clock import Clock
+from abusedesk.config import Settings
+from abusedesk.intake.rawstore import RawStore
+from abusedesk.store.db import make_engine, migrate, session_factory
+
+if TYPE_CHECKING:
+    from abusedesk.policy.model import Policy
+
+
+class Runtime:
+    def __init__(
+        self, settings: Settings, *, clock: Clock | None = None, bus: Bus | None = None, engine: Engine | None = None
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or Clock()
+        self.bus: Bus = bus or InProcessBus()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = engine or make_engine(settings.sqlalchemy_url)
+        self.sessions: sessionmaker[Session] = session_factory(self.engine)
+        self.raw_store = RawStore(settings.raw_dir)
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        bus: Bus | None = None,
+        engine: Engine | None = None,
+        upgrade: bool = True,
+    ) -> Runtime:
+        rt = cls(settings, clock=clock, bus=bus, engine=engine)
+        if upgrade:
+            migrate(rt.engine)
+        return rt
+
+    @cached_property
+    def policy(self) -> Policy:
+        """The policy in force (settings.policy_file, else the shipped one), recorded as a version on first use."""
+        from abusedesk.policy.loader import load_policy
+        from abusedesk.policy.versions import record_version
+
+        policy = load_policy(self.settings.policy_file)
+        record_version(self, policy)
+        return policy
+
+    def drain(self) -> int:
+        """Run the in-process bus until nothing is left (a no-op on other buses)."""
+        return self.bus.drain() if isinstance(self.bus, InProcessBus) else 0
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,3 @@
+"""All tables, one module per area; importing this package registers every table on ``Base.metadata``."""
+
+from abusedesk.store.tables import cases, consent, evidence, intake, inventory, policy  # noqa: F401

@@ -1,0 +1,66 @@
+"""Raw inputs (content-addressed; the bytes live in the raw store), parsed events, reporters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from abusedesk.store.base import Base
+
+
+class RawInputRow(Base):
+    """One input as received. status: stored → parsed | quarantined | duplicate."""
+
+    __tablename__ = "raw_inputs"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the bytes
+    size: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="stored", index=True)
+    parser: Mapped[str | None] = mapped_column(String(60))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+    issues: Mapped[list[Any]] = mapped_column(default=list)
+    reporter: Mapped[str | None] = mapped_column(String(320), index=True)
+    report_ref: Mapped[str | None] = mapped_column(String(200), index=True)  # external id (XARF report_id ...)
+    parsed_at: Mapped[datetime | None] = mapped_column()
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_subject", "customer_id", "service_id", "kind"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    raw_id: Mapped[str | None] = mapped_column(ForeignKey("raw_inputs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    time: Mapped[datetime] = mapped_column(index=True)
+    feed: Mapped[str] = mapped_column(String(80))
+    reporter: Mapped[str | None] = mapped_column(String(320))
+    source_ip: Mapped[str | None] = mapped_column(String(45), index=True)
+    source_url: Mapped[str | None] = mapped_column(Text)
+    confidence: Mapped[float] = mapped_column(Float, default=1.0)
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    project_id: Mapped[str | None] = mapped_column(String(64))
+    service_id: Mapped[str | None] = mapped_column(String(64))
+    disposition: Mapped[str] = mapped_column(String(20), default="new")  # new | attributed | not-ours | triage
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the whole event in catalogue names
+
+
+class ReporterRow(Base):
+    """An outside reporter (by address): acknowledgement rate limit and accuracy over time."""
+
+    __tablename__ = "reporters"
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column()
+    last_seen: Mapped[datetime] = mapped_column()
+    reports: Mapped[int] = mapped_column(Integer, default=0)
+    events: Mapped[int] = mapped_column(Integer, default=0)
+    confirmed_cases: Mapped[int] = mapped_column(Integer, default=0)
+    dismissed_cases: Mapped[int] = mapped_column(Integer, default=0)
+    acks_window_start: Mapped[datetime | None] = mapped_column()
+    acks_in_window: Mapped[int] = mapped_column(Integer, default=0)
+    trusted: Mapped[bool] = mapped_column(Boolean, default=False)
