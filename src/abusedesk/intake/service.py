@@ -181,7 +181,7 @@ class IntakeService:
                     outcome.error = f"parser {parser.name} found no events" + (f": {reasons}" if reasons else "")
             except ParseError as exc:
                 outcome.error = f"parser {parser.name}: {exc.message}"
-            except Exception as exc:  # noqa: BLE001 - a parser bug must quarantine the input, not lose it
+            except Exception as exc:
                 log.exception("parser %s crashed on raw input %s", parser.name, raw_id)
                 outcome.error = f"parser {parser.name} crashed: {type(exc).__name__}: {exc}"
                 outcome.events.clear()
@@ -201,7 +201,7 @@ class IntakeService:
             try:
                 if parser.recognises(report):
                     return parser
-            except Exception:  # noqa: BLE001 - one broken sniffer must not stop the others
+            except Exception:
                 log.exception("parser %s failed while sniffing raw input %s", parser.name, report.raw.id)
         return None
 
