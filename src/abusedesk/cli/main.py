@@ -38,6 +38,29 @@ def version() -> None:
 
 
 @app.command()
+def kinds(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """List the event kinds and the XARF v4 (category, type) each converts to and from."""
+    from abusedesk.domain.kinds import KINDS, XARF_TO_KIND
+
+    rows = [
+        {
+            "kind": k.name,
+            "title": k.title,
+            "xarf_category": k.xarf[0],
+            "xarf_type": k.xarf[1],
+            "xarf_native": XARF_TO_KIND.get(k.xarf) == k.name,
+        }
+        for k in KINDS.values()
+    ]
+    if as_json:
+        context.emit(rows, True)
+        return
+    for r in rows:
+        native = "" if r["xarf_native"] else " (nearest)"
+        typer.echo(f"{r['kind']:<24} {r['xarf_category']}/{r['xarf_type']}{native}  {r['title']}")
+
+
+@app.command()
 def init() -> None:
     """Create the data directory and bring the database to the newest schema."""
     with context.errors_to_exit(), context.runtime() as rt:
