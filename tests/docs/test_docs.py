@@ -1,0 +1,39 @@
+"""Every setting and every event field has its documentation (datasette's test_docs.py is the model)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from abusedesk.config import Settings
+from abusedesk.domain.records import EVENT_FIELDS
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def _documented_keys(page: str) -> set[str]:
+    return set(re.findall(r"^\| `([a-z_.]+)` \|", (DOCS / page).read_text(), flags=re.MULTILINE))
+
+
+def _setting_keys() -> list[str]:
+    keys = []
+    for name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.extend(annotation.model_fields)
+        else:
+            keys.append(name)
+    return keys
+
+
+@pytest.mark.parametrize("key", _setting_keys())
+def test_setting_is_documented(key: str) -> None:
+    assert key in _documented_keys("admin/settings.md"), f"setting {key} has no row in docs/admin/settings.md"
+
+
+@pytest.mark.parametrize("name", [*EVENT_FIELDS, "id", "extra"])
+def test_event_field_is_documented(name: str) -> None:
+    assert name in _documented_keys("reference/event-fields.md"), f"{name} missing in docs/reference/event-fields.md"

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from abusedesk.config import load_settings
+from abusedesk.domain.errors import ConfigError
+
+
+def test_env_overrides_toml_and_nested_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    toml = tmp_path / "a.toml"
+    toml.write_text('log_level = "DEBUG"\n[smtp]\nhost = "mail.example.net"\nport = 2525\n')
+    monkeypatch.setenv("ABUSEDESK_CONFIG", str(toml))
+    monkeypatch.setenv("ABUSEDESK_SMTP__PORT", "587")
+    s = load_settings(data_dir=tmp_path)
+    assert s.log_level == "DEBUG"
+    assert s.smtp.host == "mail.example.net"
+    assert s.smtp.port == 587
+    assert s.sqlalchemy_url.startswith("sqlite:///")
+
+
+def test_bad_value_names_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ABUSEDESK_SMTP__PORT", "not-a-port")
+    with pytest.raises(ConfigError, match="smtp__port"):
+        load_settings(data_dir=tmp_path)
+
+
+def test_missing_config_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ABUSEDESK_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigError, match="nope.toml"):
+        load_settings(data_dir=tmp_path)
+
+
+def test_json_logging(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import logging
+
+    from abusedesk.logs import setup_logging
+
+    setup_logging("INFO", "json")
+    logging.getLogger("abusedesk.test").info("hello %s", "world", extra={"ad_raw_id": "abc"})
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    record = json.loads(line)
+    assert record["message"] == "hello world"
+    assert record["raw_id"] == "abc"
+    assert record["level"] == "info"
