@@ -28,7 +28,7 @@ def test_bad_value_names_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_missing_config_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ABUSEDESK_CONFIG", str(tmp_path / "nope.toml"))
-    with pytest.raises(ConfigError, match="nope.toml"):
+    with pytest.raises(ConfigError, match=r"nope\.toml"):
         load_settings(data_dir=tmp_path)
 
 
