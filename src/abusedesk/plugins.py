@@ -16,6 +16,7 @@ from abusedesk.domain.errors import ConfigError
 from abusedesk.parsers.base import Parser, Report
 
 BUILTIN_PARSERS: tuple[str, ...] = (
+    "abusedesk.parsers.arf:ArfParser",
     "abusedesk.parsers.shadowserver:ShadowserverParser",
 )
 

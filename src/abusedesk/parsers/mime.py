@@ -7,12 +7,15 @@ naming the limit that was hit; nothing here trusts a declared size or charset.
 
 from __future__ import annotations
 
+import email.utils
 import gzip
 import io
+import ipaddress
 import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
@@ -203,3 +206,171 @@ def unzip_limited(data: bytes, lim: Limits, where: str | None = None) -> list[At
             raise ParseError(f"zip member {info.filename!r} cannot be read: {exc}", source=where) from None
         out.append(Attachment(info.filename, "application/octet-stream", buf.getvalue()))
     return out
+
+
+# --- additions for the complaint-mail parsers (ARF, X-ARF, SpamCop, URL reports, free text); issue 4 item 2 ---
+
+_INTERNAL_NETS = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "::1/128",
+        "::/128",
+        "fc00::/7",
+        "fe80::/10",
+    )
+)
+# an address in a Received line: [192.0.2.1], (192.0.2.1), [IPv6:2001:db8::1]
+_RECEIVED_IP = re.compile(r"[\[(](?:IPv6:)?([0-9a-fA-F:.]{3,45})[\])]")
+_RECEIVED_FROM = re.compile(r"^\s*from\s+(\S+)", re.IGNORECASE)
+_RECEIVED_BY = re.compile(r"\bby\s+(\S+)", re.IGNORECASE)
+_PGP_SIGNED = re.compile(
+    r"-----BEGIN PGP SIGNED MESSAGE-----\r?\n(?:Hash:[^\n]*\r?\n)*\r?\n(.*?)\r?\n-----BEGIN PGP SIGNATURE-----.*?"
+    r"-----END PGP SIGNATURE-----",
+    re.DOTALL,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedHop:
+    """One ``Received:`` header: who handed the message over (``from`` host and address) to whom (``by``)."""
+
+    from_host: str | None
+    ip: str | None
+    by: str | None
+    raw: str
+
+
+def is_internal_ip(text: str) -> bool:
+    """Loopback, RFC 1918, CGNAT, link-local, ULA: addresses a mail hop from outside cannot have."""
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return True
+    mapped = getattr(addr, "ipv4_mapped", None)
+    if mapped is not None:
+        addr = mapped
+    return any(addr in net for net in _INTERNAL_NETS if net.version == addr.version)
+
+
+def received_hops(msg: Message) -> list[ReceivedHop]:
+    """The ``Received:`` chain, newest first, each with the first valid address found in its ``from`` clause."""
+    hops: list[ReceivedHop] = []
+    for raw in msg.get_all("Received", failobj=[]) or []:
+        text = re.sub(r"\s+", " ", str(raw)).strip()
+        from_part = re.split(r"\bby\b", text, maxsplit=1, flags=re.IGNORECASE)[0]
+        ip = None
+        for cand in _RECEIVED_IP.findall(from_part):
+            try:
+                ip = str(ipaddress.ip_address(cand))
+                break
+            except ValueError:
+                continue
+        m_from, m_by = _RECEIVED_FROM.match(text), _RECEIVED_BY.search(text)
+        hops.append(
+            ReceivedHop(m_from.group(1) if m_from else None, ip, m_by.group(1).rstrip(";") if m_by else None, text)
+        )
+    return hops
+
+
+def first_external_hop(msg: Message) -> ReceivedHop | None:
+    """The newest hop whose sending address is not internal: the address the receiving system saw connect.
+
+    Used when a report names no source address (Microsoft JMRP-style sparse ARF); the caller marks the address
+    as derived, since a forged or unusual chain can mislead this.
+    """
+    for hop in received_hops(msg):
+        if hop.ip and not is_internal_ip(hop.ip):
+            return hop
+    return None
+
+
+def parse_mail_date(text: str | None) -> datetime | None:
+    """An RFC 5322 date (or ISO 8601) as aware UTC; tolerant of ``UT``, ``(CET)`` comments and missing zones.
+
+    A date without zone (or ``-0000``) is taken as UTC; an unreadable date gives None.
+    """
+    if not text:
+        return None
+    s = re.sub(r"\([^)]*\)", " ", text).strip()
+    s = re.sub(r"\bUTz?\b", "UTC", s)
+    s = re.sub(r"\s+", " ", s)
+    try:
+        value = email.utils.parsedate_to_datetime(s)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        value = None
+    if value is None:
+        try:
+            value = datetime.fromisoformat(s.replace("Z", "+00:00").replace(" UTC", "+00:00"))
+        except ValueError:
+            return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+
+
+def signed_content(msg: Message) -> Message:
+    """The signed content of a ``multipart/signed`` mail (S/MIME detached or PGP/MIME), else the mail itself."""
+    if msg.get_content_type() == "multipart/signed":
+        parts = msg.get_payload()
+        if isinstance(parts, list) and parts and isinstance(parts[0], Message):
+            return parts[0]
+    return msg
+
+
+def strip_inline_pgp(text: str) -> str:
+    """The text of an inline PGP clear-signed block (dash-escaping undone), or the text unchanged."""
+    m = _PGP_SIGNED.search(text)
+    if not m:
+        return text
+    body = "\n".join(line[2:] if line.startswith("- ") else line for line in m.group(1).splitlines())
+    return text[: m.start()] + body + text[m.end() :]
+
+
+def embedded_message(msg: Message) -> Message | None:
+    """The first attached message (``message/rfc822`` or ``text/rfc822-headers``) found in the mail."""
+    for part in _walk_all(msg):
+        ctype = part.get_content_type()
+        if ctype in ("message/rfc822", "message/global"):
+            payload = part.get_payload()
+            if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+                return payload[0]
+            return parse_message(part_bytes(part))
+        if ctype in ("text/rfc822-headers", "message/rfc822-headers", "text/rfc822-header"):
+            return parse_message(part_bytes(part).lstrip() + b"\n\n")
+    return None
+
+
+def _walk_all(msg: Message, depth: int = 0) -> Iterator[Message]:
+    """Every part, containers included, without descending into attached messages (depth-bounded)."""
+    yield msg
+    if depth > 8 or msg.get_content_type() in ("message/rfc822", "message/global"):
+        return
+    payload = msg.get_payload() if msg.is_multipart() else None
+    if isinstance(payload, list):
+        for sub in payload:
+            if isinstance(sub, Message):
+                yield from _walk_all(sub, depth + 1)
+
+
+def parts(msg: Message) -> Iterator[Message]:
+    """Every part of the mail (containers too), not descending into attached messages."""
+    return _walk_all(msg)
+
+
+def sender_address(msg: Message) -> str | None:
+    """The bare address of ``From:`` (lower case), or None."""
+    value = header(msg, "From")
+    if not value:
+        return None
+    _, addr = email.utils.parseaddr(value)
+    return addr.lower() or None
