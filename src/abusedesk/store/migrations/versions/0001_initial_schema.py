@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 21:57:33.288277
+Create Date: 2026-11-27 22:07:48.182116
 """
 
 from __future__ import annotations
@@ -97,6 +97,23 @@ def upgrade() -> None:
         sa.Column("meta", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customers")),
     )
+    op.create_table(
+        "dead_letters",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("subject", sa.String(length=200), nullable=False),
+        sa.Column("message", sa.JSON(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=False),
+        sa.Column("traceback", sa.Text(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("first_failed_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("last_failed_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("times_dead_lettered", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dead_letters")),
+    )
+    with op.batch_alter_table("dead_letters", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_dead_letters_last_failed_at"), ["last_failed_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_dead_letters_subject"), ["subject"], unique=False)
+
     op.create_table(
         "evidence",
         sa.Column("sha256", sa.String(length=64), nullable=False),
@@ -419,6 +436,11 @@ def downgrade() -> None:
 
     op.drop_table("notices")
     op.drop_table("evidence")
+    with op.batch_alter_table("dead_letters", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_dead_letters_subject"))
+        batch_op.drop_index(batch_op.f("ix_dead_letters_last_failed_at"))
+
+    op.drop_table("dead_letters")
     op.drop_table("customers")
     with op.batch_alter_table("consents", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_consents_status"))
