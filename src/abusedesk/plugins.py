@@ -18,6 +18,7 @@ from abusedesk.parsers.base import Parser, Report
 BUILTIN_PARSERS: tuple[str, ...] = (
     "abusedesk.parsers.arf:ArfParser",
     "abusedesk.parsers.shadowserver:ShadowserverParser",
+    "abusedesk.parsers.acns:AcnsParser",
 )
 
 BUILTIN_DETECTORS: tuple[str, ...] = (
