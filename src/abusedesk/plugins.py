@@ -17,6 +17,7 @@ from abusedesk.parsers.base import Parser, Report
 
 BUILTIN_PARSERS: tuple[str, ...] = (
     "abusedesk.parsers.arf:ArfParser",
+    "abusedesk.parsers.xarf_legacy:XarfLegacyParser",
     "abusedesk.parsers.shadowserver:ShadowserverParser",
     "abusedesk.parsers.acns:AcnsParser",
 )

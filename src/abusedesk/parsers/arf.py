@@ -59,7 +59,8 @@ def feedback_fields(msg: Message) -> Message | None:
 
 def is_arf(msg: Message) -> bool:
     ctype = msg.get_content_type()
-    if ctype == "multipart/report" and (msg.get_param("report-type") or "").lower() == "feedback-report":
+    report_type = msg.get_param("report-type")
+    if ctype == "multipart/report" and isinstance(report_type, str) and report_type.lower() == "feedback-report":
         return True
     return any(p.get_content_type() == "message/feedback-report" for p in mime.parts(msg))
 
@@ -86,10 +87,9 @@ class ArfParser(Parser):
         derive_source_ip: bool = True
 
     def recognises(self, report: Report) -> bool:
-        msg = report.message
-        if msg is None:
+        if report.message is None:
             return False
-        msg = mime.signed_content(msg)
+        msg = mime.signed_content(report.message)
         if not is_arf(msg):
             return False
         fields = feedback_fields(msg)
