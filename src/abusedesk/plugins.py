@@ -20,6 +20,7 @@ BUILTIN_PARSERS: tuple[str, ...] = (
     "abusedesk.parsers.xarf_legacy:XarfLegacyParser",
     "abusedesk.parsers.shadowserver:ShadowserverParser",
     "abusedesk.parsers.acns:AcnsParser",
+    "abusedesk.parsers.dmca:DmcaParser",
 )
 
 BUILTIN_DETECTORS: tuple[str, ...] = (
