@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from abusedesk.bus.base import Bus, InProcessBus
+from abusedesk.bus.factory import bind_bus, make_bus
 from abusedesk.clock import Clock
 from abusedesk.config import Settings
 from abusedesk.intake.rawstore import RawStore
@@ -28,11 +29,12 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.clock = clock or Clock()
-        self.bus: Bus = bus or InProcessBus()
+        self.bus: Bus = bus or make_bus(settings)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = engine or make_engine(settings.sqlalchemy_url)
         self.sessions: sessionmaker[Session] = session_factory(self.engine)
         self.raw_store = RawStore(settings.raw_dir)
+        bind_bus(self)
 
     @classmethod
     def open(
@@ -64,4 +66,5 @@ class Runtime:
         return self.bus.drain() if isinstance(self.bus, InProcessBus) else 0
 
     def close(self) -> None:
+        self.bus.close()
         self.engine.dispose()

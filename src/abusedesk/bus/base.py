@@ -40,6 +40,9 @@ class Bus(ABC):
     @abstractmethod
     def subscribe(self, subject: str, handler: Handler) -> None: ...
 
+    def close(self) -> None:  # noqa: B027 - optional hook: buses with a connection close it here
+        """Release connections; the in-process bus has none."""
+
 
 class InProcessBus(Bus):
     """A FIFO queue and a drain loop: handlers run one at a time, in publish order.
@@ -55,6 +58,8 @@ class InProcessBus(Bus):
         self._draining = False
         self.max_attempts = max_attempts
         self.dead_letters: list[DeadLetter] = []
+        # where dead letters are also kept (bus/deadletters.py sets it to the dead_letters table)
+        self.on_dead_letter: Callable[[DeadLetter], None] | None = None
 
     def subscribe(self, subject: str, handler: Handler) -> None:
         self._handlers[subject].append(handler)
@@ -91,4 +96,7 @@ class InProcessBus(Bus):
             except Exception as exc:
                 if attempt == self.max_attempts:
                     log.error("dead-lettered a message on %s after %d attempts: %s", subject, attempt, exc)
-                    self.dead_letters.append(DeadLetter(subject, message, repr(exc), traceback.format_exc()))
+                    letter = DeadLetter(subject, message, repr(exc), traceback.format_exc())
+                    self.dead_letters.append(letter)
+                    if self.on_dead_letter is not None:
+                        self.on_dead_letter(letter)
