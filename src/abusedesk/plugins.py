@@ -18,9 +18,11 @@ from abusedesk.parsers.base import Parser, Report
 BUILTIN_PARSERS: tuple[str, ...] = (
     "abusedesk.parsers.arf:ArfParser",
     "abusedesk.parsers.xarf_legacy:XarfLegacyParser",
+    "abusedesk.parsers.xarf:XarfParser",
     "abusedesk.parsers.shadowserver:ShadowserverParser",
     "abusedesk.parsers.acns:AcnsParser",
     "abusedesk.parsers.dmca:DmcaParser",
+    "abusedesk.parsers.intelmq:IntelmqParser",
 )
 
 BUILTIN_DETECTORS: tuple[str, ...] = (
