@@ -34,10 +34,22 @@ class FindingRow(Base):
 
 
 class CaseRow(Base):
+    """A case: findings of one customer, service, clause and group key, driven to an end (domain/casestate.py).
+
+    ``case_key`` is the hash of (customer, service, clause, group key); ``open_key`` equals it while the case is
+    open and is NULL once it ended, so the unique constraint allows one open case per key even with several
+    engine workers. ``notified_at`` is when the request to cease (or first notice) went out; the scheduler
+    compares finding windows against it.
+    """
+
     __tablename__ = "cases"
     __table_args__ = (Index("ix_cases_key", "customer_id", "service_id", "clause", "group_key"),)
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     ref: Mapped[str] = mapped_column(String(40), unique=True)
+    case_key: Mapped[str] = mapped_column(String(40), index=True)
+    open_key: Mapped[str | None] = mapped_column(String(40), unique=True)
+    base_severity: Mapped[str] = mapped_column(String(10))
+    notified_at: Mapped[datetime | None] = mapped_column()
     customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
     project_id: Mapped[str | None] = mapped_column(String(64))
     service_id: Mapped[str | None] = mapped_column(String(64))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 22:07:48.182116
+Create Date: 2026-11-27 22:11:19.508319
 """
 
 from __future__ import annotations
@@ -41,6 +41,10 @@ def upgrade() -> None:
         "cases",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("ref", sa.String(length=40), nullable=False),
+        sa.Column("case_key", sa.String(length=40), nullable=False),
+        sa.Column("open_key", sa.String(length=40), nullable=True),
+        sa.Column("base_severity", sa.String(length=10), nullable=False),
+        sa.Column("notified_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=True),
         sa.Column("customer_id", sa.String(length=64), nullable=True),
         sa.Column("project_id", sa.String(length=64), nullable=True),
         sa.Column("service_id", sa.String(length=64), nullable=True),
@@ -59,9 +63,11 @@ def upgrade() -> None:
         sa.Column("reopen_count", sa.Integer(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cases")),
+        sa.UniqueConstraint("open_key", name=op.f("uq_cases_open_key")),
         sa.UniqueConstraint("ref", name=op.f("uq_cases_ref")),
     )
     with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_cases_case_key"), ["case_key"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_customer_id"), ["customer_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_deadline"), ["deadline"], unique=False)
         batch_op.create_index("ix_cases_key", ["customer_id", "service_id", "clause", "group_key"], unique=False)
@@ -452,6 +458,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_cases_key")
         batch_op.drop_index(batch_op.f("ix_cases_deadline"))
         batch_op.drop_index(batch_op.f("ix_cases_customer_id"))
+        batch_op.drop_index(batch_op.f("ix_cases_case_key"))
 
     op.drop_table("cases")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:

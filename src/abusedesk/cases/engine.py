@@ -1,0 +1,432 @@
+"""The case engine: findings become cases, and new cases get their playbook.
+
+Grouping (docs/reference/case-lifecycle.md#grouping): a finding joins the case with the same customer, service,
+primary clause (the finding's first clause) and group key. If that case ended (resolved, closed, dismissed) and
+the finding's window ends within the policy's ``reopen_window`` after it ended, the case reopens (``new`` again,
+``reopen_count`` + 1); a finding whose window ended before the case ended is late news about the same episode and
+joins it without reopening; later ones open a new case. A finding id is stored once: a duplicate never counts
+twice. A finding with no service (not attributed to a customer of ours) opens no case.
+
+Batches are processed in one transaction; ``open_key`` (unique while a case is open) and the optimistic
+``version`` of each case make a concurrent engine worker's conflicting batch fail with Conflict, and
+:meth:`CaseEngine.handle` then retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from abusedesk.cases import lifecycle
+from abusedesk.domain.casestate import ENDED, CaseState
+from abusedesk.domain.errors import Conflict
+from abusedesk.domain.ids import stable_id
+from abusedesk.domain.records import Finding, Severity
+from abusedesk.domain.timeutil import iso, parse_time
+from abusedesk.evidence import audit
+from abusedesk.policy.model import Policy
+from abusedesk.runtime import Runtime
+from abusedesk.store.tables.cases import CaseRow, FindingRow
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 500
+_RETRIES = 5
+
+
+@dataclass
+class IngestReport:
+    """What one :meth:`CaseEngine.ingest` call did."""
+
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    unattributed: int = 0
+    opened: list[str] = field(default_factory=list)
+    reopened: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    actions: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "unattributed": self.unattributed,
+            "opened": self.opened,
+            "reopened": self.reopened,
+            "updated": self.updated,
+            "actions": self.actions,
+        }
+
+
+def finding_from_dict(data: dict[str, Any]) -> Finding:
+    """Rebuild a Finding from ``Finding.to_dict()`` output (the findings.new message)."""
+    return Finding(
+        id=str(data["id"]),
+        detector=str(data["detector"]),
+        kind=str(data["kind"]),
+        clauses=tuple(str(c) for c in data["clauses"]),
+        group_key=str(data["group_key"]),
+        window_start=parse_time(data["window_start"]),
+        window_end=parse_time(data["window_end"]),
+        severity=Severity(data["severity"]),
+        confidence=float(data["confidence"]),
+        summary=str(data["summary"]),
+        subject_ip=data.get("subject_ip"),
+        customer_id=data.get("customer_id"),
+        project_id=data.get("project_id"),
+        service_id=data.get("service_id"),
+        event_ids=tuple(data.get("event_ids") or ()),
+        evidence=tuple(data.get("evidence") or ()),
+        policy_version=data.get("policy_version"),
+    )
+
+
+def _summary(f: Finding) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "kind": f.kind,
+        "summary": f.summary,
+        "window_start": iso(f.window_start),
+        "window_end": iso(f.window_end),
+    }
+
+
+class CaseEngine:
+    """Turns findings into cases. ``handle`` is the bus handler for ``findings.new``; ``ingest`` the direct call."""
+
+    def __init__(self, rt: Runtime, policy: Policy | None = None, *, actor: str = "engine") -> None:
+        self.rt = rt
+        self._policy = policy
+        self.actor = actor
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy if self._policy is not None else self.rt.policy
+
+    def handle(self, message: dict[str, Any]) -> None:
+        findings = [finding_from_dict(d) for d in message.get("findings", [])]
+        for attempt in range(_RETRIES):
+            try:
+                self.ingest(findings)
+                return
+            except Conflict:
+                if attempt == _RETRIES - 1:
+                    raise
+                log.info("case engine: batch of %d findings conflicted with another worker; retrying", len(findings))
+
+    def ingest(self, findings: list[Finding], policy_version: str | None = None) -> IngestReport:
+        """Store new findings once, group them into cases and run playbooks for new and reopened cases."""
+        report = IngestReport(received=len(findings))
+        try:
+            with self.rt.sessions() as session, session.begin():
+                self._ingest(session, findings, policy_version, report)
+                outcomes = lifecycle.pop_outcomes(session)
+        except (StaleDataError, IntegrityError) as exc:
+            raise Conflict(
+                f"another worker changed the cases of this batch of {len(findings)} findings at the same time "
+                f"({type(exc).__name__}); retry the batch"
+            ) from None
+        except OperationalError as exc:
+            if "locked" in str(exc) or "could not serialize" in str(exc):
+                raise Conflict(f"the cases of this batch are locked by another worker ({exc.orig}); retry") from None
+            raise
+        lifecycle.record_outcomes(self.rt, outcomes)
+        return report
+
+    # ------------------------------------------------------------------------------------------------ internals
+
+    def _ingest(self, s: Session, findings: list[Finding], version: str | None, report: IngestReport) -> None:
+        policy = self.policy
+        now = self.rt.clock.now()
+        unique: dict[str, Finding] = {}
+        for f in findings:
+            if f.id in unique:
+                report.duplicates += 1
+            else:
+                unique[f.id] = f
+        attributed: list[Finding] = []
+        for f in unique.values():
+            if f.service_id is None:
+                report.unattributed += 1
+                log.info("finding %s (%s, %s) is not attributed to a service; no case", f.id, f.kind, f.group_key)
+            else:
+                attributed.append(f)
+        ids = [f.id for f in attributed]
+        known: set[str] = set()
+        for i in range(0, len(ids), _CHUNK):
+            known.update(s.scalars(select(FindingRow.id).where(FindingRow.id.in_(ids[i : i + _CHUNK]))))
+        fresh = [f for f in attributed if f.id not in known]
+        report.duplicates += len(attributed) - len(fresh)
+        if not fresh:
+            return
+
+        groups: dict[str, list[Finding]] = defaultdict(list)
+        for f in fresh:
+            groups[lifecycle.case_key(f.customer_id, f.service_id, f.clauses[0], f.group_key)].append(f)
+        existing: dict[str, list[CaseRow]] = defaultdict(list)
+        keys = list(groups)
+        for i in range(0, len(keys), _CHUNK):
+            for case in s.scalars(select(CaseRow).where(CaseRow.case_key.in_(keys[i : i + _CHUNK]))):
+                existing[case.case_key].append(case)
+
+        assignment: dict[str, CaseRow] = {}  # finding id -> case
+        new_cases: list[CaseRow] = []
+        reopened: list[CaseRow] = []
+        dismissed_reopen: set[str] = set()
+        for key, members in groups.items():
+            members.sort(key=lambda f: (f.window_end, f.id))
+            cases = existing.get(key, [])
+            current = next((c for c in cases if c.open_key is not None), None)
+            if current is None and cases:
+                current = max(cases, key=lambda c: (c.closed_at or c.opened_at, c.opened_at))
+            for f in members:
+                if current is not None and CaseState(current.state) in ENDED:
+                    closed_at = current.closed_at or current.updated_at
+                    if f.window_end <= closed_at:
+                        pass  # late news of the episode that ended: joins it, reopens nothing
+                    elif f.window_end <= closed_at + policy.reopen_window:
+                        if current.state == CaseState.DISMISSED:
+                            dismissed_reopen.add(current.id)
+                        lifecycle.transition(
+                            s,
+                            current,
+                            CaseState.NEW,
+                            actor=self.actor,
+                            at=now,
+                            reason=f"finding {f.id} ({iso(f.window_end)}) within the reopen window of {iso(closed_at)}",
+                        )
+                        current.reopen_count += 1
+                        current.deadline = None
+                        current.notified_at = None
+                        reopened.append(current)
+                    else:
+                        current = None
+                if current is None:
+                    current = self._new_case(f, key, version or f.policy_version or policy.version, now)
+                    s.add(current)
+                    new_cases.append(current)
+                assignment[f.id] = current
+        if new_cases:
+            s.flush()
+            for case in new_cases:
+                s.add(_transition_row(case, now, self.actor))
+                audit.append(
+                    s,
+                    at=now,
+                    actor=self.actor,
+                    action="case.opened",
+                    subject_type="case",
+                    subject_id=case.id,
+                    payload={
+                        "ref": case.ref,
+                        "customer_id": case.customer_id,
+                        "service_id": case.service_id,
+                        "clause": case.clause,
+                        "group_key": case.group_key,
+                        "policy_version": case.policy_version,
+                    },
+                )
+
+        inserted = self._insert_findings(s, fresh, assignment, now)
+        report.stored = len(inserted)
+        report.duplicates += len(fresh) - len(inserted)
+        by_case: dict[str, list[Finding]] = defaultdict(list)
+        cases_by_id: dict[str, CaseRow] = {}
+        for f in fresh:
+            if f.id in inserted:
+                case = assignment[f.id]
+                by_case[case.id].append(f)
+                cases_by_id[case.id] = case
+        raised = self._update_counts(s, policy, by_case, cases_by_id, dismissed_reopen, now)
+
+        fresh_ids = {c.id for c in new_cases} | {c.id for c in reopened}
+        for case in [*new_cases, *reopened]:
+            if case.id not in by_case:
+                continue
+            run = lifecycle.run_playbook(
+                s, policy, case, at=now, findings=[_summary(f) for f in by_case[case.id]], actor=self.actor
+            )
+            report.actions += len(run.actions)
+        for case_id in sorted(raised - fresh_ids):
+            case, members = cases_by_id[case_id], by_case[case_id]
+            if CaseState(case.state) not in ENDED:  # a higher severity may have a stronger playbook
+                run = lifecycle.run_playbook(
+                    s, policy, case, at=now, findings=[_summary(f) for f in members], actor=self.actor
+                )
+                report.actions += len(run.actions)
+        report.opened = [c.ref for c in new_cases if c.id in by_case]
+        report.reopened = [c.ref for c in reopened]
+        report.updated = [c.ref for cid, c in cases_by_id.items() if cid not in fresh_ids]
+
+    def _new_case(self, f: Finding, key: str, version: str, now: datetime) -> CaseRow:
+        cid = stable_id("cs", key, f.id)
+        return CaseRow(
+            id=cid,
+            ref=lifecycle.case_ref(cid),
+            case_key=key,
+            open_key=key,
+            customer_id=f.customer_id,
+            project_id=f.project_id,
+            service_id=f.service_id,
+            clause=f.clauses[0],
+            kind=f.kind,
+            group_key=f.group_key,
+            state=CaseState.NEW.value,
+            severity=f.severity.value,
+            base_severity=f.severity.value,
+            policy_version=version,
+            opened_at=now,
+            updated_at=now,
+            closed_at=None,
+            deadline=None,
+            notified_at=None,
+            last_finding_at=f.window_end,
+            finding_count=0,
+            reopen_count=0,
+        )
+
+    def _insert_findings(
+        self, s: Session, fresh: list[Finding], assignment: dict[str, CaseRow], now: datetime
+    ) -> set[str]:
+        rows = [
+            {
+                "id": f.id,
+                "detector": f.detector,
+                "kind": f.kind,
+                "clauses": list(f.clauses),
+                "group_key": f.group_key,
+                "window_start": f.window_start,
+                "window_end": f.window_end,
+                "severity": f.severity.value,
+                "confidence": f.confidence,
+                "summary": f.summary,
+                "subject_ip": f.subject_ip,
+                "customer_id": f.customer_id,
+                "project_id": f.project_id,
+                "service_id": f.service_id,
+                "case_id": assignment[f.id].id,
+                "created_at": now,
+                "data": {
+                    "event_ids": list(f.event_ids),
+                    "evidence": list(f.evidence),
+                    "policy_version": f.policy_version,
+                },
+            }
+            for f in fresh
+        ]
+        dialect = s.get_bind().dialect.name
+        table: Any = FindingRow.__table__
+        inserted: set[str] = set()
+        for i in range(0, len(rows), _CHUNK):
+            part = rows[i : i + _CHUNK]
+            ins: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+            stmt = ins.values(part).on_conflict_do_nothing().returning(table.c.id)
+            inserted.update(s.scalars(stmt))
+        return inserted
+
+    def _update_counts(
+        self,
+        s: Session,
+        policy: Policy,
+        by_case: dict[str, list[Finding]],
+        cases: dict[str, CaseRow],
+        no_reopen_raise: set[str],
+        now: datetime,
+    ) -> set[str]:
+        """Count the new findings into their cases; returns the ids of cases whose severity rose."""
+        raised: set[str] = set()
+        rules = {}
+        for cid, members in by_case.items():
+            case = cases[cid]
+            case.finding_count += len(members)
+            latest = max(f.window_end for f in members)
+            if case.last_finding_at is None or latest > case.last_finding_at:  # never moves backwards
+                case.last_finding_at = latest
+            top = max((f.severity for f in members), key=lambda sv: sv.rank)
+            if top.rank > Severity(case.base_severity).rank:
+                case.base_severity = top.value
+            case.updated_at = now
+            rules[cid] = _repeat_rule(policy, case.clause)
+        # repetition: count each case's findings within the rule's window before its newest finding
+        counted = [cid for cid, rule in rules.items() if rule is not None and rule.every]
+        counts: dict[str, int] = {}
+        for i in range(0, len(counted), 200):
+            part = counted[i : i + 200]
+            cond = or_(
+                *(
+                    and_(
+                        FindingRow.case_id == cid,
+                        FindingRow.window_end >= cases[cid].last_finding_at - rules[cid].within,  # type: ignore[operator,union-attr]
+                    )
+                    for cid in part
+                )
+            )
+            for case_id, n in s.execute(
+                select(FindingRow.case_id, func.count()).where(cond).group_by(FindingRow.case_id)
+            ):
+                counts[str(case_id)] = int(n)
+        for cid, rule in rules.items():
+            case = cases[cid]
+            base = Severity(case.base_severity)
+            target = base
+            if rule is not None:
+                reopens = 0 if cid in no_reopen_raise else case.reopen_count
+                target = rule.raised(base, counts.get(cid, 0), reopens)
+            before = case.severity
+            if lifecycle.raise_severity(case, target):
+                raised.add(cid)
+                audit.append(
+                    s,
+                    at=now,
+                    actor=self.actor,
+                    action="case.severity",
+                    subject_type="case",
+                    subject_id=cid,
+                    payload={
+                        "ref": case.ref,
+                        "from": before,
+                        "to": case.severity,
+                        "findings_in_window": counts.get(cid, 0),
+                        "reopen_count": case.reopen_count,
+                    },
+                )
+            audit.append(
+                s,
+                at=now,
+                actor=self.actor,
+                action="case.findings",
+                subject_type="case",
+                subject_id=cid,
+                payload={
+                    "ref": case.ref,
+                    "findings": sorted(f.id for f in by_case[cid]),
+                    "finding_count": case.finding_count,
+                },
+            )
+        return raised
+
+
+def _repeat_rule(policy: Policy, clause_id: str) -> Any:
+    clause = policy.clauses.get(clause_id)
+    if clause is not None and clause.playbook is not None:
+        return clause.playbook.severity_on_repeat
+    return policy.severity_on_repeat
+
+
+def _transition_row(case: CaseRow, at: datetime, actor: str) -> Any:
+    from abusedesk.store.tables.cases import CaseTransitionRow
+
+    return CaseTransitionRow(
+        case_id=case.id, from_state=None, to_state=CaseState.NEW.value, actor=actor, reason="opened", at=at
+    )

@@ -1,0 +1,396 @@
+"""The steps every writer of cases shares (engine, analyst service, scheduler): transitions, actions, playbooks.
+
+Each function works inside the caller's transaction and writes its audit entry there too, so a transition or an
+action exists exactly when its proof does. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from abusedesk.domain.casestate import CONFIRMED, ENDED, CaseState, check_transition, path_to
+from abusedesk.domain.errors import NotFound
+from abusedesk.domain.ids import stable_id
+from abusedesk.domain.records import Severity
+from abusedesk.domain.timeutil import iso
+from abusedesk.evidence import audit
+from abusedesk.policy.model import ClauseRole, Policy, ProposedAction, StepType
+from abusedesk.store.tables.cases import ActionRow, CaseRow, CaseTransitionRow, FindingRow
+
+log = logging.getLogger(__name__)
+
+#: Actors that are the system itself; they never count as one of the persons a destructive action needs.
+MACHINE_ACTORS = frozenset({"engine", "scheduler"})
+#: Actions that need two persons: one proposes, a different one approves.
+TWO_PERSON = frozenset(a.value for a in ProposedAction)
+#: Action kinds an analyst may start alone (they go straight to ``pending``).
+ONE_PERSON = frozenset({"notify", "request-to-cease", "renotify", "reinstate"})
+ACTION_KINDS = TWO_PERSON | ONE_PERSON
+#: Where an approved (or, for reinstate, requested) action moves the case.
+ACTION_STATE = {
+    "suspend-service": CaseState.RESTRICTED,
+    "disable-data-access": CaseState.RESTRICTED,
+    "report-officials": CaseState.REPORTED,
+    "reinstate": CaseState.REINSTATED,
+}
+#: The forward order of the automatic part of the lifecycle; the engine only ever moves a case forward in it.
+_FORWARD = {
+    CaseState.NEW: 0,
+    CaseState.TRIAGED: 1,
+    CaseState.NOTIFIED: 2,
+    CaseState.AWAITING_CUSTOMER: 3,
+    CaseState.ESCALATED: 4,
+}
+OUTCOMES_KEY = "abusedesk.case_outcomes"
+FINDING_SAMPLE = 20
+
+
+def is_person(actor: str) -> bool:
+    return actor not in MACHINE_ACTORS
+
+
+def case_key(customer_id: str | None, service_id: str | None, clause: str, group_key: str) -> str:
+    """The grouping key of a case: same customer, service, clause and detector group key → same case."""
+    return stable_id("ck", customer_id, service_id, clause, group_key)
+
+
+def case_ref(case_id: str) -> str:
+    """The short reference customers and analysts quote ("AD-3F2A9C01B7")."""
+    return "AD-" + case_id.split("_", 1)[-1][:10].upper()
+
+
+def step_key(case: CaseRow, rnd: int, step: str, action: str | None = None) -> str:
+    """The idempotency key of a playbook step: once per case, round (reopen count), step and action."""
+    return f"{case.id}:{rnd}:{step}" + (f":{action}" if action else "")
+
+
+def transition(
+    session: Session,
+    case: CaseRow,
+    target: CaseState | str,
+    *,
+    actor: str,
+    reason: str,
+    at: datetime,
+) -> CaseState:
+    """Move ``case`` to ``target`` if the lifecycle allows it; record the transition and its audit entry."""
+    src = case.state
+    dst = check_transition(src, target, reason=reason, case_ref=case.ref)
+    case.state = dst.value
+    case.updated_at = at
+    if dst in ENDED:
+        case.open_key = None
+        if case.closed_at is None:
+            case.closed_at = at
+    else:
+        case.open_key = case.case_key
+        case.closed_at = None
+    session.add(
+        CaseTransitionRow(case_id=case.id, from_state=src, to_state=dst.value, actor=actor, reason=reason, at=at)
+    )
+    audit.append(
+        session,
+        at=at,
+        actor=actor,
+        action="case.transition",
+        subject_type="case",
+        subject_id=case.id,
+        payload={"ref": case.ref, "from": src, "to": dst.value, "reason": reason},
+    )
+    if dst == CaseState.DISMISSED or (dst in CONFIRMED and src not in {s.value for s in CONFIRMED}):
+        session.info.setdefault(OUTCOMES_KEY, []).append((case.id, dst != CaseState.DISMISSED))
+    return dst
+
+
+def advance(session: Session, case: CaseRow, target: CaseState, *, actor: str, reason: str, at: datetime) -> None:
+    """Walk ``case`` forward to ``target`` through each intermediate state (each recorded); never backwards."""
+    current = CaseState(case.state)
+    if current not in _FORWARD or _FORWARD[current] >= _FORWARD[target]:
+        return
+    for step in path_to(current, target):
+        transition(session, case, step, actor=actor, reason=reason, at=at)
+
+
+def add_action(
+    session: Session,
+    case: CaseRow,
+    kind: str,
+    *,
+    status: str,
+    actor: str,
+    at: datetime,
+    key: str,
+    payload: dict[str, Any],
+) -> ActionRow | None:
+    """Create an action once per idempotency ``key``; returns None if it already exists."""
+    exists = session.scalar(select(ActionRow.id).where(ActionRow.idempotency_key == key))
+    if exists is not None:
+        return None
+    row = ActionRow(
+        id=stable_id("ac", key),
+        case_id=case.id,
+        kind=kind,
+        status=status,
+        idempotency_key=key,
+        proposed_by=actor,
+        approved_by=None,
+        payload=payload,
+        result={},
+        attempts=0,
+        dry_run=False,
+        created_at=at,
+        updated_at=at,
+    )
+    session.add(row)
+    audit.append(
+        session,
+        at=at,
+        actor=actor,
+        action=f"action.{status}",
+        subject_type="action",
+        subject_id=row.id,
+        payload={"case": case.id, "ref": case.ref, "kind": kind, "status": status, "key": key},
+    )
+    return row
+
+
+def finding_summaries(session: Session, case: CaseRow, limit: int = FINDING_SAMPLE) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(FindingRow.id, FindingRow.kind, FindingRow.summary, FindingRow.window_start, FindingRow.window_end)
+        .where(FindingRow.case_id == case.id)
+        .order_by(FindingRow.window_end.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "id": r.id,
+            "kind": r.kind,
+            "summary": r.summary,
+            "window_start": iso(r.window_start),
+            "window_end": iso(r.window_end),
+        }
+        for r in rows
+    ]
+
+
+def _role_clause(policy: Policy, role: ClauseRole) -> str | None:
+    try:
+        return policy.clause_for_role(role).id
+    except NotFound:
+        return None
+
+
+def action_payload(
+    policy: Policy,
+    case: CaseRow,
+    kind: str,
+    findings: Sequence[dict[str, Any]],
+    *,
+    deadline: datetime | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What an adapter needs to carry out ``kind`` for ``case``: the notice's facts, the clauses it cites."""
+    try:
+        clause = policy.clause(case.clause)
+        title, text = clause.title, clause.text
+    except NotFound:
+        title, text = case.clause, ""
+    cites = [case.clause]
+    if kind == "request-to-cease":
+        duty = _role_clause(policy, ClauseRole.DUTY_TO_CEASE)
+        if duty:
+            cites.append(duty)
+    if kind in TWO_PERSON or kind == "reinstate":
+        rights = _role_clause(policy, ClauseRole.ENFORCEMENT_RIGHTS)
+        if rights:
+            cites.append(rights)
+    out: dict[str, Any] = {
+        "case_id": case.id,
+        "case_ref": case.ref,
+        "customer_id": case.customer_id,
+        "project_id": case.project_id,
+        "service_id": case.service_id,
+        "clause": case.clause,
+        "clause_title": title,
+        "clause_text": text,
+        "cites": cites,
+        "kind": case.kind,
+        "group_key": case.group_key,
+        "severity": case.severity,
+        "policy_version": case.policy_version,
+        "deadline": iso(deadline) if deadline else None,
+        "max_notice_delay_s": int(policy.max_notice_delay(case.severity).total_seconds())
+        if kind in ("notify", "request-to-cease", "renotify")
+        else 0,
+        "finding_count": case.finding_count,
+        "findings": list(findings)[:FINDING_SAMPLE],
+    }
+    if kind in TWO_PERSON:
+        out["approvals_needed"] = 2
+        out["approvers"] = []
+    return out | (extra or {})
+
+
+@dataclass
+class PlaybookRun:
+    actions: list[ActionRow] = field(default_factory=list)
+    triage: bool = False
+
+
+def run_playbook(
+    session: Session,
+    policy: Policy,
+    case: CaseRow,
+    *,
+    at: datetime,
+    findings: Sequence[dict[str, Any]] | None = None,
+    actor: str = "engine",
+) -> PlaybookRun:
+    """Carry out the automatic steps of the playbook for the case's clause and severity.
+
+    notify / request-to-cease create ``pending`` actions (idempotent per case, round and step) and move the case to
+    notified / awaiting-customer; propose creates a ``proposed`` action that waits for two persons and moves the
+    case to escalated; triage stops and leaves the case to an analyst. renotify and escalate-on-repeat are timed
+    steps: :class:`abusedesk.cases.scheduler.Scheduler` carries them out.
+    """
+    run = PlaybookRun()
+    try:
+        playbook = policy.playbook_for(case.clause, case.severity)
+    except NotFound as exc:
+        advance(session, case, CaseState.TRIAGED, actor=actor, reason=f"no playbook: {exc.message}", at=at)
+        run.triage = True
+        return run
+    summaries = list(findings) if findings is not None else finding_summaries(session, case)
+    rnd = case.reopen_count
+    for step in playbook.steps:
+        key = step_key(case, rnd, step.type.value, step.action.value if step.action else None)
+        if step.type is StepType.TRIAGE:
+            advance(
+                session, case, CaseState.TRIAGED, actor=actor, reason=step.note or "the playbook asks for triage", at=at
+            )
+            run.triage = True
+            break
+        if step.type is StepType.NOTIFY:
+            row = add_action(
+                session,
+                case,
+                "notify",
+                status="pending",
+                actor=actor,
+                at=at,
+                key=key,
+                payload=action_payload(policy, case, "notify", summaries),
+            )
+            if row is not None:
+                run.actions.append(row)
+                case.notified_at = case.notified_at if case.notified_at and case.notified_at >= at else at
+            advance(
+                session,
+                case,
+                CaseState.NOTIFIED,
+                actor=actor,
+                reason=f"notice queued (playbook {playbook.name})",
+                at=at,
+            )
+        elif step.type is StepType.REQUEST_TO_CEASE:
+            assert step.deadline is not None  # the loader requires it
+            deadline = at + step.deadline
+            row = add_action(
+                session,
+                case,
+                "request-to-cease",
+                status="pending",
+                actor=actor,
+                at=at,
+                key=key,
+                payload=action_payload(policy, case, "request-to-cease", summaries, deadline=deadline),
+            )
+            if row is not None:
+                run.actions.append(row)
+                if case.deadline is None or deadline > case.deadline:  # deadlines never move backwards
+                    case.deadline = deadline
+                case.notified_at = at
+            advance(
+                session,
+                case,
+                CaseState.AWAITING_CUSTOMER,
+                actor=actor,
+                reason=f"request to cease queued, deadline {iso(case.deadline or deadline)}",
+                at=at,
+            )
+        elif step.type is StepType.PROPOSE:
+            assert step.action is not None
+            row = add_action(
+                session,
+                case,
+                step.action.value,
+                status="proposed",
+                actor=actor,
+                at=at,
+                key=key,
+                payload=action_payload(
+                    policy,
+                    case,
+                    step.action.value,
+                    summaries,
+                    extra={"approvals_needed": max(2, step.approvals), "approvers": []},
+                ),
+            )
+            if row is not None:
+                run.actions.append(row)
+            advance(
+                session,
+                case,
+                CaseState.ESCALATED,
+                actor=actor,
+                reason=f"playbook {playbook.name} proposes {step.action.value}",
+                at=at,
+            )
+    return run
+
+
+def raise_severity(case: CaseRow, severity: Severity) -> bool:
+    """Set the case's severity to ``severity`` if that is higher; True if it rose."""
+    if Severity(severity).rank > Severity(case.severity).rank:
+        case.severity = Severity(severity).value
+        return True
+    return False
+
+
+def pop_outcomes(session: Session) -> list[tuple[str, bool]]:
+    return list(session.info.pop(OUTCOMES_KEY, []))
+
+
+def record_outcomes(rt: Any, outcomes: Sequence[tuple[str, bool]]) -> None:
+    """After commit: tell the reporters' accuracy ledger whether the cases their reports opened were confirmed.
+
+    Uses ``abusedesk.intake.reporters.record_case_outcome(rt, reporter, confirmed)`` when that module exists.
+    """
+    if not outcomes:
+        return
+    try:
+        from abusedesk.intake import reporters  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return
+    record = getattr(reporters, "record_case_outcome", None)
+    if record is None:
+        return
+    with rt.sessions() as s:
+        for case_id, confirmed in outcomes:
+            names: set[str] = set()
+            for (data,) in s.execute(select(FindingRow.data).where(FindingRow.case_id == case_id)):
+                for ev in (data or {}).get("evidence", []):
+                    if isinstance(ev, dict) and ev.get("reporter"):
+                        names.add(str(ev["reporter"]))
+            for name in sorted(names):
+                try:
+                    record(rt, name, confirmed)
+                except Exception:  # the ledger is advisory; a failure must not undo a committed decision
+                    log.exception("recording outcome of case %s for reporter %s failed", case_id, name)
