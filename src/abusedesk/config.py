@@ -41,6 +41,8 @@ class IntakeSettings(BaseModel):
     max_unpack_ratio: int = 200
     ack_per_reporter_per_hour: int = 20
     ack_from: str = "abuse@provider.example"
+    send_acks: bool = True
+    reply_not_ours: bool = False
     drop_folder: Path | None = None
 
 

@@ -1,7 +1,314 @@
-"""`abusedesk intake ...`."""
+"""`abusedesk intake ...`: the channels (smtp, imap, watch, file), and quarantine tools (quarantine, show, retry).
+
+Every command wires the pipeline on the in-process bus and drains it, so what it took in is parsed, attributed
+and (when the case engine is installed) grouped into cases before it exits.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from sqlalchemy import select
+
+from abusedesk.cli import context
+from abusedesk.domain.timeutil import iso
+from abusedesk.intake.channels import MailDoor
+from abusedesk.intake.http import find_raw
+from abusedesk.intake.reporters import ReporterDesk, reference_of
+from abusedesk.runtime import Runtime
 
 app = typer.Typer(help="intake commands", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def has_case_engine() -> bool:
+    try:
+        return importlib.util.find_spec("abusedesk.cases.engine") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def wire_all(rt: Runtime) -> MailDoor:
+    """Wire the stages (with cases when the engine exists) and the reporter hooks; return the mail door."""
+    from abusedesk.intake.service import EVENTS_PARSED
+    from abusedesk.pipeline import EVENTS_ATTRIBUTED, wire
+
+    intake = wire(rt, with_cases=has_case_engine())
+    desk = ReporterDesk(rt)
+    rt.bus.subscribe(EVENTS_PARSED, desk.handle_parsed)
+    rt.bus.subscribe(EVENTS_ATTRIBUTED, desk.handle_attributed)
+    return MailDoor(intake, desk)
+
+
+@contextmanager
+def door() -> Iterator[MailDoor]:
+    with context.errors_to_exit(), context.runtime() as rt:
+        d = wire_all(rt)
+        try:
+            yield d
+        finally:
+            rt.drain()
+
+
+@app.command("file")
+def file_(
+    paths: Annotated[list[Path], typer.Argument(help="Files, maildir directories or mbox files.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Import files: a maildir, an mbox, or plain files (mail, CSV feed, XARF JSON), then run the pipeline."""
+    from abusedesk.intake.mailbox import import_paths
+
+    for p in paths:
+        if not p.exists():
+            raise context.fail(f"{p} does not exist", 2)
+    with door() as d:
+        items = import_paths(d, paths)
+        d.rt.drain()
+        rows = []
+        for item in items:
+            row: dict[str, Any] = {"source": item.source}
+            if item.receipt is not None:
+                status = _status(d.rt, item.receipt.original_id)
+                row |= {
+                    "raw_id": item.receipt.raw_id,
+                    "reference": item.receipt.reference,
+                    "duplicate": item.receipt.duplicate,
+                    "status": status,
+                }
+            else:
+                row |= {"error": item.error, "status": "rejected"}
+            rows.append(row)
+    if as_json:
+        context.emit(rows, True)
+    else:
+        for r in rows:
+            dup = " (duplicate)" if r.get("duplicate") else ""
+            detail = r.get("reference") or r.get("error")
+            typer.echo(f"{r['status']:<12} {detail}{dup}  {r['source']}")
+    if any(r["status"] == "rejected" for r in rows):
+        raise typer.Exit(1)
+
+
+def _status(rt: Runtime, raw_id: str) -> str:
+    from abusedesk.store.tables.intake import RawInputRow
+
+    with rt.sessions() as s:
+        return str(s.scalar(select(RawInputRow.status).where(RawInputRow.id == raw_id)) or "?")
+
+
+@app.command()
+def smtp(
+    listen: Annotated[str, typer.Option(help="HOST:PORT to listen on.")] = "127.0.0.1:2525",
+    lmtp: Annotated[bool, typer.Option("--lmtp", help="Speak LMTP (from a local MTA) instead of SMTP.")] = False,
+) -> None:
+    """Listen for complaint mail (the abuse@ mailbox) over SMTP or LMTP until interrupted."""
+    from abusedesk.intake.smtp import SmtpIntakeServer, parse_listen
+
+    host, port = parse_listen(listen)
+    with door() as d:
+        server = SmtpIntakeServer(d, host=host, port=port, lmtp=lmtp)
+        typer.echo(f"{'LMTP' if lmtp else 'SMTP'} intake on {host}:{port}; Ctrl-C stops")
+        server.serve_forever()
+
+
+@app.command()
+def imap(
+    host: Annotated[str, typer.Option(help="IMAP server.")],
+    user: Annotated[str, typer.Option(help="Login name.")],
+    password: Annotated[
+        str, typer.Option(help="Password (env ABUSEDESK_IMAP_PASSWORD).", envvar="ABUSEDESK_IMAP_PASSWORD")
+    ],
+    port: Annotated[int, typer.Option(help="Port (143, or 993 with --tls).")] = 0,
+    mailbox: Annotated[str, typer.Option(help="Mailbox to read.")] = "INBOX",
+    tls: Annotated[bool, typer.Option("--tls", help="IMAP over TLS (IMAPS).")] = False,
+    starttls: Annotated[bool, typer.Option("--starttls", help="Upgrade a plain connection with STARTTLS.")] = False,
+    processed: Annotated[
+        str | None, typer.Option(help="Move processed mail to this folder (default: mark \\Seen).")
+    ] = None,
+    once: Annotated[bool, typer.Option("--once", help="Poll once and exit.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 60.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Poll an IMAP mailbox for unseen complaint mail; each message is marked only after it was stored."""
+    from abusedesk.intake.imap import ImapAccount, ImapPoller
+
+    account = ImapAccount(
+        host=host,
+        port=port or (993 if tls else 143),
+        user=user,
+        password=password,
+        mailbox=mailbox,
+        tls=tls,
+        starttls=starttls,
+        processed_folder=processed,
+    )
+    with door() as d:
+        poller = ImapPoller(d, account)
+        if not once:
+            poller.run(interval)
+            return
+        result = poller.poll_once()
+        rows = [{"reference": r.reference, "raw_id": r.raw_id, "duplicate": r.duplicate} for r in result.receipts]
+        rows += [{"uid": uid, "error": reason} for uid, reason in result.rejected]
+    if as_json:
+        context.emit(rows, True)
+    else:
+        typer.echo(f"{len(result.receipts)} message(s) taken in, {len(result.rejected)} refused")
+
+
+@app.command()
+def watch(
+    directory: Annotated[Path, typer.Argument(help="The drop folder.")],
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 2.0,
+    once: Annotated[bool, typer.Option("--once", help="Take what is there now and exit.")] = False,
+) -> None:
+    """Watch a drop folder: each new file is accepted, then moved to .done (or .rejected with a reason)."""
+    from abusedesk.intake.folder import DropFolder
+
+    if not directory.is_dir():
+        raise context.fail(f"{directory} is not a directory", 2)
+    with door() as d:
+        folder = DropFolder(d, directory, settle=not once)
+        if once:
+            result = folder.poll()
+            typer.echo(f"{len(result.accepted)} accepted, {len(result.rejected)} rejected")
+            if result.rejected:
+                raise typer.Exit(1)
+            return
+        typer.echo(f"watching {directory}; Ctrl-C stops")
+        with suppress(KeyboardInterrupt):
+            folder.watch(interval)
+
+
+@app.command()
+def retry(
+    raw_ids: Annotated[list[str] | None, typer.Argument(help="Raw ids or references to re-run.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every quarantined input.")] = False,
+    stored: Annotated[bool, typer.Option("--stored", help="Inputs stored but never parsed (after a crash).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-run inputs through the parsers: after a parser fix (quarantined) or a crash (--stored)."""
+    if not raw_ids and not all_ and not stored:
+        raise context.fail("name raw ids, or give --all (quarantined) or --stored", 2)
+    with door() as d:
+        intake = d.intake
+        outcomes = []
+        if raw_ids:
+            outcomes += intake.retry([find_raw(d.rt, r).id for r in raw_ids])
+        if all_:
+            outcomes += intake.retry(status="quarantined")
+        if stored:
+            outcomes += intake.retry(status="stored")
+        d.rt.drain()
+    rows = [
+        {"raw_id": o.raw_id, "status": o.status, "parser": o.parser, "events": len(o.events), "error": o.error}
+        for o in outcomes
+    ]
+    if as_json:
+        context.emit(rows, True)
+    else:
+        for r in rows:
+            typer.echo(f"{r['status']:<12} {reference_of(str(r['raw_id']))} {r['parser'] or '-'} {r['error'] or ''}")
+        typer.echo(f"{sum(r['status'] == 'parsed' for r in rows)} of {len(rows)} parsed")
+
+
+@app.command()
+def quarantine(
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """List quarantined inputs with the reason each could not be parsed."""
+    with context.errors_to_exit(), context.runtime() as rt:
+        from abusedesk.intake.service import IntakeService
+
+        rows = [
+            {
+                "raw_id": r.id,
+                "reference": reference_of(r.id),
+                "channel": r.channel,
+                "received_at": iso(r.received_at),
+                "filename": (r.meta or {}).get("filename"),
+                "parser": r.parser,
+                "attempts": r.attempts,
+                "reason": r.error,
+            }
+            for r in IntakeService(rt).quarantined(limit)
+        ]
+    if as_json:
+        context.emit(rows, True)
+        return
+    if not rows:
+        typer.echo("quarantine is empty")
+    for r in rows:
+        typer.echo(f"{r['reference']}  {r['received_at']}  {r['channel']:<8} {r['filename'] or '-'}\n    {r['reason']}")
+
+
+@app.command()
+def show(
+    raw_id: Annotated[str, typer.Argument(help="Raw id or reference.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one raw input: channel, status, parser, reason, events."""
+    from abusedesk.store.tables.intake import EventRow
+
+    with context.errors_to_exit(), context.runtime() as rt:
+        row = find_raw(rt, raw_id)
+        with rt.sessions() as s:
+            events = [
+                {
+                    "id": e.id,
+                    "kind": e.kind,
+                    "time": iso(e.time),
+                    "source_ip": e.source_ip,
+                    "source_url": e.source_url,
+                    "disposition": e.disposition,
+                    "service_id": e.service_id,
+                }
+                for e in s.scalars(select(EventRow).where(EventRow.raw_id == row.id).order_by(EventRow.time))
+            ]
+        data: dict[str, Any] = {
+            "raw_id": row.id,
+            "reference": reference_of(row.id),
+            "size": row.size,
+            "channel": row.channel,
+            "received_at": iso(row.received_at),
+            "status": row.status,
+            "parser": row.parser,
+            "attempts": row.attempts,
+            "reporter": row.reporter,
+            "report_ref": row.report_ref,
+            "error": row.error,
+            "issues": row.issues,
+            "meta": row.meta,
+            "events": events,
+        }
+    if as_json:
+        context.emit(data, True)
+        return
+    for key in (
+        "raw_id",
+        "reference",
+        "size",
+        "channel",
+        "received_at",
+        "status",
+        "parser",
+        "attempts",
+        "reporter",
+        "report_ref",
+        "error",
+    ):
+        if data[key] is not None:
+            typer.echo(f"{key:<12} {data[key]}")
+    for issue in data["issues"][:20]:
+        typer.echo(f"issue        {issue}")
+    for e in events:
+        typer.echo(
+            f"event        {e['kind']:<16} {e['time']} {e['source_ip'] or e['source_url'] or '-'} {e['disposition']}"
+        )

@@ -1,0 +1,85 @@
+"""Intake routes: ``POST /api/v1/reports`` (XARF v4, raw mail, web form) and ``GET /api/v1/reports/{reference}``.
+
+A body over ``intake.max_input_bytes`` is refused with 413: by its Content-Length before anything is read, and
+while streaming when no length was given, so an oversized upload never sits in memory whole. A new report
+answers 202, a re-sent one (same bytes, or same XARF ``report_id``) 200 with the same reference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from abusedesk.domain.errors import InputRejected
+from abusedesk.intake.channels import MailDoor
+from abusedesk.intake.http import HttpIntake, report_status
+from abusedesk.intake.service import IntakeService
+from abusedesk.runtime import Runtime
+
+router = APIRouter(prefix="/api/v1", tags=["intake"])
+
+
+def _rt(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.rt
+    return rt
+
+
+def _intake(request: Request) -> HttpIntake:
+    state = request.app.state
+    if getattr(state, "http_intake", None) is None:
+        state.http_intake = HttpIntake(MailDoor(IntakeService(_rt(request))))
+    intake: HttpIntake = state.http_intake
+    return intake
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The request body, refused with InputRejected (413) as soon as it is known to exceed ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise InputRejected(
+            f"request body of {declared} bytes is over the limit of {limit} bytes "
+            "(setting intake.max_input_bytes); it was not stored"
+        )
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise InputRejected(
+                f"request body is over the limit of {limit} bytes (setting intake.max_input_bytes); it was not stored"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("/reports", status_code=202, responses={200: {"description": "a re-sent report"}})
+async def submit_report(request: Request, background: BackgroundTasks) -> JSONResponse:
+    """Submit a report; the answer carries the reference and where to poll its status."""
+    rt = _rt(request)
+    body = await read_limited(request, rt.settings.intake.max_input_bytes)
+    peer = request.client.host if request.client else None
+    submission = await run_in_threadpool(
+        _intake(request).submit, body, request.headers.get("content-type", ""), peer=peer
+    )
+    receipt = submission.receipt
+    background.add_task(rt.drain)
+    content: dict[str, Any] = {
+        "ok": True,
+        "reference": receipt.reference,
+        "status_url": str(request.url_for("get_report", reference=receipt.reference)),
+        "duplicate": receipt.duplicate,
+        "format": submission.kind,
+    }
+    if receipt.ack is not None:
+        content["acknowledged"] = receipt.ack.sent
+    return JSONResponse(content, status_code=200 if receipt.duplicate else 202, background=background)
+
+
+@router.get("/reports/{reference}", name="get_report")
+async def get_report(request: Request, reference: str) -> dict[str, Any]:
+    """What became of a report: stored, parsed, quarantined or duplicate; events; case references."""
+    status = await run_in_threadpool(report_status, _rt(request), reference)
+    return {"ok": True, **status}

@@ -1,0 +1,134 @@
+"""What every complaint channel does with one message: accept it through the one door, then count and ack.
+
+``MailDoor.receive`` reads only the headers it needs (From, Message-ID, Subject and the loop-protection headers),
+calls ``IntakeService.accept`` (which stores the bytes durably before returning), records the reporter, and only
+then sends the acknowledgement. The same Message-ID from the same sender is a re-sent report: ``accept`` records
+it as a duplicate of the first (its ``report_ref``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from email import policy
+from email.message import Message
+from email.parser import BytesHeaderParser
+from typing import Any
+
+from abusedesk.domain.ids import sha256_hex
+from abusedesk.intake.reporters import (
+    REPLY_CHANNELS,
+    ReplyOutcome,
+    ReporterDesk,
+    auto_generated_reason,
+    normalise_address,
+    reference_of,
+)
+from abusedesk.intake.service import Accepted, IntakeService
+from abusedesk.parsers import mime
+
+log = logging.getLogger(__name__)
+
+_REF_MAX = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """One accepted message: what ``accept`` returned, the reference to quote, and the acknowledgement."""
+
+    accepted: Accepted
+    reference: str
+    ack: ReplyOutcome | None = None
+
+    @property
+    def raw_id(self) -> str:
+        return self.accepted.raw.id
+
+    @property
+    def duplicate(self) -> bool:
+        return self.accepted.duplicate
+
+    @property
+    def original_id(self) -> str:
+        """The raw id the reporter should see: the first input when this one is a duplicate."""
+        return self.accepted.duplicate_of or self.accepted.raw.id
+
+
+def read_headers(data: bytes) -> Message | None:
+    """The header block of ``data`` when it looks like mail (the body is not decoded), else None."""
+    if not mime.looks_like_mail(data):
+        return None
+    try:
+        return BytesHeaderParser(policy=policy.compat32).parsebytes(data)
+    except Exception:  # the parsers will quarantine it; the channel only wants headers
+        log.warning("headers of a %d-byte message could not be read", len(data))
+        return None
+
+
+def _header(msg: Message, name: str) -> str | None:
+    value = msg.get(name)
+    if value is None:
+        return None
+    text = " ".join(str(value).split())
+    return text or None
+
+
+def mail_report_ref(reporter: str | None, message_id: str | None) -> str | None:
+    """``mail:<sender>:<message-id>`` (hashed when long): the id of a re-sent copy of the same report."""
+    if not reporter or not message_id:
+        return None
+    ref = f"mail:{reporter}:{message_id.strip().strip('<>')}"
+    return ref if len(ref) <= _REF_MAX else "mail:" + sha256_hex(ref.encode())
+
+
+class MailDoor:
+    """The mail channels' (SMTP, LMTP, IMAP, maildir/mbox, HTTP raw mail) way through ``accept``."""
+
+    def __init__(self, intake: IntakeService, desk: ReporterDesk | None = None, *, ack: bool | None = None) -> None:
+        self.intake = intake
+        self.rt = intake.rt
+        self.desk = desk or ReporterDesk(self.rt)
+        self.ack = self.rt.settings.intake.send_acks if ack is None else ack
+
+    def receive(
+        self,
+        data: bytes,
+        *,
+        channel: str,
+        meta: dict[str, Any] | None = None,
+        mail_from: str | None = None,
+        report_ref: str | None = None,
+        reporter: str | None = None,
+    ) -> Receipt:
+        """Accept one message (raises InputRejected when too large), record its reporter, then acknowledge it."""
+        headers = read_headers(data)
+        meta = dict(meta or {})
+        if mail_from is not None:
+            meta.setdefault("mail_from", mail_from)
+        if headers is not None:
+            reporter = reporter or normalise_address(_header(headers, "From"))
+            message_id = _header(headers, "Message-ID")
+            subject = _header(headers, "Subject")
+            if message_id:
+                meta.setdefault("message_id", message_id[:300])
+            if subject:
+                meta.setdefault("subject", subject[:300])
+            report_ref = report_ref or mail_report_ref(reporter, message_id)
+        reporter = reporter or normalise_address(mail_from)
+        auto = auto_generated_reason(headers, mail_from, self.desk.own_addresses)
+        if auto:
+            meta["auto_generated"] = auto
+        accepted = self.intake.accept(data, channel=channel, meta=meta, report_ref=report_ref, reporter=reporter)
+        if reporter and not accepted.duplicate:
+            self.desk.note_report(reporter)
+        receipt = Receipt(accepted, reference_of(accepted.duplicate_of or accepted.raw.id))
+        if self.ack and channel in REPLY_CHANNELS and reporter:
+            ack = self.desk.acknowledge(
+                raw_id=receipt.original_id,
+                to=reporter,
+                message=headers,
+                mail_from=mail_from,
+                duplicate=accepted.duplicate,
+            )
+            receipt = Receipt(accepted, receipt.reference, ack)
+        return receipt

@@ -1,0 +1,246 @@
+"""The HTTP channel's service: a submitted report (XARF v4 JSON, raw mail, or a web form) through the one door.
+
+- XARF v4 JSON (``application/json`` with ``xarf_version`` and ``report_id``) is stored as sent; its
+  ``report_id`` is the report's external id, so a re-POST of the same report (even re-serialised) is a duplicate
+  and gets the same reference.
+- A raw mail (``message/rfc822``) goes through the mail door, as if it came by SMTP.
+- A web form (JSON without ``xarf_version``, ``multipart/form-data`` or ``application/x-www-form-urlencoded``,
+  fields ``reporter_email``, ``subject`` (IP or URL), ``description``, ``time``, optional ``kind``) is written
+  down as a XARF v4 report, so the XARF parser reads it like any other.
+
+``report_status`` tells a submitter what became of a reference: stored, parsed, quarantined or duplicate, the
+number of events, and the case references once cases exist.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from email import policy
+from email.parser import BytesParser
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from sqlalchemy import select
+
+from abusedesk.domain.errors import Conflict, NotFound, ParseError
+from abusedesk.domain.ids import canonical_json, sha256_hex
+from abusedesk.domain.kinds import is_kind, xarf_for_kind
+from abusedesk.domain.timeutil import iso, parse_time
+from abusedesk.intake.channels import MailDoor, Receipt
+from abusedesk.intake.reporters import REFERENCE_LENGTH, normalise_address, reference_of
+from abusedesk.runtime import Runtime
+from abusedesk.store.tables.cases import CaseRow, FindingRow
+from abusedesk.store.tables.intake import EventRow, RawInputRow
+
+WEBFORM_FIELDS = ("reporter_email", "subject", "description", "time", "kind", "reporter_name")
+_DESCRIPTION_MAX = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    receipt: Receipt
+    kind: str  # xarf | mail | webform
+
+
+class HttpIntake:
+    """Turns one HTTP request body into an accepted raw input."""
+
+    def __init__(self, door: MailDoor) -> None:
+        self.door = door
+        self.rt = door.rt
+
+    def submit(self, body: bytes, content_type: str, *, peer: str | None = None) -> Submission:
+        ctype = content_type.split(";", 1)[0].strip().lower()
+        meta: dict[str, Any] = {"content_type": ctype}
+        if peer:
+            meta["peer"] = peer
+        if ctype == "message/rfc822":
+            return Submission(self.door.receive(body, channel="http", meta=meta), "mail")
+        if ctype in ("application/json", "application/xarf+json") or ctype.endswith("+json"):
+            try:
+                doc = json.loads(body)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ParseError(f"request body is not valid JSON: {exc}", source="POST /api/v1/reports") from None
+            if not isinstance(doc, dict):
+                raise ParseError("request body must be a JSON object", source="POST /api/v1/reports")
+            if "xarf_version" in doc:
+                return Submission(self._xarf(body, doc, meta), "xarf")
+            return Submission(self._webform(doc, meta), "webform")
+        if ctype == "multipart/form-data":
+            return Submission(self._webform(_multipart(body, content_type), meta), "webform")
+        if ctype == "application/x-www-form-urlencoded":
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ParseError("form body is not UTF-8", source="POST /api/v1/reports") from None
+            form = {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
+            return Submission(self._webform(form, meta), "webform")
+        raise ParseError(
+            f"content type {ctype!r} is not accepted; send application/json (XARF v4 or the web form), "
+            "message/rfc822, multipart/form-data or application/x-www-form-urlencoded",
+            source="POST /api/v1/reports",
+        )
+
+    def _xarf(self, body: bytes, doc: dict[str, Any], meta: dict[str, Any]) -> Receipt:
+        report_id = doc.get("report_id")
+        if not isinstance(report_id, str) or not report_id.strip():
+            raise ParseError("XARF report has no report_id (a string is required)", source="POST /api/v1/reports")
+        reporter_obj = doc.get("reporter") if isinstance(doc.get("reporter"), dict) else {}
+        reporter = normalise_address(str((reporter_obj or {}).get("contact") or "")) or None
+        meta["xarf_report_id"] = report_id[:200]
+        ref = f"xarf:{report_id.strip()}"
+        ref = ref if len(ref) <= 200 else "xarf:" + sha256_hex(ref.encode())
+        return self.door.receive(
+            body, channel="http", meta={**meta, "filename": "report.json"}, report_ref=ref, reporter=reporter
+        )
+
+    def _webform(self, form: dict[str, Any], meta: dict[str, Any]) -> Receipt:
+        unknown = sorted(set(form) - set(WEBFORM_FIELDS))
+        if unknown:
+            raise ParseError(
+                f"unknown form field(s) {', '.join(unknown)}; the fields are {', '.join(WEBFORM_FIELDS)}",
+                source="POST /api/v1/reports",
+            )
+        errors: list[str] = []
+        email = normalise_address(str(form.get("reporter_email") or ""))
+        if email is None:
+            errors.append("field 'reporter_email': a mail address is required")
+        subject = str(form.get("subject") or "").strip()
+        subject_fields: dict[str, Any] = {}
+        try:
+            subject_fields["source_identifier"] = str(ipaddress.ip_address(subject))
+        except ValueError:
+            parts = urlsplit(subject)
+            if parts.scheme in ("http", "https") and parts.hostname:
+                subject_fields = {"source_identifier": parts.hostname, "url": subject}
+            else:
+                errors.append("field 'subject': an IP address or an http(s) URL is required")
+        description = str(form.get("description") or "").strip()
+        if not description:
+            errors.append("field 'description': say what happened")
+        elif len(description) > _DESCRIPTION_MAX:
+            errors.append(f"field 'description': at most {_DESCRIPTION_MAX} characters")
+        when: datetime | None = None
+        if form.get("time"):
+            try:
+                when = parse_time(str(form["time"]), assume_utc=True)
+            except (ValueError, ParseError):
+                errors.append("field 'time': an ISO 8601 time is required, e.g. 2026-03-01T09:30:00Z")
+        else:
+            when = self.rt.clock.now()
+        kind = str(form.get("kind") or "other").strip()
+        if not is_kind(kind):
+            errors.append(f"field 'kind': {kind!r} is not a kind (see `abusedesk kinds`)")
+        if errors:
+            exc = ParseError("; ".join(errors), source="web form")
+            raise exc
+        assert email is not None
+        assert when is not None
+        category, type_ = xarf_for_kind(kind)
+        fields = {"email": email, "subject": subject, "description": description, "time": iso(when), "kind": kind}
+        report_id = str(uuid.UUID(sha256_hex(canonical_json(fields))[:32]))
+        domain = email.split("@", 1)[1]
+        doc = {
+            "xarf_version": "4.0.0",
+            "report_id": report_id,
+            "timestamp": iso(when),
+            "reporter": {"org": str(form.get("reporter_name") or domain)[:200], "contact": email, "domain": domain},
+            "sender": {"org": str(form.get("reporter_name") or domain)[:200], "contact": email, "domain": domain},
+            "category": category,
+            "type": type_,
+            "evidence_source": "user_report",
+            "description": description,
+            **subject_fields,
+        }
+        body = json.dumps(doc, indent=2, ensure_ascii=False).encode()
+        return self.door.receive(
+            body,
+            channel="http",
+            meta={**meta, "webform": True, "filename": "webform.json"},
+            report_ref=f"xarf:{report_id}",
+            reporter=email,
+        )
+
+
+def _multipart(body: bytes, content_type: str) -> dict[str, str]:
+    msg = BytesParser(policy=policy.default).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\nMIME-Version: 1.0\r\n\r\n" + body
+    )
+    if not msg.is_multipart():
+        raise ParseError("multipart/form-data body has no parts (boundary missing?)", source="POST /api/v1/reports")
+    form: dict[str, str] = {}
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            continue
+        payload = part.get_payload(decode=True)
+        form[str(name)] = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+    return form
+
+
+def find_raw(rt: Runtime, reference: str) -> RawInputRow:
+    """The raw input a reference (16+ hex digits, or the whole raw id) names."""
+    ref = reference.strip().lower()
+    if len(ref) < 12 or len(ref) > 64 or any(c not in "0123456789abcdef" for c in ref):
+        raise NotFound(f"{reference!r} is not a report reference (at least 12 hex digits)")
+    with rt.sessions() as s:
+        rows = list(s.scalars(select(RawInputRow).where(RawInputRow.id.startswith(ref)).limit(2)))
+    if not rows:
+        raise NotFound(f"no report has the reference {reference}")
+    if len(rows) > 1:
+        raise Conflict(f"reference {reference} names more than one report; give more digits")
+    return rows[0]
+
+
+def report_status(rt: Runtime, reference: str) -> dict[str, Any]:
+    """What a submitter may know about their report."""
+    row = find_raw(rt, reference)
+    target = row
+    duplicate_of: str | None = None
+    if row.status == "duplicate" and row.report_ref:
+        with rt.sessions() as s:
+            first = s.scalar(
+                select(RawInputRow)
+                .where(RawInputRow.report_ref == row.report_ref, RawInputRow.channel == row.channel)
+                .where(RawInputRow.status != "duplicate")
+                .order_by(RawInputRow.received_at)
+                .limit(1)
+            )
+        if first is not None:
+            target, duplicate_of = first, reference_of(first.id)
+    with rt.sessions() as s:
+        event_ids = set(s.scalars(select(EventRow.id).where(EventRow.raw_id == target.id)))
+        services = set(s.scalars(select(EventRow.service_id).where(EventRow.raw_id == target.id)))
+        cases: set[str] = set()
+        services.discard(None)
+        if event_ids and services:
+            for data, case_id in s.execute(
+                select(FindingRow.data, FindingRow.case_id).where(
+                    FindingRow.service_id.in_(services), FindingRow.case_id.is_not(None)
+                )
+            ):
+                if event_ids.intersection((data or {}).get("event_ids") or ()):
+                    ref = s.scalar(select(CaseRow.ref).where(CaseRow.id == case_id))
+                    if ref:
+                        cases.add(ref)
+    out: dict[str, Any] = {
+        "reference": reference_of(row.id),
+        "status": "duplicate" if duplicate_of else target.status,
+        "received_at": iso(row.received_at),
+        "channel": row.channel,
+        "events": target.event_count,
+        "cases": sorted(cases),
+    }
+    if duplicate_of:
+        out["duplicate_of"] = duplicate_of
+        out["original_status"] = target.status
+    if target.status == "quarantined":
+        out["reason"] = target.error
+    return out
+
+
+__all__ = ["REFERENCE_LENGTH", "HttpIntake", "Submission", "find_raw", "report_status"]

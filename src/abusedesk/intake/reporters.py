@@ -1,0 +1,402 @@
+"""Outside reporters: acknowledgements, loop protection, the "not ours" reply, and accuracy over time.
+
+An acknowledgement carries the report's reference (``reference_of``: the first 16 hex digits of the raw id) and
+is sent only after ``IntakeService.accept`` returned. It is never sent to an automatic sender: a message with
+``Auto-Submitted`` other than ``no``, ``Precedence: bulk|junk|list``, a ``List-Id``, an empty or MAILER-DAEMON
+return path, a delivery-status report, or one from our own addresses gets no reply, so two robots cannot mail
+each other for ever. Replies to one address are limited to ``intake.ack_per_reporter_per_hour``.
+
+The ``reporters`` table keeps, per address, how many reports and events it sent and how many of the cases it
+led to were confirmed or dismissed (``record_case_outcome``, called by the case engine); ``accuracy`` is the
+share of decided cases that were confirmed.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage, Message
+from email.utils import formatdate, getaddresses, make_msgid, parseaddr
+from pathlib import Path
+from typing import Any, Protocol
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy import Table, func, select
+
+from abusedesk.config import Settings
+from abusedesk.domain.errors import ActionError
+from abusedesk.domain.timeutil import iso
+from abusedesk.runtime import Runtime
+from abusedesk.store.tables.intake import EventRow, RawInputRow, ReporterRow
+from abusedesk.store.upsert import insert_ignore
+
+log = logging.getLogger(__name__)
+_REPORTERS: Table = ReporterRow.__table__  # type: ignore[assignment]
+
+TEMPLATES = Path(__file__).parent / "templates"
+REFERENCE_LENGTH = 16
+#: channels whose reporters may get an e-mail reply (a file import or a feed never does)
+REPLY_CHANNELS = frozenset({"smtp", "lmtp", "imap", "http"})
+_BULK_PRECEDENCE = frozenset({"bulk", "junk", "list"})
+_DAEMONS = ("mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply", "do-not-reply")
+
+
+def reference_of(raw_id: str) -> str:
+    """The reference a reporter quotes: the raw id's first 16 hex digits (unique in practice, 64 bits)."""
+    return raw_id[:REFERENCE_LENGTH]
+
+
+def normalise_address(text: str | None) -> str | None:
+    """The bare, lower-cased mail address in ``text`` (``"A <x@Y>"`` → ``x@y``), or None."""
+    if not text:
+        return None
+    _, addr = parseaddr(str(text))
+    addr = addr.strip().lower()
+    return addr if "@" in addr else None
+
+
+def auto_generated_reason(message: Message | None, mail_from: str | None, own_addresses: set[str]) -> str | None:
+    """Why this mail must get no automatic reply (RFC 3834 and common practice), or None when a reply is fine.
+
+    ``mail_from`` is the SMTP return path (``""`` for a bounce; None when the channel does not know it).
+    """
+    if mail_from is not None:
+        rp = mail_from.strip().strip("<>").lower()
+        if not rp:
+            return "empty return path (a bounce or other automatic mail)"
+        if rp.split("@", 1)[0] in _DAEMONS:
+            return f"return path {rp} is a mail system address"
+        if rp in own_addresses:
+            return f"return path {rp} is our own address"
+    if message is None:
+        return None
+    auto = str(message.get("Auto-Submitted", "") or "").strip().lower()
+    if auto and auto.split(";", 1)[0].strip() != "no":
+        return f"Auto-Submitted: {auto}"
+    precedence = str(message.get("Precedence", "") or "").strip().lower()
+    if precedence in _BULK_PRECEDENCE:
+        return f"Precedence: {precedence}"
+    if message.get("List-Id") is not None:
+        return "List-Id header (mailing list traffic)"
+    suppress = str(message.get("X-Auto-Response-Suppress", "") or "").lower()
+    if any(word in suppress for word in ("all", "autoreply", "oof")):
+        return f"X-Auto-Response-Suppress: {suppress}"
+    report_type = str(message.get_param("report-type", "") or "").lower()
+    if message.get_content_type() == "multipart/report" and report_type == "delivery-status":
+        return "delivery status notification (bounce)"
+    for name in ("From", "Reply-To", "Sender"):
+        for _, addr in getaddresses([str(v) for v in message.get_all(name, [])]):
+            addr = addr.lower()
+            if addr in own_addresses:
+                return f"{name} {addr} is our own address"
+            if name == "From" and addr.split("@", 1)[0] in _DAEMONS:
+                return f"From {addr} is a mail system address"
+    return None
+
+
+class Mailer(Protocol):
+    def send(self, message: EmailMessage) -> None: ...
+
+
+class SmtpMailer:
+    """Sends through the SMTP relay in ``settings.smtp``; a failure raises ActionError (retryable)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.cfg = settings.smtp
+
+    def send(self, message: EmailMessage) -> None:
+        cfg = self.cfg
+        try:
+            with smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout) as smtp:
+                if cfg.starttls:
+                    smtp.starttls()
+                if cfg.username:
+                    smtp.login(cfg.username, cfg.password or "")
+                smtp.send_message(message)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise ActionError(
+                f"mail to {message['To']} could not be sent through SMTP {cfg.host}:{cfg.port}: {exc}; "
+                "check settings.smtp and that the relay is up"
+            ) from exc
+
+
+class ConsoleMailer:
+    """Logs the mail instead of sending it (notify_backend = console)."""
+
+    def __init__(self) -> None:
+        self.sent: list[EmailMessage] = []
+
+    def send(self, message: EmailMessage) -> None:
+        self.sent.append(message)
+        log.info("mail (console backend) to %s: %s\n%s", message["To"], message["Subject"], message.get_content())
+
+
+class NullMailer:
+    """Drops every mail (notify_backend = null)."""
+
+    def send(self, message: EmailMessage) -> None:
+        return None
+
+
+def mailer_for(settings: Settings) -> Mailer:
+    if settings.notify_backend == "smtp":
+        return SmtpMailer(settings)
+    if settings.notify_backend == "console":
+        return ConsoleMailer()
+    return NullMailer()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyOutcome:
+    """Whether a reply went out, and if not, why (loop protection, rate limit, no address, send failure)."""
+
+    sent: bool
+    reason: str
+    to: str | None = None
+    reference: str | None = None
+
+
+class ReporterDesk:
+    """Replies to reporters and keeps their counts; every channel that knows a reporter goes through it."""
+
+    def __init__(self, rt: Runtime, mailer: Mailer | None = None) -> None:
+        self.rt = rt
+        self.mailer = mailer or mailer_for(rt.settings)
+        self.templates = Environment(
+            loader=FileSystemLoader(TEMPLATES),
+            undefined=StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,  # noqa: S701 - plain-text mail, never rendered as HTML
+        )
+
+    @property
+    def own_addresses(self) -> set[str]:
+        s = self.rt.settings
+        return {a for a in (normalise_address(s.intake.ack_from), normalise_address(s.notify_from)) if a}
+
+    # -- counts -----------------------------------------------------------------------------------------------
+
+    def note_report(self, address: str | None) -> None:
+        """Record that ``address`` sent a report now; its counts are recomputed from the stored inputs."""
+        address = normalise_address(address)
+        if address is None:
+            return
+        now = self.rt.clock.now()
+        with self.rt.sessions.begin() as s:
+            insert_ignore(s, _REPORTERS, [{"address": address, "first_seen": now, "last_seen": now}])
+            row = s.get(ReporterRow, address, with_for_update=True)
+            assert row is not None
+            row.last_seen = max(row.last_seen, now)
+            _recount(s, row)
+
+    def refresh(self, address: str) -> None:
+        """Recompute the report and event counts of one reporter (idempotent: safe on a redelivery)."""
+        with self.rt.sessions.begin() as s:
+            row = s.get(ReporterRow, address, with_for_update=True)
+            if row is not None:
+                _recount(s, row)
+
+    def handle_parsed(self, message: dict[str, Any]) -> None:
+        """Bus handler for ``events.parsed``: the reporter of the raw input gets its event count refreshed."""
+        with self.rt.sessions() as s:
+            reporter = s.scalar(select(RawInputRow.reporter).where(RawInputRow.id == str(message["raw_id"])))
+        if reporter:
+            self.refresh(reporter)
+
+    # -- replies ----------------------------------------------------------------------------------------------
+
+    def acknowledge(
+        self,
+        *,
+        raw_id: str,
+        to: str | None,
+        message: Message | None,
+        mail_from: str | None,
+        duplicate: bool = False,
+    ) -> ReplyOutcome:
+        """Send the acknowledgement of one accepted report, unless loop protection or the rate limit says no."""
+        reference = reference_of(raw_id)
+        address = normalise_address(to)
+        if address is None:
+            return ReplyOutcome(False, "no reporter address to reply to", reference=reference)
+        reason = auto_generated_reason(message, mail_from, self.own_addresses)
+        if reason is None and address in self.own_addresses:
+            reason = f"reporter {address} is our own address"
+        if reason:
+            log.info("no acknowledgement for raw input %s to %s: %s", raw_id, address, reason)
+            return ReplyOutcome(False, f"automatic sender: {reason}", to=address, reference=reference)
+        subject = str(message.get("Subject", "") or "")[:200] if message is not None else ""
+        body = self.templates.get_template("ack.txt.j2").render(
+            reference=reference,
+            duplicate=duplicate,
+            subject=subject,
+            received_at=iso(self.rt.clock.now()),
+            per_hour=self.rt.settings.intake.ack_per_reporter_per_hour,
+            desk_address=self.rt.settings.intake.ack_from,
+        )
+        mail = self._mail(address, f"[{reference}] Report received" + (f": {subject}" if subject else ""), body)
+        if message is not None and message.get("Message-ID"):
+            mail["In-Reply-To"] = str(message["Message-ID"])
+            mail["References"] = str(message["Message-ID"])
+        return self._send_limited(address, mail, reference)
+
+    def reply_not_ours(self, raw_id: str) -> ReplyOutcome:
+        """Tell the reporter of ``raw_id`` which reported subjects are not ours (once per raw input)."""
+        reference = reference_of(raw_id)
+        with self.rt.sessions() as s:
+            raw = s.get(RawInputRow, raw_id)
+            if raw is None:
+                return ReplyOutcome(False, "raw input not recorded", reference=reference)
+            rows = list(
+                s.execute(
+                    select(EventRow.source_ip, EventRow.source_url, EventRow.time)
+                    .where(EventRow.raw_id == raw_id, EventRow.disposition == "not-ours")
+                    .order_by(EventRow.time)
+                )
+            )
+            meta = dict(raw.meta or {})
+            channel = raw.channel
+            address = normalise_address(raw.reporter)
+        if not rows:
+            return ReplyOutcome(False, "no event of this report is not ours", reference=reference)
+        if meta.get("not_ours_reply"):
+            return ReplyOutcome(False, "already replied", to=address, reference=reference)
+        if channel not in REPLY_CHANNELS:
+            return ReplyOutcome(False, f"channel {channel} gets no replies", reference=reference)
+        if address is None:
+            return ReplyOutcome(False, "no reporter address to reply to", reference=reference)
+        if meta.get("auto_generated"):
+            return ReplyOutcome(False, f"automatic sender: {meta['auto_generated']}", to=address, reference=reference)
+        if address in self.own_addresses:
+            return ReplyOutcome(False, f"reporter {address} is our own address", to=address, reference=reference)
+        subjects = sorted(
+            {(ip or url or "?", iso(t)) for ip, url, t in rows},
+        )
+        body = self.templates.get_template("not_ours.txt.j2").render(
+            reference=reference,
+            subjects=[{"subject": sub, "time": t} for sub, t in subjects[:50]],
+            desk_address=self.rt.settings.intake.ack_from,
+        )
+        mail = self._mail(address, f"[{reference}] Not our address", body)
+        if meta.get("message_id"):
+            mail["In-Reply-To"] = str(meta["message_id"])
+        outcome = self._send_limited(address, mail, reference)
+        if outcome.sent:
+            with self.rt.sessions.begin() as s:
+                row = s.get(RawInputRow, raw_id)
+                assert row is not None
+                row.meta = {**dict(row.meta or {}), "not_ours_reply": iso(self.rt.clock.now())}
+        return outcome
+
+    def handle_attributed(self, message: dict[str, Any]) -> None:
+        """Bus handler for ``events.attributed``: a "not ours" reply per raw input (when switched on)."""
+        if not self.rt.settings.intake.reply_not_ours:
+            return
+        raw_ids = sorted({str(e.get("raw_id")) for e in message.get("events", []) if e.get("raw_id")})
+        for raw_id in raw_ids:
+            self.reply_not_ours(raw_id)
+
+    def _mail(self, to: str, subject: str, body: str) -> EmailMessage:
+        s = self.rt.settings
+        mail = EmailMessage()
+        mail["From"] = s.intake.ack_from
+        mail["To"] = to
+        mail["Subject"] = subject.replace("\r", " ").replace("\n", " ")
+        mail["Date"] = formatdate(self.rt.clock.now().timestamp(), usegmt=True)
+        domain = (normalise_address(s.intake.ack_from) or "abusedesk.invalid").split("@", 1)[1]
+        mail["Message-ID"] = make_msgid(domain=domain)
+        mail["Auto-Submitted"] = "auto-replied"  # RFC 3834: the reporter's robot must not answer us
+        mail["Precedence"] = "bulk"
+        mail.set_content(body)
+        return mail
+
+    def _send_limited(self, address: str, mail: EmailMessage, reference: str) -> ReplyOutcome:
+        now = self.rt.clock.now()
+        limit = self.rt.settings.intake.ack_per_reporter_per_hour
+        with self.rt.sessions.begin() as s:
+            insert_ignore(s, _REPORTERS, [{"address": address, "first_seen": now, "last_seen": now}])
+            row = s.get(ReporterRow, address, with_for_update=True)
+            assert row is not None
+            if row.acks_window_start is None or now - row.acks_window_start >= timedelta(hours=1):
+                row.acks_window_start = now
+                row.acks_in_window = 0
+            if row.acks_in_window >= limit:
+                return ReplyOutcome(
+                    False,
+                    f"rate limit: {limit} replies an hour to {address} already sent "
+                    "(setting intake.ack_per_reporter_per_hour)",
+                    to=address,
+                    reference=reference,
+                )
+            row.acks_in_window += 1
+        try:
+            self.mailer.send(mail)
+        except ActionError as exc:
+            log.warning("reply %s to %s not sent: %s", reference, address, exc.message)
+            return ReplyOutcome(False, f"send failed: {exc.message}", to=address, reference=reference)
+        return ReplyOutcome(True, "sent", to=address, reference=reference)
+
+
+def _recount(s: Any, row: ReporterRow) -> None:
+    row.reports = int(
+        s.scalar(
+            select(func.count())
+            .select_from(RawInputRow)
+            .where(RawInputRow.reporter == row.address, RawInputRow.status != "duplicate")
+        )
+        or 0
+    )
+    row.events = int(
+        s.scalar(
+            select(func.count())
+            .select_from(EventRow)
+            .join(RawInputRow, RawInputRow.id == EventRow.raw_id)
+            .where(RawInputRow.reporter == row.address)
+        )
+        or 0
+    )
+
+
+def record_case_outcome(rt: Runtime, reporter: str, confirmed: bool) -> None:
+    """Count one decided case for ``reporter``: confirmed (the complaint was right) or dismissed.
+
+    The case engine calls this when a case that came from this reporter's report is resolved. The caller makes it
+    once per case and outcome (it is a counter, not idempotent).
+    """
+    address = normalise_address(reporter) or reporter.strip().lower()
+    now = rt.clock.now()
+    with rt.sessions.begin() as s:
+        insert_ignore(s, _REPORTERS, [{"address": address, "first_seen": now, "last_seen": now}])
+        row = s.get(ReporterRow, address, with_for_update=True)
+        assert row is not None
+        if confirmed:
+            row.confirmed_cases += 1
+        else:
+            row.dismissed_cases += 1
+
+
+def accuracy(row: ReporterRow) -> float | None:
+    """Confirmed share of decided cases, or None before any case was decided."""
+    decided = row.confirmed_cases + row.dismissed_cases
+    return row.confirmed_cases / decided if decided else None
+
+
+def reporter_stats(rt: Runtime, address: str) -> dict[str, Any] | None:
+    """One reporter's row as a dict with its accuracy, or None when unknown."""
+    with rt.sessions() as s:
+        row = s.get(ReporterRow, normalise_address(address) or address)
+        if row is None:
+            return None
+        return {
+            "address": row.address,
+            "first_seen": iso(row.first_seen),
+            "last_seen": iso(row.last_seen),
+            "reports": row.reports,
+            "events": row.events,
+            "confirmed_cases": row.confirmed_cases,
+            "dismissed_cases": row.dismissed_cases,
+            "accuracy": accuracy(row),
+            "trusted": row.trusted,
+        }
