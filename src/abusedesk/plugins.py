@@ -23,6 +23,7 @@ BUILTIN_PARSERS: tuple[str, ...] = (
     "abusedesk.parsers.acns:AcnsParser",
     "abusedesk.parsers.dmca:DmcaParser",
     "abusedesk.parsers.intelmq:IntelmqParser",
+    "abusedesk.parsers.listfeeds:ListFeedParser",
 )
 
 BUILTIN_DETECTORS: tuple[str, ...] = (
