@@ -19,6 +19,7 @@ BUILTIN_PARSERS: tuple[str, ...] = (
     "abusedesk.parsers.arf:ArfParser",
     "abusedesk.parsers.xarf_legacy:XarfLegacyParser",
     "abusedesk.parsers.xarf:XarfParser",
+    "abusedesk.parsers.spamcop:SpamcopParser",
     "abusedesk.parsers.freetext:FreetextParser",
     "abusedesk.parsers.shadowserver:ShadowserverParser",
     "abusedesk.parsers.acns:AcnsParser",
