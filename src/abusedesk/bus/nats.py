@@ -131,6 +131,16 @@ class Delivery:
         self.bus._run(self._msg.nak())
 
 
+async def _shutdown(nc: Client | None) -> None:
+    if nc is not None:
+        await nc.close()
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class NatsBus(Bus):
     """JetStream stream ``stream`` over ``<prefix>.>``; see the module docstring for the layout."""
 
@@ -194,12 +204,19 @@ class NatsBus(Bus):
             return
         try:
             nc = await nats.connect(
-                self.url, connect_timeout=self.timeout, max_reconnect_attempts=-1, allow_reconnect=True
+                self.url,
+                connect_timeout=self.timeout,
+                max_reconnect_attempts=2,  # for the first connect: fail fast with a clear error
+                reconnect_time_wait=0.2,
+                error_cb=self._on_error,
             )
         except (OSError, nats.errors.Error) as exc:
             raise SourceUnavailable(
                 f"cannot connect to NATS at {self.url} (setting nats_url): {exc}; is nats-server -js running?"
             ) from None
+        # once connected, a worker rides out a server restart: reconnect for ever
+        nc.options["max_reconnect_attempts"] = -1
+        nc.options["reconnect_time_wait"] = 2
         js = nc.jetstream(timeout=self.timeout)
         config = StreamConfig(
             name=self.stream,
@@ -221,6 +238,9 @@ class NatsBus(Bus):
             ) from None
         self._nc, self._js = nc, js
 
+    async def _on_error(self, exc: Exception) -> None:
+        log.warning("NATS connection to %s: %s: %s", self.url, type(exc).__name__, exc)
+
     def close(self) -> None:
         with self._lock:
             loop, thread = self._loop, self._thread
@@ -230,11 +250,12 @@ class NatsBus(Bus):
         nc = self._nc
         self._nc = self._js = None
         self._subs.clear()
-        if nc is not None:
-            try:
-                asyncio.run_coroutine_threadsafe(nc.drain(), loop).result(self.timeout)
-            except (TimeoutError, nats.errors.Error) as exc:
-                log.warning("closing the NATS connection to %s: %s", self.url, exc)
+        try:
+            # close, not drain: every message this process took is acked or nak'ed already, and a drain waits
+            # on the pull subscriptions' pending fetches
+            asyncio.run_coroutine_threadsafe(_shutdown(nc), loop).result(self.timeout)
+        except (TimeoutError, nats.errors.Error) as exc:
+            log.warning("closing the NATS connection to %s: %s", self.url, exc)
         loop.call_soon_threadsafe(loop.stop)
         if thread is not None:
             thread.join(self.timeout)
@@ -302,7 +323,7 @@ class NatsBus(Bus):
             sub = self._subscription(durable, filter_subject)
             try:
                 msgs = self._run(sub.fetch(batch, timeout=wait / len(pairs)))
-            except nats.errors.TimeoutError:
+            except (nats.errors.TimeoutError, TimeoutError):  # nothing arrived within ``wait``
                 continue
             out.extend(Delivery(self, subject, m) for m in msgs)
         return out

@@ -1,0 +1,82 @@
+"""`abusedesk serve`: the embedded deployment, everything in one process.
+
+- the API and console (``abusedesk.api.app:create_app(rt)``) under uvicorn on ``api_host:api_port``;
+- the SMTP (or LMTP) intake listener, when ``--smtp HOST:PORT`` is given;
+- with ``bus = "inprocess"``: every pipeline stage, wired to the in-process bus, drained by a background thread
+  that also ticks the case scheduler and the action runner (``bus.worker.run_embedded``); inputs stored but not
+  parsed by an earlier process (a crash) are re-published on start.
+- with ``bus = "nats"``: only the doors (API, SMTP); ``abusedesk worker --stage ...`` processes run the stages.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Annotated, Any
+
+import typer
+
+from abusedesk.cli import context
+from abusedesk.domain.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="API address (setting api_host).")] = None,
+    port: Annotated[int | None, typer.Option(help="API port (setting api_port).")] = None,
+    smtp: Annotated[str | None, typer.Option(help="Also listen for abuse mail on HOST:PORT.")] = None,
+    lmtp: Annotated[bool, typer.Option(help="Speak LMTP instead of SMTP on --smtp.")] = False,
+    tick_interval: Annotated[float, typer.Option(min=0.1, help="Seconds between scheduler/action ticks.")] = 30.0,
+) -> None:
+    """Run the API, the intake listener and (in-process bus) all pipeline stages in this process."""
+    with context.errors_to_exit(), context.runtime() as rt:
+        app = _api_app(rt)
+        stop = threading.Event()
+        loop_thread: threading.Thread | None = None
+        intake = None
+        if rt.settings.bus == "inprocess":
+            from abusedesk.bus.dlq import wire_all
+            from abusedesk.bus.worker import run_embedded
+
+            wire_all(rt)
+            loop_thread = threading.Thread(
+                target=run_embedded,
+                args=(rt, stop),
+                kwargs={"tick_interval": tick_interval},
+                name="abusedesk-pipeline",
+                daemon=True,
+            )
+            loop_thread.start()
+        smtp_server = None
+        if smtp:
+            from abusedesk.intake.channels import MailDoor
+            from abusedesk.intake.service import IntakeService
+            from abusedesk.intake.smtp import SmtpIntakeServer, parse_listen
+
+            intake = IntakeService(rt)
+            smtp_host, smtp_port = parse_listen(smtp)
+            smtp_server = SmtpIntakeServer(MailDoor(intake), host=smtp_host, port=smtp_port, lmtp=lmtp)
+            smtp_server.start()
+            typer.echo(f"{'LMTP' if lmtp else 'SMTP'} intake on {smtp_host}:{smtp_port}")
+        try:
+            import uvicorn
+
+            uvicorn.run(app, host=host or rt.settings.api_host, port=port or rt.settings.api_port, log_level="info")
+        finally:
+            stop.set()
+            if smtp_server is not None:
+                smtp_server.stop()
+            if loop_thread is not None:
+                loop_thread.join(10)
+
+
+def _api_app(rt: Any) -> Any:
+    try:
+        from abusedesk.api.app import create_app
+    except ImportError as exc:
+        raise ConfigError(
+            f"the API app (abusedesk.api.app:create_app) cannot be imported: {exc}; "
+            "this build of abusedesk has no HTTP API yet"
+        ) from exc
+    return create_app(rt)
