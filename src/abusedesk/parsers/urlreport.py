@@ -218,11 +218,11 @@ class UrlReportParser(Parser):
         urls = [(m.group(1), m.group(2)) for m in _DEFANGED_WITH_IP.finditer(text)]
         if not urls:
             urls = [(u.url, None) for u in find_urls(refang(text)) if u.host is None or "netcraft" not in u.host]
-        seen: set[str] = set()
+        done: set[str] = set()
         for url, ip in urls:
-            if url in seen:
+            if url in done:
                 continue
-            seen.add(url)
+            done.add(url)
             yield from self._url_event(
                 kind=kind,
                 url=url,
