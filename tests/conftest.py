@@ -39,7 +39,8 @@ def pg_engine(worker_id: str) -> Iterator[Engine | None]:
     if _backend() != "postgresql":
         yield None
         return
-    name = f"abusedesk_test_{worker_id}"
+    # ABUSEDESK_TEST_DB_SUFFIX keeps two test runs on one PostgreSQL (several checkouts) out of each other's way
+    name = f"abusedesk_test_{worker_id}{os.environ.get('ABUSEDESK_TEST_DB_SUFFIX', '')}"
     try:
         admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
