@@ -20,6 +20,7 @@ BUILTIN_PARSERS: tuple[str, ...] = (
     "abusedesk.parsers.xarf_legacy:XarfLegacyParser",
     "abusedesk.parsers.xarf:XarfParser",
     "abusedesk.parsers.spamcop:SpamcopParser",
+    "abusedesk.parsers.honeypot:HoneypotParser",
     "abusedesk.parsers.urlreport:UrlReportParser",
     "abusedesk.parsers.freetext:FreetextParser",
     "abusedesk.parsers.shadowserver:ShadowserverParser",
