@@ -16,6 +16,7 @@ from abusedesk.bus.base import Bus, InProcessBus
 from abusedesk.bus.factory import bind_bus, make_bus
 from abusedesk.clock import Clock
 from abusedesk.config import Settings
+from abusedesk.evidence import audit
 from abusedesk.intake.rawstore import RawStore
 from abusedesk.store.db import make_engine, migrate, session_factory
 
@@ -33,6 +34,7 @@ class Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = engine or make_engine(settings.sqlalchemy_url)
         self.sessions: sessionmaker[Session] = session_factory(self.engine)
+        audit.install_anchor(self.sessions, settings.data_dir / audit.ANCHOR_FILE)
         self.raw_store = RawStore(settings.raw_dir)
         bind_bus(self)
 

@@ -29,6 +29,7 @@ class ActionResult:
     retryable: bool = False
     external_ref: str | None = None
     response: dict[str, Any] = field(default_factory=dict)
+    action_id: str | None = None  # set by the runner / dispatcher: which action (or notice) this is the result of
 
 
 class Adapter(ABC):

@@ -14,14 +14,19 @@ from pathlib import Path
 from abusedesk.domain.errors import NotFound
 
 
-class RawStore:
+class ContentStore:
+    """Bytes named by their SHA-256 under ``root``; ``what``/``place`` name them in error messages."""
+
+    what = "content blob"
+    place = "content store"
+
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
 
     def path_for(self, sha: str) -> Path:
         if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
-            raise NotFound(f"{sha!r} is not a raw input id (64 lowercase hex digits)")
+            raise NotFound(f"{sha!r} is not a {self.what} id (64 lowercase hex digits)")
         return self.root / sha[:2] / sha
 
     def put(self, data: bytes) -> tuple[str, bool]:
@@ -53,7 +58,14 @@ class RawStore:
         try:
             return path.read_bytes()
         except FileNotFoundError:
-            raise NotFound(f"raw input {sha} is not in the raw store at {self.root}") from None
+            raise NotFound(f"{self.what} {sha} is not in the {self.place} at {self.root}") from None
 
     def exists(self, sha: str) -> bool:
         return self.path_for(sha).exists()
+
+
+class RawStore(ContentStore):
+    """Raw inputs as received (``<data_dir>/raw``)."""
+
+    what = "raw input"
+    place = "raw store"

@@ -1,0 +1,73 @@
+"""`abusedesk audit verify`: exit 0 and the head when intact, exit 1 naming the entry when not."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from abusedesk.cli.main import app
+from abusedesk.evidence import audit
+from abusedesk.runtime import Runtime
+
+
+def _args(rt: Runtime, *rest: str) -> list[str]:
+    args = ["--data-dir", str(rt.settings.data_dir)]
+    if rt.settings.database_url:
+        args += ["--database-url", rt.settings.database_url]
+    return [*args, "audit", "verify", *rest]
+
+
+def _fill(rt: Runtime, n: int) -> None:
+    for i in range(n):
+        with rt.sessions() as s, s.begin():
+            audit.append(
+                s,
+                at=rt.clock.now() + timedelta(seconds=i),
+                actor="t",
+                action="case.note",
+                subject_type="case",
+                subject_id=f"c{i}",
+                payload={"i": i},
+            )
+
+
+def test_verify_intact_then_tampered(runtime: Runtime) -> None:
+    _fill(runtime, 4)
+    cli = CliRunner()
+    ok = cli.invoke(app, _args(runtime, "--json"))
+    assert ok.exit_code == 0, ok.output
+    data = json.loads(ok.output)
+    assert data["ok"] is True
+    assert data["entries"] == 4
+    assert data["anchor_seq"] == 4
+    head = data["head"]
+    assert head.startswith("4:")
+
+    with runtime.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET subject_id = 'other' WHERE seq = 2"))
+    bad = cli.invoke(app, _args(runtime))
+    assert bad.exit_code == 1
+    assert "BROKEN at entry 2" in bad.output
+
+
+def test_verify_tail_deletion_with_expect_head_and_no_anchor(runtime: Runtime) -> None:
+    _fill(runtime, 3)
+    cli = CliRunner()
+    head = json.loads(cli.invoke(app, _args(runtime, "--json")).output)["head"]
+    with runtime.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE seq = 3"))
+    assert cli.invoke(app, _args(runtime, "--no-anchor")).exit_code == 0  # the chain alone cannot tell
+    res = cli.invoke(app, _args(runtime, "--no-anchor", "--json", "--expect-head", head))
+    assert res.exit_code == 1
+    data = json.loads(res.output)
+    assert data["first_bad_seq"] == 3
+    assert "deleted from the end" in data["problem"]
+    assert cli.invoke(app, _args(runtime)).exit_code == 1  # the anchor file catches it too
+
+
+def test_bad_expect_head_exits_2(runtime: Runtime) -> None:
+    res = CliRunner().invoke(app, _args(runtime, "--expect-head", "zzz"))
+    assert res.exit_code == 2
