@@ -138,7 +138,7 @@ class CaseEngine:
                 f"({type(exc).__name__}); retry the batch"
             ) from None
         except OperationalError as exc:
-            if "locked" in str(exc) or "could not serialize" in str(exc):
+            if lifecycle.is_retryable(exc):
                 raise Conflict(f"the cases of this batch are locked by another worker ({exc.orig}); retry") from None
             raise
         lifecycle.record_outcomes(self.rt, outcomes)

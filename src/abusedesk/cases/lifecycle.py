@@ -52,6 +52,12 @@ OUTCOMES_KEY = "abusedesk.case_outcomes"
 FINDING_SAMPLE = 20
 
 
+def is_retryable(exc: BaseException) -> bool:
+    """A database error that means "another writer got there first": SQLite busy, PostgreSQL deadlock/serialisation."""
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlstate", None) in ("40001", "40P01") or "database is locked" in str(orig)
+
+
 def is_person(actor: str) -> bool:
     return actor not in MACHINE_ACTORS
 

@@ -161,12 +161,12 @@ class CaseService:
     def summary(self) -> dict[str, Any]:
         """Counts of cases per state, customer and clause (the demo prints it), and open actions per status."""
         with self.rt.sessions() as s:
-            by_state = dict(s.execute(select(CaseRow.state, func.count()).group_by(CaseRow.state)).tuples().all())
-            by_customer = dict(
-                s.execute(select(CaseRow.customer_id, func.count()).group_by(CaseRow.customer_id)).tuples().all()
+            by_state: dict[str, int] = dict(
+                s.execute(select(CaseRow.state, func.count()).group_by(CaseRow.state)).all()
             )
-            by_clause = dict(s.execute(select(CaseRow.clause, func.count()).group_by(CaseRow.clause)).tuples().all())
-            actions = dict(s.execute(select(ActionRow.status, func.count()).group_by(ActionRow.status)).tuples().all())
+            by_customer = dict(s.execute(select(CaseRow.customer_id, func.count()).group_by(CaseRow.customer_id)).all())
+            by_clause = dict(s.execute(select(CaseRow.clause, func.count()).group_by(CaseRow.clause)).all())
+            actions = dict(s.execute(select(ActionRow.status, func.count()).group_by(ActionRow.status)).all())
             findings = int(s.scalar(select(func.count()).select_from(FindingRow)) or 0)
         return {
             "total": sum(by_state.values()),
@@ -387,7 +387,7 @@ class CaseService:
                 f"the change clashes with another one saved at the same moment ({exc.orig}); retry"
             ) from None
         except OperationalError as exc:
-            if "locked" in str(exc):
+            if lifecycle.is_retryable(exc):
                 raise Conflict(f"the case is being changed by another worker ({exc.orig}); retry") from None
             raise
 

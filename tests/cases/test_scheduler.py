@@ -1,0 +1,68 @@
+"""Section 4 closed loop driven by the manual clock: ceased → resolved; continued → escalated with a proposal."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from abusedesk.cases.engine import CaseEngine
+from abusedesk.cases.scheduler import Scheduler
+from abusedesk.cases.service import CaseService
+from abusedesk.runtime import Runtime
+from tests.cases.support import finding
+
+
+def test_no_findings_after_notice_resolves_as_ceased(runtime: Runtime, clock) -> None:  # type: ignore[no-untyped-def]
+    ref = CaseEngine(runtime).ingest([finding(runtime.policy, -30)]).opened[0]
+    sched = Scheduler(runtime)
+    clock.advance(timedelta(hours=23))
+    assert sched.tick().resolved == []
+    clock.advance(timedelta(hours=1))
+    report = sched.tick()
+    assert report.resolved == [ref]
+    case = CaseService(runtime).get(ref)
+    assert case["state"] == "resolved"
+    assert case["timeline"][-1]["text"].startswith("ceased: no findings since the request to cease")
+    assert sched.tick().resolved == []  # nothing left to do
+
+
+def test_late_report_of_earlier_activity_is_not_repetition(runtime: Runtime, clock) -> None:  # type: ignore[no-untyped-def]
+    p = runtime.policy
+    engine = CaseEngine(runtime)
+    ref = engine.ingest([finding(p, -30)]).opened[0]
+    clock.advance(timedelta(hours=5))
+    engine.ingest([finding(p, -10)])  # arrives after the notice, but happened before it
+    clock.advance(timedelta(hours=20))
+    assert Scheduler(runtime).tick().resolved == [ref]
+
+
+def test_findings_after_notice_escalate_and_propose_suspension(runtime: Runtime, clock) -> None:  # type: ignore[no-untyped-def]
+    p = runtime.policy
+    engine = CaseEngine(runtime)
+    ref = engine.ingest([finding(p, -30)]).opened[0]
+    clock.advance(timedelta(hours=3))
+    engine.ingest([finding(p, 180)])  # still scanning three hours after the request
+    clock.advance(timedelta(hours=21))
+    report = Scheduler(runtime).tick()
+    assert report.escalated == [ref]
+    svc = CaseService(runtime)
+    case = svc.get(ref)
+    assert case["state"] == "escalated"
+    [proposal] = [a for a in case["actions"] if a["status"] == "proposed"]
+    assert proposal["kind"] == "suspend-service"
+    assert proposal["proposed_by"] == "scheduler"
+    svc.approve(proposal["id"], actor="alice")
+    assert svc.approve(proposal["id"], actor="bob")["case_state"] == "restricted"
+
+
+def test_reminder_after_the_renotify_delay_once(runtime: Runtime, clock) -> None:  # type: ignore[no-untyped-def]
+    ref = CaseEngine(runtime).ingest([finding(runtime.policy, -30)]).opened[0]
+    sched = Scheduler(runtime)
+    clock.advance(timedelta(hours=11))
+    assert sched.tick().renotified == []
+    clock.advance(timedelta(hours=1))
+    assert sched.tick().renotified == [ref]
+    clock.advance(timedelta(hours=6))
+    assert sched.tick().renotified == []  # repeat: 1
+    actions = CaseService(runtime).get(ref)["actions"]
+    assert [a["kind"] for a in actions] == ["request-to-cease", "renotify"]
+    assert actions[1]["deadline"] == "2026-03-02T10:00:00Z"
