@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import CursorResult, Table
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,7 +24,7 @@ def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]
             stmt = sqlite.insert(table).values(part).on_conflict_do_nothing()
         else:  # pragma: no cover - only SQLite and PostgreSQL are supported
             raise RuntimeError(f"unsupported database dialect {dialect}")
-        result = session.execute(stmt)
-        if isinstance(result, CursorResult):
-            inserted += max(result.rowcount or 0, 0)
+        # count what RETURNING gives back: psycopg reports rowcount -1 for these statements
+        key = list(table.primary_key.columns) or list(table.columns)
+        inserted += len(session.execute(stmt.returning(*key)).all())
     return inserted
