@@ -121,13 +121,16 @@ def policy_errors(exc: ConfigError) -> list[ConfigError]:
 # ---------------------------------------------------------------------------------------------------- YAML
 
 
-class _PolicyYamlLoader(yaml.SafeLoader):
+_YamlBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
+
+
+class _PolicyYamlLoader(_YamlBase):  # type: ignore[misc,valid-type]
     """Safe loading, without float resolution: ``1.10`` is the clause "1.10", never the number 1.1."""
 
 
 _PolicyYamlLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:float"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    for first, resolvers in _YamlBase.yaml_implicit_resolvers.items()
 }
 
 _MAP_TAG = "tag:yaml.org,2002:map"
@@ -257,7 +260,7 @@ class _Build:
         except yaml.YAMLError as exc:  # ReaderError: a character YAML does not allow
             position = getattr(exc, "position", None)
             line = self.text[:position].count("\n") + 1 if isinstance(position, int) else None
-            self._fail_now(f"not valid YAML: {exc}", line=line)
+            self._fail_now(f"not valid YAML: {str(exc).splitlines()[0]}", line=line)
         finally:
             loader.dispose()
 
