@@ -207,9 +207,8 @@ class XarfLegacyParser(Parser):
             yield ParseIssue(f"{where}: Source-Type {stype!r} is not known; Source {source!r} kept in extra")
         if f.get("ip") and _is_ip(f["ip"]):
             source_ip = source_ip or str(ipaddress.ip_address(f["ip"]))
-        source_url = source_url or f.get("uri") or f.get("download-link") or f.get("targeted-url") or None
-        if source_url and "*MUNGED*" in source_url:
-            source_url = None
+        # Download-Link is the reported host's file; Targeted-URL (WebIron) is the victim's page, kept in extra
+        source_url = source_url or f.get("uri") or f.get("download-link") or None
         fqdn = f.get("domain") or (urlsplit(source_url).hostname if source_url else None)
         if not (source_ip or source_url or fqdn):
             yield ParseIssue(f"{where}: no usable source (Source {source!r})")
@@ -231,7 +230,16 @@ class XarfLegacyParser(Parser):
             "xarf_report_type": rtype or None,
             "report_file": name or None,
         }
-        for key in ("service", "schema-url", "user-agent", "signature", "tlp", "targeted-range", "feedback-url"):
+        for key in (
+            "service",
+            "schema-url",
+            "user-agent",
+            "signature",
+            "tlp",
+            "targeted-range",
+            "targeted-url",
+            "feedback-url",
+        ):
             if f.get(key):
                 extra[key.replace("-", "_")] = f[key]
         if source and not (source_ip or source == source_url):
