@@ -328,6 +328,16 @@ class NatsBus(Bus):
             out.extend(Delivery(self, subject, m) for m in msgs)
         return out
 
+    def backlog(self, subject: str, partition: Partition | None = None) -> int:
+        """Messages of ``subject`` not yet acked by its workers (waiting + delivered but unacked)."""
+        js = self.connect()
+        total = 0
+        for durable, filter_subject in self.consumers(subject, partition):
+            self._subscription(durable, filter_subject)  # the consumer exists from here on
+            info = self._run(js.consumer_info(self.stream, durable))
+            total += int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+        return total
+
     # -- dead letters -------------------------------------------------------------------------------------------
 
     def publish_dead_letter(
