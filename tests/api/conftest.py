@@ -1,0 +1,1 @@
+from tests.intake.mailsink import mail_sink  # noqa: F401 - fixture
