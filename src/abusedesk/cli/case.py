@@ -6,6 +6,7 @@ transition, a refused approval, an unknown case), 2 usage.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -187,3 +188,25 @@ def summary(as_json: JsonOpt = False) -> None:
 
 
 # `abusedesk case export` (evidence bundles) is added below by the evidence/adapters commands.
+
+
+@app.command()
+def export(
+    case: Annotated[str, typer.Argument(help="Case id or AD-... reference.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="A new directory, or a file ending in .zip, to write the bundle to.")
+    ],
+    actor: Annotated[str, typer.Option("--actor", help="Who exports (named in README.txt and the audit log).")] = (
+        "abusedesk"
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the case's evidence bundle for officials (AUP section 3), checkable with `sha256sum -c SHA256SUMS`."""
+    from abusedesk.actions.export import export_case
+
+    with context.errors_to_exit(), context.runtime() as rt:
+        result = export_case(rt, case, out, exported_by=actor)
+    if as_json:
+        context.emit(result.to_dict(), True)
+        return
+    typer.echo(f"{result.case_ref}: {result.files} files written to {result.path} (SHA256SUMS {result.sha256sums})")
