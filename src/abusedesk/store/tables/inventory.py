@@ -64,3 +64,14 @@ class AllocationRow(Base):
     valid_from: Mapped[datetime] = mapped_column()
     valid_to: Mapped[datetime | None] = mapped_column()
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class InventoryImportRow(Base):
+    """One inventory import: its counts, and (by its id) the generation other processes compare to rebuild their
+    attribution index."""
+
+    __tablename__ = "inventory_imports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column()
+    source: Mapped[str] = mapped_column(Text)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 22:11:19.508319
+Create Date: 2026-11-27 22:24:31.711188
 """
 
 from __future__ import annotations
@@ -131,6 +131,14 @@ def upgrade() -> None:
         sa.Column("origin", sa.Text(), nullable=False),
         sa.Column("meta", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("sha256", name=op.f("pk_evidence")),
+    )
+    op.create_table(
+        "inventory_imports",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("source", sa.Text(), nullable=False),
+        sa.Column("counts", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inventory_imports")),
     )
     op.create_table(
         "notices",
@@ -441,6 +449,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_notices_customer_id"))
 
     op.drop_table("notices")
+    op.drop_table("inventory_imports")
     op.drop_table("evidence")
     with op.batch_alter_table("dead_letters", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_dead_letters_subject"))

@@ -1,0 +1,403 @@
+"""Reading and validating an inventory file (CSV, a directory of CSVs, or JSON) before anything is written.
+
+The format is documented in docs/reference/inventory-format.md. ``read_inventory(path)`` returns an
+:class:`InventoryFile` of validated records, or raises one ``ConfigError`` whose ``errors`` list names every bad
+row: file, row number, field and reason. The service (service.py) then checks the records against the database
+and writes them in one transaction.
+
+Row numbers: in a CSV file, the line number of the row (the header is line 1); in JSON, the 1-based position of
+the object in its list (``allocations`` row 3 is ``data["allocations"][2]``).
+"""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from abusedesk.domain.errors import ConfigError
+from abusedesk.domain.ipnet import V4_BASE
+from abusedesk.domain.timeutil import iso, parse_time
+from abusedesk.inventory.index import from_us, to_us
+
+Progress = Callable[[str, int, int | None], None]
+"""``progress(stage, done, total)``: called every ``PROGRESS_EVERY`` rows of a stage (total None if unknown)."""
+
+PROGRESS_EVERY = 100_000
+
+RECORD_TYPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # record type: (required columns, optional columns)
+    "customers": (("id", "name"), ("contact_email",)),
+    "projects": (("id", "customer_id", "name"), ()),
+    "services": (("id", "project_id", "kind", "name"), ("hostnames",)),
+    "accounts": (("id", "customer_id", "email"), ("created_at",)),
+    "allocations": (("prefix", "service_id", "valid_from"), ("valid_to",)),
+}
+MAX_ID = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    file: str
+    row: int
+    record: str
+
+
+@dataclass(slots=True)
+class Allocation:
+    prefix: str  # canonical text; IPv4 (also ::ffff:a.b.c.d/n) as a.b.c.d/m
+    first: int
+    last: int
+    prefixlen: int  # in the shared 128-bit space
+    service_id: str
+    valid_from: int  # epoch µs
+    valid_to: int | None  # epoch µs, None = open
+    where: Where
+
+
+@dataclass(slots=True)
+class InventoryFile:
+    """Validated records of one import, each with where it came from."""
+
+    customers: dict[str, tuple[dict[str, Any], Where]] = field(default_factory=dict)
+    projects: dict[str, tuple[dict[str, Any], Where]] = field(default_factory=dict)
+    services: dict[str, tuple[dict[str, Any], Where]] = field(default_factory=dict)
+    accounts: dict[str, tuple[dict[str, Any], Where]] = field(default_factory=dict)
+    allocations: list[Allocation] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+    def rows(self) -> int:
+        return sum(len(x) for x in (self.customers, self.projects, self.services, self.accounts, self.allocations))
+
+
+def row_error(where: Where, field_name: str | None, reason: str) -> ConfigError:
+    """One bad row: ``file:row: <record> row: field 'x': reason``; ``line`` is the row number."""
+    return ConfigError(f"{where.record} row: {reason}", file=where.file, line=where.row, field=field_name)
+
+
+# ---------------------------------------------------------------------------- field parsers
+
+
+def parse_prefix(text: str) -> tuple[str, int, int, int]:
+    """``(canonical, first, last, prefixlen128)``; strict (host bits must be zero). Fast path for IPv4."""
+    addr, sep, plen_text = text.partition("/")
+    parts = addr.split(".")
+    if sep and len(parts) == 4 and plen_text.isdigit() and all(p.isdigit() and len(p) <= 3 for p in parts):
+        octets = [int(p) for p in parts]
+        plen = int(plen_text)
+        if (
+            all(o <= 255 and str(o) == p for o, p in zip(octets, parts, strict=True))
+            and plen <= 32
+            and plen_text == str(plen)
+        ):
+            value = (octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]
+            size = 1 << (32 - plen)
+            if value & (size - 1):
+                raise ValueError(f"{text!r} has host bits set (did you mean {_v4(value & ~(size - 1))}/{plen}?)")
+            return text, V4_BASE + value, V4_BASE + value + size - 1, 96 + plen
+    if not sep:
+        raise ValueError(f"{text!r} is not a prefix: it needs a length, as in 192.0.2.0/24")
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a valid IP prefix: {exc}") from None
+    if net.version == 4:
+        first = V4_BASE + int(net.network_address)
+        return str(net), first, first + net.num_addresses - 1, 96 + net.prefixlen
+    first, last = int(net.network_address), int(net.broadcast_address)
+    if net.prefixlen >= 96 and first >= V4_BASE and last <= V4_BASE + 0xFFFF_FFFF:  # ::ffff:a.b.c.d/n is IPv4
+        v4 = ipaddress.IPv4Network((first - V4_BASE, net.prefixlen - 96))
+        return str(v4), first, last, net.prefixlen
+    return str(net), first, last, net.prefixlen
+
+
+def _v4(value: int) -> str:
+    return str(ipaddress.IPv4Address(value))
+
+
+def parse_aware_time(text: str) -> datetime:
+    """ISO 8601 with a zone (``Z`` or an offset); a time without zone is refused (its meaning is unknown)."""
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        if "no time zone" in str(exc):
+            raise ValueError(
+                f"time {text!r} has no time zone; write it as ISO 8601 with Z or an offset, e.g. 2026-03-01T12:00:00Z"
+            ) from None
+        raise ValueError(f"{text!r} is not an ISO 8601 time, e.g. 2026-03-01T12:00:00Z") from None
+
+
+class _Times:
+    """Parsed times, cached: inventories repeat the same few timestamps many times."""
+
+    def __init__(self) -> None:
+        self.cache: dict[str, int] = {}
+
+    def us(self, text: str) -> int:
+        value = self.cache.get(text)
+        if value is None:
+            value = self.cache[text] = to_us(parse_aware_time(text))
+            if len(self.cache) > 200_000:
+                self.cache.clear()
+        return value
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def read_inventory(path: Path, *, progress: Progress | None = None) -> InventoryFile:
+    """Read and validate a JSON file, one CSV file, or a directory of CSV files; all errors in one ConfigError."""
+    out = InventoryFile()
+    errors: list[ConfigError] = []
+    times = _Times()
+    if not path.exists():
+        raise ConfigError(f"inventory file {path} does not exist", file=str(path))
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".csv")
+        if not files:
+            raise ConfigError(f"directory {path} holds no .csv files", file=str(path))
+    else:
+        files = [path]
+    for f in files:
+        out.sources.append(str(f))
+        records = _json_records(f, errors) if f.suffix.lower() == ".json" else _csv_records(f, errors)
+        for kind, where, values in records:
+            _accept(out, kind, where, values, errors, times)
+            if progress and kind == "allocations" and len(out.allocations) % PROGRESS_EVERY == 0:
+                progress("read", len(out.allocations), None)
+    _check_unique_intervals(out, errors)
+    if errors:
+        raise ConfigError(
+            f"{len(errors)} bad row(s) in {path}; nothing was imported",
+            file=str(path),
+            errors=errors,
+        )
+    return out
+
+
+def _csv_records(f: Path, errors: list[ConfigError]) -> Iterator[tuple[str, Where, dict[str, str]]]:
+    with f.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            errors.append(ConfigError(f"{f.name} is empty; it needs a header row", file=str(f), line=1))
+            return
+        kind = detect_record_type(header)
+        if isinstance(kind, ConfigError):
+            errors.append(ConfigError(kind.message, file=str(f), line=1))
+            return
+        required, optional = RECORD_TYPES[kind]
+        unknown = [h for h in header if h not in required and h not in optional]
+        if unknown:
+            errors.append(
+                ConfigError(
+                    f"{kind} header: unknown column(s) {', '.join(repr(u) for u in unknown)}; "
+                    f"allowed: {', '.join(required + optional)}",
+                    file=str(f),
+                    line=1,
+                )
+            )
+            return
+        width = len(header)
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            where = Where(str(f), reader.line_num, kind)
+            if len(row) != width:
+                errors.append(row_error(where, None, f"has {len(row)} fields, the header has {width}"))
+                continue
+            yield kind, where, dict(zip(header, row, strict=True))
+
+
+def detect_record_type(header: list[str]) -> str | ConfigError:
+    """The record type whose required columns the header holds; the most specific wins (see the format page)."""
+    cols = set(header)
+    if len(cols) != len(header):
+        dup = sorted({h for h in header if header.count(h) > 1})
+        return ConfigError(f"header repeats column(s) {', '.join(dup)}")
+    fits = [k for k, (req, _opt) in RECORD_TYPES.items() if set(req) <= cols]
+    if not fits:
+        expected = "; ".join(f"{k}: {', '.join(req)}" for k, (req, _opt) in RECORD_TYPES.items())
+        return ConfigError(f"header {', '.join(header)} matches no record type (required columns: {expected})")
+    best = max(len(RECORD_TYPES[k][0]) for k in fits)
+    top = [k for k in fits if len(RECORD_TYPES[k][0]) == best]
+    if len(top) > 1:
+        return ConfigError(f"header {', '.join(header)} is ambiguous: it fits {' and '.join(top)}")
+    return top[0]
+
+
+def _json_records(f: Path, errors: list[ConfigError]) -> Iterator[tuple[str, Where, dict[str, Any]]]:
+    try:
+        data = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        line = getattr(exc, "lineno", None)
+        errors.append(ConfigError(f"{f.name} is not valid JSON: {exc}", file=str(f), line=line))
+        return
+    if not isinstance(data, dict):
+        errors.append(ConfigError("the JSON inventory must be one object with lists per record type", file=str(f)))
+        return
+    unknown = sorted(set(data) - set(RECORD_TYPES))
+    if unknown:
+        errors.append(
+            ConfigError(
+                f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(RECORD_TYPES)}", file=str(f), line=None
+            )
+        )
+    for kind in RECORD_TYPES:
+        items = data.get(kind, [])
+        if not isinstance(items, list):
+            errors.append(ConfigError(f"'{kind}' must be a list of objects", file=str(f)))
+            continue
+        required, optional = RECORD_TYPES[kind]
+        for n, item in enumerate(items, start=1):
+            where = Where(str(f), n, kind)
+            if not isinstance(item, dict):
+                errors.append(row_error(where, None, "is not an object"))
+                continue
+            extra = sorted(set(item) - set(required) - set(optional))
+            if extra:
+                errors.append(row_error(where, extra[0], f"unknown field(s) {', '.join(extra)}"))
+                continue
+            yield kind, where, item
+
+
+def _text(values: dict[str, Any], name: str, where: Where, *, required: bool, limit: int = 320) -> str | None:
+    raw = values.get(name)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if required:
+            raise row_error(where, name, "is missing or empty")
+        return None
+    if not isinstance(raw, str):
+        raise row_error(where, name, f"must be text, not {type(raw).__name__}")
+    text = raw.strip()
+    if len(text) > limit:
+        raise row_error(where, name, f"is longer than {limit} characters")
+    return text
+
+
+def _email(values: dict[str, Any], name: str, where: Where, *, required: bool) -> str | None:
+    text = _text(values, name, where, required=required)
+    if text is not None and (text.count("@") != 1 or text.startswith("@") or text.endswith("@") or " " in text):
+        raise row_error(where, name, f"{text!r} is not an e-mail address")
+    return text
+
+
+def _hostnames(values: dict[str, Any], where: Where) -> list[str]:
+    raw = values.get("hostnames")
+    if raw is None or raw == "":
+        return []
+    if isinstance(raw, str):
+        names = [h for h in raw.replace(",", " ").split() if h]
+    elif isinstance(raw, list) and all(isinstance(h, str) for h in raw):
+        names = [h.strip() for h in raw if h.strip()]
+    else:
+        raise row_error(where, "hostnames", "must be a list of names (JSON) or names separated by spaces (CSV)")
+    out = []
+    for h in names:
+        name = h.lower().rstrip(".")
+        if not name or len(name) > 253 or any(not label or len(label) > 63 for label in name.split(".")):
+            raise row_error(where, "hostnames", f"{h!r} is not a host name")
+        out.append(name)
+    return out
+
+
+def _time(values: dict[str, Any], name: str, where: Where, times: _Times, *, required: bool) -> int | None:
+    raw = values.get(name)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if required:
+            raise row_error(where, name, "is missing or empty")
+        return None
+    if not isinstance(raw, str):
+        raise row_error(where, name, f"must be an ISO 8601 time as text, not {type(raw).__name__}")
+    try:
+        return times.us(raw)
+    except ValueError as exc:
+        raise row_error(where, name, str(exc)) from None
+
+
+def _accept(
+    out: InventoryFile, kind: str, where: Where, values: dict[str, Any], errors: list[ConfigError], times: _Times
+) -> None:
+    try:
+        if kind == "allocations":
+            out.allocations.append(_allocation(values, where, times))
+            return
+        ident = _text(values, "id", where, required=True, limit=MAX_ID)
+        assert ident is not None
+        record: dict[str, Any] = {"id": ident}
+        if kind == "customers":
+            record["name"] = _text(values, "name", where, required=True, limit=200)
+            record["contact_email"] = _email(values, "contact_email", where, required=False)
+        elif kind == "projects":
+            record["customer_id"] = _text(values, "customer_id", where, required=True, limit=MAX_ID)
+            record["name"] = _text(values, "name", where, required=True, limit=200)
+        elif kind == "services":
+            record["project_id"] = _text(values, "project_id", where, required=True, limit=MAX_ID)
+            record["kind"] = _text(values, "kind", where, required=True, limit=40)
+            record["name"] = _text(values, "name", where, required=True, limit=200)
+            record["hostnames"] = _hostnames(values, where)
+        else:  # accounts
+            record["customer_id"] = _text(values, "customer_id", where, required=True, limit=MAX_ID)
+            record["email"] = _email(values, "email", where, required=True)
+            created = _time(values, "created_at", where, times, required=False)
+            record["created_at"] = created
+        table: dict[str, tuple[dict[str, Any], Where]] = getattr(out, kind)
+        if ident in table:
+            first = table[ident][1]
+            raise row_error(where, "id", f"duplicate id {ident!r} (first at {first.file} row {first.row})")
+        table[ident] = (record, where)
+    except ConfigError as exc:
+        errors.append(exc)
+
+
+def _allocation(values: dict[str, Any], where: Where, times: _Times) -> Allocation:
+    prefix_text = _text(values, "prefix", where, required=True, limit=64)
+    assert prefix_text is not None
+    try:
+        prefix, first, last, plen = parse_prefix(prefix_text)
+    except ValueError as exc:
+        raise row_error(where, "prefix", str(exc)) from None
+    service_id = _text(values, "service_id", where, required=True, limit=MAX_ID)
+    assert service_id is not None
+    vf = _time(values, "valid_from", where, times, required=True)
+    assert vf is not None
+    vt = _time(values, "valid_to", where, times, required=False)
+    if vt is not None and vt <= vf:
+        raise row_error(where, "valid_to", "is not after valid_from (intervals are [valid_from, valid_to))")
+    return Allocation(prefix, first, last, plen, service_id, vf, vt, where)
+
+
+def _check_unique_intervals(out: InventoryFile, errors: list[ConfigError]) -> None:
+    """Within the file, one prefix has one owner at a time: overlapping intervals are refused, naming both rows."""
+    for items in group_by_prefix(out.allocations).values():
+        if len(items) < 2:
+            continue
+        items.sort(key=lambda a: a.valid_from)
+        for prev, cur in pairwise(items):
+            if prev.valid_to is None or cur.valid_from < prev.valid_to:
+                errors.append(
+                    row_error(
+                        cur.where,
+                        "valid_from",
+                        f"{cur.prefix} from {_iso_us(cur.valid_from)} overlaps the interval of row {prev.where.row} "
+                        f"({_iso_us(prev.valid_from)} to {_iso_us(prev.valid_to)}); one prefix has one owner at a time",
+                    )
+                )
+
+
+def group_by_prefix(allocations: Iterable[Allocation]) -> dict[tuple[int, int], list[Allocation]]:
+    groups: dict[tuple[int, int], list[Allocation]] = {}
+    for a in allocations:
+        groups.setdefault((a.first, a.last), []).append(a)
+    return groups
+
+
+def _iso_us(value: int | None) -> str:
+    return "open" if value is None else iso(from_us(value))

@@ -1,0 +1,422 @@
+"""InventoryService: import the inventory in one transaction, and answer "whose was this address at that time".
+
+Import rules (issue 2, item 4; docs/admin/inventory.md):
+
+* The whole file is validated first, then checked against the database; any bad row (named by file, row number,
+  field and reason) refuses the whole import: nothing is written.
+* Customers, projects, services and accounts are matched by ``id``: added, updated (a changed field), unchanged.
+* Allocations are matched by prefix and ``valid_from``. The same interval again changes nothing. History is never
+  rewritten: an open interval whose ``valid_to`` is now given is *closed*; a new interval for a prefix whose open
+  interval started earlier *closes* that one at the new ``valid_from`` (a re-assignment). Anything else that
+  would change a recorded interval, or make two intervals of one prefix overlap, is refused.
+* ``sync=True`` treats the file as the whole inventory: open allocations absent from it are closed at now.
+
+Each import adds a row to ``inventory_imports``; its id is the inventory *generation*. ``index()`` caches the
+attribution index per Runtime and rebuilds it when the generation changes (at once after an import in this
+process; other processes notice within ``GENERATION_CHECK_SECONDS``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from abusedesk.domain.errors import ConfigError
+from abusedesk.domain.ipnet import ip_to_int
+from abusedesk.domain.records import Attribution
+from abusedesk.domain.timeutil import as_utc, iso
+from abusedesk.inventory.importer import (
+    PROGRESS_EVERY,
+    Allocation,
+    InventoryFile,
+    Progress,
+    Where,
+    group_by_prefix,
+    read_inventory,
+    row_error,
+)
+from abusedesk.inventory.index import AllocationEntry, AttributionIndex, from_us, to_us
+from abusedesk.runtime import Runtime
+from abusedesk.store.db import transaction
+from abusedesk.store.tables.inventory import (
+    AccountRow,
+    AllocationRow,
+    CustomerRow,
+    InventoryImportRow,
+    ProjectRow,
+    ServiceRow,
+)
+
+log = logging.getLogger(__name__)
+
+ALLOCATIONS: Table = AllocationRow.__table__  # type: ignore[assignment]  # a mapped class's table is a Table
+GENERATION_CHECK_SECONDS = 1.0
+INSERT_CHUNK = 20_000
+
+_ENTITY_FIELDS: dict[str, tuple[Any, tuple[str, ...]]] = {
+    "customers": (CustomerRow, ("name", "contact_email")),
+    "projects": (ProjectRow, ("customer_id", "name")),
+    "services": (ServiceRow, ("project_id", "kind", "name", "hostnames")),
+    "accounts": (AccountRow, ("customer_id", "email", "created_at")),
+}
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import did: per record type added / updated / unchanged (allocations: added / unchanged / closed)."""
+
+    source: str
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    rows: int = 0
+    seconds: float = 0.0
+    generation: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return any(n for kind in self.counts.values() for name, n in kind.items() if name != "unchanged")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "rows": self.rows,
+            "counts": self.counts,
+            "changed": self.changed,
+            "seconds": round(self.seconds, 3),
+            "generation": self.generation,
+        }
+
+
+@dataclass(slots=True)
+class _Cached:
+    index: AttributionIndex
+    generation: int
+    checked: float
+
+
+_cache: weakref.WeakKeyDictionary[Runtime, _Cached] = weakref.WeakKeyDictionary()
+_cache_lock = threading.Lock()
+
+
+@dataclass(slots=True)
+class _DbAllocation:
+    id: int
+    service_id: str
+    valid_from: int
+    valid_to: int | None
+    matched: bool = False
+
+
+class InventoryService:
+    """Inventory import and attribution over one Runtime."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    # ------------------------------------------------------------------ import
+
+    def import_file(self, path: Path | str, *, progress: Progress | None = None, sync: bool = False) -> ImportReport:
+        """Import a JSON file, a CSV file or a directory of CSV files in one transaction (see the module doc)."""
+        path = Path(path)
+        started = time.perf_counter()
+        inv = read_inventory(path, progress=progress)
+        report = ImportReport(source=str(path), rows=inv.rows())
+        with transaction(self.rt.sessions) as session:
+            self._apply(session, inv, report, progress=progress, sync=sync)
+        if report.changed:
+            self.invalidate()
+        report.seconds = time.perf_counter() - started
+        log.info("inventory import %s: %s in %.1fs", path, report.counts, report.seconds)
+        return report
+
+    def _apply(
+        self, session: Session, inv: InventoryFile, report: ImportReport, *, progress: Progress | None, sync: bool
+    ) -> None:
+        errors: list[ConfigError] = []
+        entity_writes: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
+        known: dict[str, set[str]] = {}
+        for kind, (row_cls, fields) in _ENTITY_FIELDS.items():
+            table: Table = row_cls.__table__
+            cols = [table.c.id, *(table.c[f] for f in fields)]
+            existing = {r[0]: r for r in session.execute(select(*cols))}
+            known[kind] = set(existing) | set(getattr(inv, kind))
+            added: list[dict[str, Any]] = []
+            changed: list[dict[str, Any]] = []
+            unchanged = 0
+            for ident, (record, _where) in getattr(inv, kind).items():
+                values = {
+                    f: (from_us(record[f]) if f == "created_at" and record[f] is not None else record[f])
+                    for f in fields
+                }
+                old = existing.get(ident)
+                if old is None:
+                    added.append({"id": ident, **values})
+                elif any(old[i + 1] != values[f] for i, f in enumerate(fields)):
+                    changed.append({"b_id": ident, **{f"v_{k}": v for k, v in values.items()}})
+                else:
+                    unchanged += 1
+            entity_writes[kind] = (added, changed)
+            report.counts[kind] = {"added": len(added), "updated": len(changed), "unchanged": unchanged}
+
+        refs = (("projects", "customer_id", "customers"), ("services", "project_id", "projects"),
+                ("accounts", "customer_id", "customers"))  # fmt: skip
+        for kind, ref_field, target in refs:
+            for record, where in getattr(inv, kind).values():
+                if record[ref_field] not in known[target]:
+                    errors.append(row_error(where, ref_field, f"{target[:-1]} {record[ref_field]!r} is not in the "
+                                            "file or the database"))  # fmt: skip
+        services = known["services"]
+        for a in inv.allocations:
+            if a.service_id not in services:
+                errors.append(
+                    row_error(a.where, "service_id", f"service {a.service_id!r} is not in the file or the database")
+                )
+
+        new_allocs, closes = self._plan_allocations(session, inv, errors, report, sync=sync)
+        if errors:
+            errors.sort(key=lambda e: (e.file or "", e.line or 0))
+            raise ConfigError(
+                f"{len(errors)} problem(s) in {report.source}; nothing was imported", file=report.source, errors=errors
+            )
+
+        for kind, (row_cls, fields) in _ENTITY_FIELDS.items():
+            table = row_cls.__table__
+            added, changed = entity_writes[kind]
+            for i in range(0, len(added), INSERT_CHUNK):
+                session.execute(insert(table), added[i : i + INSERT_CHUNK])
+            if changed:
+                stmt = (
+                    update(table)
+                    .where(table.c.id == bindparam("b_id"))
+                    .values({f: bindparam(f"v_{f}") for f in fields})
+                )
+                session.execute(stmt, changed)
+        if closes:
+            t = ALLOCATIONS
+            stmt = update(t).where(t.c.id == bindparam("b_id")).values(valid_to=bindparam("b_vt"))
+            session.execute(stmt, [{"b_id": i, "b_vt": from_us(vt)} for i, vt in closes])
+        self._insert_allocations(session, new_allocs, progress)
+        if not report.changed:  # the same file again: no new generation, the cached index stays valid
+            report.generation = int(session.scalar(select(func.max(InventoryImportRow.id))) or 0)
+            return
+        entry = InventoryImportRow(at=self.rt.clock.now(), source=report.source, counts=report.counts)
+        session.add(entry)
+        session.flush()
+        report.generation = entry.id
+
+    def _plan_allocations(
+        self, session: Session, inv: InventoryFile, errors: list[ConfigError], report: ImportReport, *, sync: bool
+    ) -> tuple[list[Allocation], list[tuple[int, int]]]:
+        """New allocations to insert and (allocation id, valid_to µs) closes; problems go to ``errors``."""
+        t = ALLOCATIONS
+        db: dict[tuple[int, int], list[_DbAllocation]] = {}
+        prefix_of: dict[tuple[int, int], str] = {}
+        if session.scalar(select(func.count()).select_from(t)):
+            query = select(
+                t.c.id, t.c.first_hex, t.c.last_hex, t.c.prefix, t.c.service_id, t.c.valid_from, t.c.valid_to
+            )
+            for aid, fh, lh, prefix, sid, vf, vt in session.execute(query):
+                key = (int(fh, 16), int(lh, 16))
+                db.setdefault(key, []).append(_DbAllocation(aid, sid, to_us(vf), None if vt is None else to_us(vt)))
+                prefix_of[key] = prefix
+        new: list[Allocation] = []
+        closes: dict[int, int] = {}
+        unchanged = 0
+        for key, items in group_by_prefix(inv.allocations).items():
+            existing = db.get(key)
+            if not existing:
+                new.extend(items)
+                continue
+            by_vf = {d.valid_from: d for d in existing}
+            fresh: list[Allocation] = []
+            for f in items:
+                d = by_vf.get(f.valid_from)
+                if d is None:
+                    fresh.append(f)
+                    continue
+                d.matched = True
+                if d.service_id != f.service_id:
+                    errors.append(row_error(f.where, "service_id", (
+                        f"allocation {d.id} of {f.prefix} from {_iso(f.valid_from)} already belongs to service "
+                        f"{d.service_id!r}; history is not rewritten: a re-assignment is a new row with a later "
+                        "valid_from")))  # fmt: skip
+                elif d.valid_to == f.valid_to:
+                    unchanged += 1
+                elif d.valid_to is None and f.valid_to is not None:
+                    closes[d.id] = d.valid_to = f.valid_to
+                else:
+                    errors.append(row_error(f.where, "valid_to", (
+                        f"allocation {d.id} of {f.prefix} ended at {_iso(d.valid_to)}; the file says "
+                        f"{_iso(f.valid_to)}, and a closed interval is not changed (history is not rewritten)"
+                    )))  # fmt: skip
+            for f in sorted(fresh, key=lambda a: a.valid_from):
+                for d in existing:
+                    if d.valid_to is None and d.valid_from < f.valid_from:
+                        closes[d.id] = d.valid_to = f.valid_from  # re-assignment: the old owner's interval ends
+                for d in existing:
+                    d_end = d.valid_to if d.valid_to is not None else _OPEN
+                    f_end = f.valid_to if f.valid_to is not None else _OPEN
+                    if d.valid_from < f_end and f.valid_from < d_end:
+                        errors.append(row_error(f.where, "valid_from", (
+                            f"{f.prefix} [{_iso(f.valid_from)}, {_iso(f.valid_to)}) overlaps allocation {d.id} "
+                            f"[{_iso(d.valid_from)}, {_iso(d.valid_to)}) of service {d.service_id!r} in the database; "
+                            "one prefix has one owner at a time")))  # fmt: skip
+                        break
+                new.append(f)
+        if sync:
+            now = to_us(self.rt.clock.now())
+            seen = {(a.first, a.last, a.valid_from) for a in inv.allocations}
+            for key, existing in db.items():
+                for d in existing:
+                    if d.valid_to is not None or (key[0], key[1], d.valid_from) in seen:
+                        continue
+                    if d.valid_from >= now:
+                        errors.append(ConfigError(
+                            f"sync: allocation {d.id} of {prefix_of[key]} starts in the future "
+                            f"({_iso(d.valid_from)}) and is missing from the file; list it or remove it first",
+                            file=report.source))  # fmt: skip
+                        continue
+                    closes[d.id] = d.valid_to = now
+        report.counts["allocations"] = {"added": len(new), "unchanged": unchanged, "closed": len(closes)}
+        return new, sorted(closes.items())
+
+    def _insert_allocations(self, session: Session, allocs: Sequence[Allocation], progress: Progress | None) -> None:
+        if not allocs:
+            return
+        total = len(allocs)
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            raw: Any = conn.connection.driver_connection
+            cols = "service_id, prefix, first_hex, last_hex, prefixlen, valid_from, valid_to"
+            with raw.cursor() as cur, cur.copy(f"COPY allocations ({cols}) FROM STDIN") as copy:
+                for n, a in enumerate(allocs, start=1):
+                    copy.write_row((
+                        a.service_id, a.prefix, f"{a.first:032x}", f"{a.last:032x}", a.prefixlen,
+                        from_us(a.valid_from), None if a.valid_to is None else from_us(a.valid_to),
+                    ))  # fmt: skip
+                    if progress and n % PROGRESS_EVERY == 0:
+                        progress("write", n, total)
+        else:
+            table = ALLOCATIONS
+            stmt = insert(table)
+            for i in range(0, total, INSERT_CHUNK):
+                rows = [
+                    {
+                        "service_id": a.service_id, "prefix": a.prefix, "first_hex": f"{a.first:032x}",
+                        "last_hex": f"{a.last:032x}", "prefixlen": a.prefixlen, "valid_from": from_us(a.valid_from),
+                        "valid_to": None if a.valid_to is None else from_us(a.valid_to), "note": None,
+                    }
+                    for a in allocs[i : i + INSERT_CHUNK]
+                ]  # fmt: skip
+                conn.execute(stmt, rows)
+                done = min(total, i + INSERT_CHUNK)
+                if progress and (done // PROGRESS_EVERY) > (i // PROGRESS_EVERY):
+                    progress("write", done, total)
+        if progress:
+            progress("write", total, total)
+
+    # ------------------------------------------------------------------ attribution
+
+    def generation(self) -> int:
+        """The inventory generation: the id of the newest import (0 before the first)."""
+        with self.rt.sessions() as session:
+            return int(session.scalar(select(func.max(InventoryImportRow.id))) or 0)
+
+    def invalidate(self) -> None:
+        with _cache_lock:
+            _cache.pop(self.rt, None)
+
+    def index(self) -> AttributionIndex:
+        """The attribution index of the current inventory, built from the database once per generation."""
+        now = time.monotonic()
+        with _cache_lock:
+            cached = _cache.get(self.rt)
+            if cached is not None and now - cached.checked < GENERATION_CHECK_SECONDS:
+                return cached.index
+        generation = self.generation()
+        with _cache_lock:
+            cached = _cache.get(self.rt)
+            if cached is not None and cached.generation == generation:
+                cached.checked = now
+                return cached.index
+        index, generation = self._build()
+        with _cache_lock:
+            _cache[self.rt] = _Cached(index, generation, time.monotonic())
+        return index
+
+    def _build(self) -> tuple[AttributionIndex, int]:
+        t = ALLOCATIONS
+        with self.rt.sessions() as session, session.begin():
+            generation = int(session.scalar(select(func.max(InventoryImportRow.id))) or 0)
+            services = {
+                sid: (pid, cid)
+                for sid, pid, cid in session.execute(
+                    select(ServiceRow.id, ServiceRow.project_id, ProjectRow.customer_id).join(
+                        ProjectRow, ProjectRow.id == ServiceRow.project_id
+                    )
+                )
+            }
+            query = select(
+                t.c.id, t.c.prefix, t.c.first_hex, t.c.last_hex, t.c.service_id, t.c.valid_from, t.c.valid_to
+            )
+            entries = [
+                AllocationEntry(
+                    aid, prefix, int(fh, 16), int(lh, 16), sid, to_us(vf), None if vt is None else to_us(vt)
+                )
+                for aid, prefix, fh, lh, sid, vf, vt in session.execute(query)
+            ]
+        started = time.perf_counter()
+        index = AttributionIndex.build(entries, services)
+        log.info("attribution index: %s, built in %.2fs", index.stats(), time.perf_counter() - started)
+        return index, generation
+
+    def attribute(self, ip: str, at: datetime | None = None) -> Attribution:
+        """Whose was ``ip`` at ``at`` (default: now), with the reason; raises ValueError for a bad address."""
+        return self.index().attribute(ip, as_utc(at) if at is not None else self.rt.clock.now())
+
+    def attribute_batch(self, ips: npt.NDArray[Any], times: npt.NDArray[Any]) -> npt.NDArray[np.int32]:
+        """Allocation rows of the current index (-1 = not ours); see ``AttributionIndex.lookup_batch``."""
+        return self.index().lookup_batch(ips, times)
+
+    def whois(self, ip: str, at: datetime | None = None) -> dict[str, Any]:
+        """The attribution with the customer, project and service records, for people and ``inventory whois``."""
+        ip_to_int(ip)  # a bad address raises ValueError before any work
+        attribution = self.attribute(ip, at)
+        out: dict[str, Any] = attribution.to_dict()
+        out.update(customer=None, project=None, service=None)
+        if attribution.is_ours:
+            with self.rt.sessions() as session:
+                svc = session.get(ServiceRow, attribution.service_id)
+                prj = session.get(ProjectRow, attribution.project_id) if attribution.project_id else None
+                cus = session.get(CustomerRow, attribution.customer_id) if attribution.customer_id else None
+                if svc is not None:
+                    out["service"] = {"id": svc.id, "kind": svc.kind, "name": svc.name,
+                                      "hostnames": list(svc.hostnames), "status": svc.status,
+                                      "data_access": svc.data_access}  # fmt: skip
+                if prj is not None:
+                    out["project"] = {"id": prj.id, "name": prj.name}
+                if cus is not None:
+                    out["customer"] = {"id": cus.id, "name": cus.name, "contact_email": cus.contact_email,
+                                       "status": cus.status}  # fmt: skip
+        return out
+
+
+_OPEN = 1 << 62
+
+
+def _iso(value: int | None) -> str:
+    return "open" if value is None else iso(from_us(value))
+
+
+__all__ = ["ImportReport", "InventoryService", "Where"]
