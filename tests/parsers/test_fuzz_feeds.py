@@ -161,3 +161,23 @@ def regression_cases() -> list[Path]:
 @pytest.mark.parametrize("path", regression_cases(), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_regressions(path: Path) -> None:
     exercise(PARSERS[path.parent.name], path.name.split("__", 1)[-1], path.read_bytes())
+
+
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["", " ", "\n", "0"]))
+@settings(max_examples=300, deadline=None)
+def test_ipv4_fast_path_matches_ipaddress(value: int, noise: str) -> None:
+    """The parsers lean on normalise_ip's fast path for canonical IPv4; it must agree with ipaddress exactly."""
+    import ipaddress
+
+    from abusedesk.domain.ipnet import int_to_ip, ip_to_int, normalise_ip
+
+    text = str(ipaddress.IPv4Address(value))
+    assert normalise_ip(text) == text == int_to_ip(ip_to_int(text))
+    noisy = noise + text if noise != "0" else "0" + text
+    try:
+        slow = int_to_ip(ip_to_int(noisy))
+    except ValueError:
+        with pytest.raises(ValueError):
+            normalise_ip(noisy)
+    else:
+        assert normalise_ip(noisy) == slow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 
 V4_BASE = 0xFFFF_0000_0000  # ::ffff:0.0.0.0, so an IPv4 address and its mapped IPv6 form are one integer
 
@@ -39,8 +40,13 @@ def prefix_range(text: str) -> tuple[int, int, int]:
     return int(net.network_address), int(net.broadcast_address), net.prefixlen
 
 
+_CANONICAL_V4 = re.compile(r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)")
+
+
 def normalise_ip(text: str) -> str:
     """The canonical text form of an address (compressed IPv6, IPv4-mapped shown as IPv4)."""
+    if _CANONICAL_V4.fullmatch(text):  # already canonical IPv4, the common case: skip two ipaddress round trips
+        return text
     return int_to_ip(ip_to_int(text))
 
 
