@@ -660,6 +660,21 @@ def _looks_like_xarf(doc: Any) -> bool:
     return "Version" in doc and set(doc) <= _ABUSIX_TOP | {"Version"}
 
 
+def _claims(data: bytes) -> bool:
+    """Whether a JSON document is XARF: parsed when it is small enough, else judged by its key names.
+
+    Broken JSON that names ``xarf_version`` or ``ReporterInfo`` is still claimed, so it is refused with a reason
+    instead of falling through to a generic parser.
+    """
+    if len(data) <= _MAX_JSON:
+        try:
+            return _looks_like_xarf(json.loads(mime.decode_bytes(data, "utf-8").lstrip("\ufeff")))
+        except (json.JSONDecodeError, RecursionError):
+            pass
+    head = data[:65536]
+    return b'"xarf_version"' in head or b'"ReporterInfo"' in head or (b'"report_id"' in head and b'"category"' in head)
+
+
 class XarfParser(Parser):
     """XARF JSON (abusix v1–v3, XARF v4) as a file or a mail attachment (ARF ``Feedback-Type: xarf``)."""
 
@@ -673,7 +688,7 @@ class XarfParser(Parser):
 
     def recognises(self, report: Report) -> bool:
         if _json_head(report.data):
-            return True
+            return _claims(report.data)
         msg = report.message
         if msg is None:
             return False
@@ -686,7 +701,7 @@ class XarfParser(Parser):
             ctype = part.get_content_type()
             if ctype == "application/json" or name.endswith(".json") or name == "xarf.json":
                 data = mime.part_bytes(part)
-                if _json_head(data):
+                if _json_head(data) and _claims(data):
                     return data
         return None
 
