@@ -1,0 +1,115 @@
+"""The worker loop's edges: wrong stage or bus, ConfigError stops it, timer stages, the CLI over NATS."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from abusedesk.bus.base import InProcessBus
+from abusedesk.bus.nats import NatsBus
+from abusedesk.bus.worker import STAGES, run_embedded, run_worker, stage_handler, timer_tick
+from abusedesk.cli.main import app
+from abusedesk.domain.errors import ConfigError
+from abusedesk.intake.service import IntakeService
+from abusedesk.runtime import Runtime
+from abusedesk.store.tables.intake import RawInputRow
+
+
+def nats_runtime(runtime: Runtime, bus: NatsBus) -> Runtime:
+    return Runtime(runtime.settings, clock=runtime.clock, bus=bus, engine=runtime.engine)
+
+
+def test_unknown_stage_is_a_config_error(runtime: Runtime) -> None:
+    with pytest.raises(ConfigError, match="unknown stage 'enrich'; choose one of parse, attribute"):
+        run_worker(runtime, "enrich", threading.Event(), once=True)
+    assert STAGES == ("parse", "attribute", "detect", "cases", "scheduler", "actions")
+
+
+def test_message_stage_on_the_in_process_bus_is_a_config_error(runtime: Runtime) -> None:
+    assert isinstance(runtime.bus, InProcessBus)
+    with pytest.raises(ConfigError, match="setting 'bus' is not 'nats'"):
+        run_worker(runtime, "parse", threading.Event(), once=True)
+
+
+def test_handlers_and_ticks_are_built_for_every_stage(runtime: Runtime) -> None:
+    assert stage_handler(runtime, "parse")[0] == "raw.stored"
+    assert stage_handler(runtime, "cases")[0] == "findings.new"
+    with pytest.raises(ConfigError, match="not a message stage"):
+        stage_handler(runtime, "scheduler")
+    with pytest.raises(ConfigError, match="not a timer stage"):
+        timer_tick(runtime, "parse")
+
+
+def test_timer_stage_ticks_once(runtime: Runtime) -> None:
+    stats = run_worker(runtime, "scheduler", threading.Event(), once=True)
+    assert (stats.ticks, stats.errors) == (1, [])
+
+
+def test_config_error_in_a_handler_stops_the_worker_and_gives_the_message_back(
+    runtime: Runtime, nats_bus: NatsBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = nats_runtime(runtime, nats_bus)
+
+    def misconfigured(self: IntakeService, message: dict[str, Any]) -> None:
+        raise ConfigError("parser plugin 'x' cannot be loaded")
+
+    monkeypatch.setattr(IntakeService, "handle_stored", misconfigured)
+    nats_bus.publish("raw.stored", {"raw_id": "r1"})
+    with pytest.raises(ConfigError, match="cannot be loaded"):
+        run_worker(rt, "parse", threading.Event(), once=True, wait=0.3)
+    monkeypatch.undo()
+    # the message was released, not acked or dead-lettered: a fixed worker gets it
+    got = nats_bus.fetch("raw.stored", wait=2.0)
+    assert [d.message for d in got] == [{"raw_id": "r1"}]
+    assert nats_bus.dead_letters() == []
+
+
+def test_parse_worker_dead_letters_a_poison_message(runtime: Runtime, nats_bus: NatsBus) -> None:
+    rt = nats_runtime(runtime, nats_bus)
+    nats_bus.publish("raw.stored", {"raw_id": "not-a-stored-input"})  # NotFound on every attempt
+    stop = threading.Event()
+    stats = None
+    for _ in range(10):
+        stats = run_worker(rt, "parse", stop, once=True, wait=0.3)
+        if stats.dead_lettered:
+            break
+    [letter] = nats_bus.dead_letters()
+    assert "raw input not-a-stored-input is not recorded" in letter.error
+    assert "NotFound" in letter.traceback
+
+
+def test_worker_command_runs_a_stage_once_over_nats(runtime: Runtime, nats_url: str) -> None:
+    IntakeService(runtime).accept(b"no parser knows this\n", channel="test")  # stored, never published
+    env = {"ABUSEDESK_BUS": "nats", "ABUSEDESK_NATS_URL": nats_url}
+    base = ["--data-dir", str(runtime.settings.data_dir), "--database-url", runtime.settings.sqlalchemy_url]
+    result = CliRunner().invoke(app, [*base, "worker", "--stage", "parse", "--once", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    assert '"recovered": 1' in result.output and '"handled": 1' in result.output
+    with runtime.sessions() as s:
+        [row] = s.query(RawInputRow).all()
+    assert row.status == "quarantined"
+    bad = CliRunner().invoke(app, [*base, "worker", "--stage", "parse", "--partition", "3/2"], env=env)
+    assert bad.exit_code == 2 and "INDEX must be in 0..COUNT-1" in bad.output
+    wrong_bus = CliRunner().invoke(app, [*base, "worker", "--stage", "detect", "--once"])
+    assert wrong_bus.exit_code == 2 and "setting 'bus' is not 'nats'" in wrong_bus.output
+
+
+def test_embedded_loop_drains_and_ticks(runtime: Runtime) -> None:
+    intake = IntakeService(runtime)
+    runtime.bus.subscribe("raw.stored", intake.handle_stored)
+    intake.accept(b"nothing recognises me\n", channel="test")  # queued on the in-process bus
+    stats = run_embedded(runtime, threading.Event(), max_loops=1)
+    assert stats.handled >= 1
+    assert stats.ticks == 2  # scheduler and action runner
+    assert stats.errors == []
+    with runtime.sessions() as s:
+        [row] = s.query(RawInputRow).all()
+    assert row.status == "quarantined"
+
+
+def test_embedded_loop_needs_the_in_process_bus(runtime: Runtime, nats_bus: NatsBus) -> None:
+    with pytest.raises(ConfigError, match="needs setting 'bus' = 'inprocess'"):
+        run_embedded(nats_runtime(runtime, nats_bus), threading.Event(), max_loops=1)
