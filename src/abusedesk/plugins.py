@@ -35,6 +35,13 @@ BUILTIN_DETECTORS: tuple[str, ...] = (
 )
 
 BUILTIN_ADAPTERS: tuple[str, ...] = (
+    "abusedesk.actions.smtp:EmailNotifyAction",
+    "abusedesk.actions.smtp:ConsoleNotifyAction",
+    "abusedesk.actions.smtp:NullNotifyAction",
+    "abusedesk.actions.webhook:ControlPlaneWebhookAction",
+    "abusedesk.actions.webhook:ConsoleControlAction",
+    "abusedesk.actions.webhook:NullControlAction",
+    "abusedesk.actions.export:ReportOfficialsAction",
 )
 
 T = TypeVar("T")

@@ -26,11 +26,13 @@ import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from pydantic import BaseModel
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from abusedesk.actions.base import ActionRequest, ActionResult, Adapter
 from abusedesk.domain.errors import ConfigError, NotFound
 from abusedesk.domain.timeutil import iso
 from abusedesk.evidence import audit
@@ -300,3 +302,38 @@ def _write(files: dict[str, bytes], out: Path, as_zip: bool) -> None:
     except BaseException:
         shutil.rmtree(tmpdir, ignore_errors=True)
         raise
+
+
+class ReportOfficialsAction(Adapter):
+    """Carries out an approved ``report-officials`` action by writing the case's evidence bundle.
+
+    The bundle goes to ``<data_dir>/exports/<case ref>-<action id>.zip``; the result names the file and the
+    SHA-256 of its SHA256SUMS, which the analyst quotes when handing the bundle to the authority. Delivery itself
+    is left to a person: who the right official is differs per case and country.
+    """
+
+    name = "report_officials_bundle"
+    kinds: ClassVar[tuple[str, ...]] = ("report-officials",)
+
+    def __init__(self, params: BaseModel | None = None, *, runtime: Runtime | None = None) -> None:
+        super().__init__(params)
+        self.rt = runtime
+
+    def apply(self, request: ActionRequest, *, dry_run: bool = False) -> ActionResult:
+        if self.rt is None:
+            return ActionResult(False, "report_officials_bundle needs the runtime (built by the action runner)")
+        ref = str(request.payload.get("case_ref") or request.case_id)
+        out = self.rt.settings.data_dir / "exports" / f"{_safe(ref)}-{_safe(request.action_id)}.zip"
+        if dry_run:
+            return ActionResult(
+                True,
+                f"dry run: would write the evidence bundle of {ref} to {out}",
+                response={"dry_run": True, "path": str(out)},
+            )
+        result = export_case(self.rt, request.case_id, out, exported_by=f"action:{request.action_id}")
+        return ActionResult(
+            True,
+            f"evidence bundle of {ref} written to {out} ({result.files} files); hand it to the authority",
+            external_ref=result.sha256sums,
+            response=result.to_dict(),
+        )

@@ -79,7 +79,13 @@ def default_adapters(rt: Runtime) -> dict[str, Adapter]:
         control = ConsoleControlAction()
     else:
         control = NullControlAction()
-    return {**dict.fromkeys(NOTICE_ACTION_KINDS, notify), **dict.fromkeys(CONTROL_KINDS, control)}
+    from abusedesk.actions.export import ReportOfficialsAction
+
+    return {
+        **dict.fromkeys(NOTICE_ACTION_KINDS, notify),
+        **dict.fromkeys(CONTROL_KINDS, control),
+        "report-officials": ReportOfficialsAction(runtime=rt),
+    }
 
 
 def _request(row: ActionRow, case: CaseRow | None) -> ActionRequest:
