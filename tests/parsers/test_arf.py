@@ -162,3 +162,24 @@ def test_pgp_mime_signed_wrapper_is_unwrapped() -> None:
 def test_non_mail_input_raises() -> None:
     with pytest.raises(ParseError):
         list(ArfParser().parse(make_report(b"\x00\x01 not a mail")))
+
+
+def test_report_forwarded_as_message_rfc822_is_found() -> None:
+    inner = arf_mail(RFC_FIELDS)
+    data = (
+        b"From: colleague@example.org\nTo: abuse@example.org\nSubject: Fwd: FBL\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/mixed; boundary="f1"\n\n--f1\nContent-Type: text/plain\n\nsee attached\n'
+        b"--f1\nContent-Type: message/rfc822\n\n" + inner + b"\n--f1--\n"
+    )
+    assert ArfParser().recognises(make_report(data))
+    (ev,), _ = run(ArfParser(), data)
+    assert ev.source_ip == "192.0.2.44"
+    assert ev.reporter == "fbl@mailbox.example.net"
+    assert ev.extra["forwarded_by"] == "colleague@example.org"
+
+
+def test_wrong_and_missing_charsets_and_long_headers_do_not_break_parsing() -> None:
+    data = arf_mail(RFC_FIELDS).replace(b"Subject: FBL", b"Subject: =?bogus?Q?caf=E9?= " + b"y" * 20000)
+    data = data.replace(b"Content-Type: text/plain\n", b"Content-Type: text/plain; charset=nonexistent\n\n\xff\xfe\xe9")
+    (ev,), _ = run(ArfParser(), data)
+    assert ev.source_ip == "192.0.2.44"

@@ -65,6 +65,24 @@ def is_arf(msg: Message) -> bool:
     return any(p.get_content_type() == "message/feedback-report" for p in mime.parts(msg))
 
 
+def find_arf(msg: Message, depth: int = 0) -> Message | None:
+    """The ARF report in a mail: the mail itself (signed wrapper removed), or one forwarded as an attachment."""
+    msg = mime.signed_content(msg)
+    if is_arf(msg):
+        return msg
+    if depth >= 3:
+        return None
+    for part in mime.parts(msg):
+        if part.get_content_type() in ("message/rfc822", "message/global"):
+            payload = part.get_payload()
+            inner = payload[0] if isinstance(payload, list) and payload else None
+            if isinstance(inner, Message):
+                found = find_arf(inner, depth + 1)
+                if found is not None:
+                    return found
+    return None
+
+
 def first_ip(text: str | None) -> str | None:
     """The first IP address in a field value such as ``192.0.2.1`` or ``[2001:db8::1] (host)``."""
     for token in _IP_TOKEN.findall(text or ""):
@@ -89,8 +107,8 @@ class ArfParser(Parser):
     def recognises(self, report: Report) -> bool:
         if report.message is None:
             return False
-        msg = mime.signed_content(report.message)
-        if not is_arf(msg):
+        msg = find_arf(report.message)
+        if msg is None:
             return False
         fields = feedback_fields(msg)
         return fields is None or (mime.header(fields, "Feedback-Type") or "").strip().lower() != "xarf"
@@ -101,7 +119,7 @@ class ArfParser(Parser):
             raise ParseError(
                 "input is not an e-mail message; an ARF report is a multipart/report mail", parser=self.name
             )
-        msg = mime.signed_content(outer)
+        msg = find_arf(outer) or mime.signed_content(outer)
         fields = feedback_fields(msg)
         if fields is None:
             raise ParseError(
@@ -173,7 +191,9 @@ class ArfParser(Parser):
                 "ARF report names no Source-IP and no external Received hop was found in the embedded message",
                 parser=self.name,
             )
-        reporter = mime.sender_address(outer)
+        reporter = mime.sender_address(msg) or mime.sender_address(outer)
+        if msg is not outer and mime.sender_address(msg):
+            extra["forwarded_by"] = mime.sender_address(outer)
         fqdn = (extra.get("reported_domains") or [None])[0]
         uri = (extra.get("reported_uris") or [None])[0]
         yield from issues
