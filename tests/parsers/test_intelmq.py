@@ -110,3 +110,11 @@ def test_not_recognised() -> None:
     assert not parser.recognises(make_report(b'{"xarf_version": "4.2.0", "category": "messaging"}'))
     assert not parser.recognises(make_report(b"timestamp,ip\n"))
     assert not parser.recognises(make_report(b'[{"indicatorthreattype": "Botnet"}]'))
+
+
+def test_docs_list_the_classification_table() -> None:
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "reference" / "formats-feeds.md").read_text()
+    for ctype, kind in TYPE_TO_KIND.items():
+        assert f"| `{ctype}` | `{kind}` |" in page, ctype

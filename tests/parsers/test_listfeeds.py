@@ -185,3 +185,17 @@ def test_unknown_input_not_recognised() -> None:
     assert not parser.recognises(make_report(b"<html><body>table</body></html>"))
     with pytest.raises(ParseError, match="not a list feed"):
         run(parser, b"hello\n")
+
+
+def test_docs_list_the_kind_tables() -> None:
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "reference" / "formats-feeds.md").read_text()
+    for table in (
+        listfeeds.SPAMHAUS_CERT_KINDS,
+        listfeeds.CYMRU_KINDS,
+        listfeeds.DATAPLANE_KINDS,
+        listfeeds.BLOCKLISTDE_KINDS,
+    ):
+        for key, kind in table.items():
+            assert f"| `{key}` | `{kind}` |" in page, key

@@ -187,3 +187,11 @@ def test_unreadable_input_raises_parse_error(data: bytes) -> None:
 def test_mail_without_report_raises_parse_error() -> None:
     with pytest.raises(ParseError, match="no Shadowserver CSV"):
         run(parser, mail_with_attachment("notes.txt", b"hello", zipped=False))
+
+
+def test_docs_list_every_report_type_with_its_kind() -> None:
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "reference" / "formats-feeds.md").read_text()
+    for rtype in REPORT_TYPES.values():
+        assert f"| `{rtype.name}` | `{rtype.kind}` | {rtype.role} |" in page, rtype.name
