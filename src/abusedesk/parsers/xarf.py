@@ -26,7 +26,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from email.message import Message
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -186,7 +186,10 @@ def _check_date(field: str, v: Any) -> datetime:
         raise XarfInvalid(field, f"{v!r} is not an ISO 8601 date") from None
     if when.tzinfo is None:
         raise XarfInvalid(field, f"{v!r} has no time zone")
-    return when
+    try:
+        return when.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise XarfInvalid(field, f"{v!r} is out of range in UTC") from None
 
 
 def _check_email(field: str, v: Any) -> str:
@@ -669,7 +672,7 @@ def _claims(data: bytes) -> bool:
     if len(data) <= _MAX_JSON:
         try:
             return _looks_like_xarf(json.loads(mime.decode_bytes(data, "utf-8").lstrip("\ufeff")))
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):
             pass
     head = data[:65536]
     return b'"xarf_version"' in head or b'"ReporterInfo"' in head or (b'"report_id"' in head and b'"category"' in head)
@@ -717,7 +720,7 @@ class XarfParser(Parser):
             raise ParseError(f"XARF document is {len(data)} bytes, past the limit of {_MAX_JSON}", parser=self.name)
         try:
             doc = json.loads(mime.decode_bytes(data, "utf-8").lstrip("\ufeff"))
-        except (json.JSONDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, and ints past Python's digit limit
             line = getattr(exc, "lineno", None)
             raise ParseError(f"XARF document is not valid JSON: {exc}", parser=self.name, line=line) from None
         if not isinstance(doc, dict):
@@ -833,6 +836,14 @@ class XarfParser(Parser):
         if not ident:
             raise XarfInvalid("Report.Source", "names no IP or URL")
         add = rep.get("AdditionalInfo") if isinstance(rep.get("AdditionalInfo"), dict) else {}
+        dest_ip = (
+            _check_ip("Report.AdditionalInfo.DestinationIP", add["DestinationIP"]) if "DestinationIP" in add else None
+        )
+        dest_port = (
+            _check_port("Report.AdditionalInfo.DestinationPort", add["DestinationPort"])
+            if "DestinationPort" in add
+            else None
+        )
         reporter = info.get("ReporterOrgEmail") or info.get("ReporterOrg")
         yield Event.create(
             kind=kind,
@@ -840,8 +851,8 @@ class XarfParser(Parser):
             feed=self.name,
             reporter=reporter,
             source_port=_check_port("Report.Source.Port", src["Port"]) if "Port" in src else None,
-            destination_ip=add.get("DestinationIP"),
-            destination_port=add.get("DestinationPort"),
+            destination_ip=dest_ip,
+            destination_port=dest_port,
             confidence=0.9 if kind != "other" else 0.4,
             description=f"XARF {doc.get('Version')} {rep.get('ReportClass')}/{rep.get('ReportType')} report",
             extra={

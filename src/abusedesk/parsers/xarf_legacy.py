@@ -90,7 +90,7 @@ def load_report(text: str) -> dict[str, str]:
     try:
         docs = [d for d in yaml.load_all(text, Loader=_TolerantLoader) if d is not None]
         data = docs[0] if docs else None
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError, ValueError, TypeError):  # deep nesting, odd scalars: read as lines
         data = None
     out: dict[str, str] = {}
     if isinstance(data, dict):
