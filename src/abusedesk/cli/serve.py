@@ -60,9 +60,8 @@ def serve(
             smtp_server.start()
             typer.echo(f"{'LMTP' if lmtp else 'SMTP'} intake on {smtp_host}:{smtp_port}")
         try:
-            import uvicorn
-
-            uvicorn.run(app, host=host or rt.settings.api_host, port=port or rt.settings.api_port, log_level="info")
+            server = _server(app, host or rt.settings.api_host, port or rt.settings.api_port)
+            server.run()
         finally:
             stop.set()
             if smtp_server is not None:
@@ -80,3 +79,36 @@ def _api_app(rt: Any) -> Any:
             "this build of abusedesk has no HTTP API yet"
         ) from exc
     return create_app(rt)
+
+
+def _server(app: Any, host: str, port: int) -> Any:
+    """A uvicorn server that stops on SIGTERM/SIGINT and returns, so the listener and the loop are shut down.
+
+    (uvicorn's own handler re-raises the signal after shutting down, which would end the process before the
+    SMTP listener is stopped and the pipeline thread has finished its message.)
+    """
+    import signal
+    from collections.abc import Iterator
+    from contextlib import contextmanager
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+        def _stop(self, sig: int, frame: Any) -> None:
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True
+            self.should_exit = True
+
+    return Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
