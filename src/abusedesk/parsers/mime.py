@@ -319,12 +319,92 @@ def parse_mail_date(text: str | None) -> datetime | None:
 
 
 def signed_content(msg: Message) -> Message:
-    """The signed content of a ``multipart/signed`` mail (S/MIME detached or PGP/MIME), else the mail itself."""
-    if msg.get_content_type() == "multipart/signed":
+    """The signed content of a signed mail, else the mail itself.
+
+    ``multipart/signed`` (S/MIME detached or PGP/MIME): the first part. Opaque S/MIME
+    (``application/pkcs7-mime; smime-type=signed-data``): the content carried inside the CMS structure. The
+    signature is not verified here: a parser reads what was signed; trust decisions belong to the intake.
+    """
+    ctype = msg.get_content_type()
+    if ctype == "multipart/signed":
         parts = msg.get_payload()
         if isinstance(parts, list) and parts and isinstance(parts[0], Message):
             return parts[0]
+    elif ctype in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
+        smime_type = msg.get_param("smime-type")
+        if not isinstance(smime_type, str) or smime_type.lower() == "signed-data":
+            inner = cms_signed_content(part_bytes(msg))
+            if inner is not None:
+                return parse_message(inner)
     return msg
+
+
+_OID_SIGNED_DATA = bytes.fromhex("2a864886f70d010702")  # 1.2.840.113549.1.7.2
+
+
+def _tlv(data: bytes, pos: int, depth: int = 0) -> tuple[int, int, int, int]:
+    """One BER element at ``pos``: (tag byte, content start, content end, next position). Raises ValueError."""
+    if depth > 32 or pos + 2 > len(data):
+        raise ValueError("truncated or too deeply nested BER")
+    tag = data[pos]
+    if tag & 0x1F == 0x1F:
+        raise ValueError("high tag numbers are not used in CMS")
+    length = data[pos + 1]
+    start = pos + 2
+    if length == 0x80:  # indefinite: children up to the end-of-contents marker
+        if not tag & 0x20:
+            raise ValueError("indefinite length on a primitive element")
+        p = start
+        while data[p : p + 2] != b"\x00\x00":
+            p = _tlv(data, p, depth + 1)[3]
+        return tag, start, p, p + 2
+    if length & 0x80:
+        n = length & 0x7F
+        if n == 0 or n > 4 or start + n > len(data):
+            raise ValueError("bad BER length")
+        length = int.from_bytes(data[start : start + n], "big")
+        start += n
+    end = start + length
+    if end > len(data):
+        raise ValueError("BER element runs past the end of the data")
+    return tag, start, end, end
+
+
+def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
+    out: list[tuple[int, int, int]] = []
+    p = start
+    while p < end and data[p : p + 2] != b"\x00\x00":
+        tag, s, e, p = _tlv(data, p)
+        out.append((tag, s, e))
+    return out
+
+
+def _octets(data: bytes, tag: int, start: int, end: int) -> bytes:
+    """An OCTET STRING's bytes, joining the chunks of a constructed (BER) one."""
+    if tag == 0x04:
+        return data[start:end]
+    return b"".join(_octets(data, t, s, e) for t, s, e in _children(data, start, end))
+
+
+def cms_signed_content(der: bytes) -> bytes | None:
+    """The encapsulated content of a CMS/PKCS #7 SignedData (opaque S/MIME), or None when it is not one."""
+    try:
+        tag, s, e, _ = _tlv(der, 0)
+        if tag != 0x30:
+            return None
+        info = _children(der, s, e)
+        if len(info) < 2 or info[0][0] != 0x06 or der[info[0][1] : info[0][2]] != _OID_SIGNED_DATA:
+            return None
+        explicit = _children(der, info[1][1], info[1][2])  # [0] EXPLICIT SignedData
+        signed = _children(der, explicit[0][1], explicit[0][2])
+        encap = _children(der, signed[2][1], signed[2][2])  # version, digestAlgorithms, encapContentInfo
+        if len(encap) < 2:
+            return None  # detached signature: no content inside
+        wrapped = _children(der, encap[1][1], encap[1][2])  # [0] EXPLICIT eContent
+        tag, s, e = wrapped[0]
+        return _octets(der, tag, s, e)
+    except (ValueError, IndexError, RecursionError):
+        return None
 
 
 def strip_inline_pgp(text: str) -> str:
