@@ -286,7 +286,7 @@ def main() -> None:
                 "benchmark": "intake",
                 "ours": head["ours_events_per_s"],
                 "peer": head["peer_events_per_s"],
-                "peer_name": "IntelMQ 3.5.0 parser bots in library mode (ShadowserverParserBot; KeyValueParserBot: ARF)",
+                "peer_name": "IntelMQ 3.5.0 parser bots, library mode (ShadowserverParserBot; KeyValueParserBot: ARF)",
                 "unit": f"events/s, one {rows:,}-row Shadowserver report",
                 "ratio": head["ratio"],
                 "min_ratio": min(ratios),
