@@ -268,3 +268,29 @@ def test_sniffing_with_every_registered_parser_picks_ours(corpus: Path) -> None:
         if chosen is None or chosen.name != name:
             wrong[path.name] = chosen.name if chosen else None
     assert wrong == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "events", "error"),
+    [
+        ("scan_dns", "parsed", 100, None),
+        ("malware_url", "quarantined", 0, "schema drift: report type malware_url has no column 'port'"),
+        ("sandbox_url", "quarantined", 0, "schema drift: report type sandbox_url has no column 'port'"),
+    ],
+)
+def test_schema_drift_ends_in_quarantine_through_intake(
+    corpus: Path, runtime: object, name: str, status: str, events: int, error: str | None
+) -> None:
+    """Through the real intake door and parse stage (SQLite or PostgreSQL): drift is quarantined with its reason."""
+    from abusedesk.intake.service import IntakeService
+
+    data = (corpus / REPORTS / "intelmq-shadowserver-testdata" / f"{name}.csv").read_bytes()
+    service = IntakeService(runtime)  # type: ignore[arg-type]
+    accepted = service.accept(data, channel="folder", meta={"filename": f"2026-02-28-{name}-example-asn.csv"})
+    outcome = service.parse(accepted.raw.id)
+    assert (outcome.status, outcome.parser, len(outcome.events)) == (status, "shadowserver", events)
+    if error is None:
+        assert outcome.error is None
+    else:
+        assert outcome.error is not None and error in outcome.error
+        assert [r.id for r in service.quarantined()] == [accepted.raw.id]
