@@ -1,4 +1,4 @@
-"""`abusedesk serve` as a real process: API up, an ARF mail over SMTP becomes a finding, SIGTERM stops it."""
+"""`abusedesk serve` as a process: API up, ARF reports by SMTP and drop folder become findings, SIGTERM ends it."""
 
 from __future__ import annotations
 
@@ -22,11 +22,14 @@ def test_serve_runs_api_smtp_intake_and_the_pipeline(runtime: Runtime) -> None:
 
     add_inventory(runtime)
     api_port, smtp_port = free_port(), free_port()
+    drop = runtime.settings.data_dir.parent / "drop"
+    drop.mkdir()
     env = {
         **os.environ,
         "ABUSEDESK_NOTIFY_BACKEND": "null",
         "ABUSEDESK_CONTROL_BACKEND": "null",
         "ABUSEDESK_INTAKE__SEND_ACKS": "false",
+        "ABUSEDESK_INTAKE__DROP_FOLDER": str(drop),
     }
     exe = Path(sys.executable).with_name("abusedesk")
     cmd = [
@@ -55,6 +58,15 @@ def test_serve_runs_api_smtp_intake_and_the_pipeline(runtime: Runtime) -> None:
             time.sleep(0.2)
         c = counts(runtime)
         assert (c["raw_inputs"], c["events"], c["findings"], c["cases"]) == (1, 1, 1, 1)
+        # a second report about the same sender through the drop folder: a second finding on the same case
+        (drop / ".report-2.eml").write_bytes(arf_report(2))
+        (drop / ".report-2.eml").rename(drop / "report-2.eml")
+        deadline = time.monotonic() + 30
+        while counts(runtime)["findings"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        c = counts(runtime)
+        assert (c["raw_inputs"], c["events"], c["findings"], c["cases"]) == (2, 2, 2, 1)
+        assert (drop / ".done" / "report-2.eml").exists()
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

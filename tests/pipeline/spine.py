@@ -16,7 +16,6 @@ from abusedesk.store.tables.inventory import AllocationRow, CustomerRow, Project
 
 #: the address our customer's mail server had on 2026-03-01 (documentation range)
 SPAM_IP = "198.51.100.25"
-ARRIVAL = "Sun, 01 Mar 2026 08:30:00 +0000"
 
 
 def add_inventory(rt: Runtime) -> None:
@@ -43,7 +42,9 @@ def add_inventory(rt: Runtime) -> None:
 
 
 def arf_report(n: int = 1, ip: str = SPAM_IP) -> bytes:
-    """An RFC 5965 feedback report (Feedback-Type abuse) about mail from ``ip``; ``n`` makes it a distinct one."""
+    """An RFC 5965 feedback report (Feedback-Type abuse) about mail from ``ip``; ``n`` makes it a distinct one
+    (its own message, arrived ``n`` minutes after 08:29Z on 2026-03-01)."""
+    arrival = f"Sun, 01 Mar 2026 08:{29 + n:02d}:00 +0000"
     return f"""From: fbl@mailbox.example.net
 To: abuse@provider.example
 Subject: Abuse report {n}
@@ -65,7 +66,7 @@ User-Agent: ExampleFBL/1.0
 Version: 1
 Original-Mail-From: <promo@example.com>
 Original-Rcpt-To: <user{n}@mailbox.example.net>
-Arrival-Date: {ARRIVAL}
+Arrival-Date: {arrival}
 Reporting-MTA: dns; mx1.mailbox.example.net
 Source-IP: {ip}
 Incidents: 1
@@ -74,7 +75,7 @@ Incidents: 1
 Content-Type: text/rfc822-headers
 
 Received: from mx-1.example.com (mx-1.example.com [{ip}])
-\tby mx1.mailbox.example.net with ESMTP id proof{n}; {ARRIVAL}
+\tby mx1.mailbox.example.net with ESMTP id proof{n}; {arrival}
 From: <promo@example.com>
 To: user{n}@mailbox.example.net
 Subject: Offer {n}

@@ -2,6 +2,7 @@
 
 - the API and console (``abusedesk.api.app:create_app(rt)``) under uvicorn on ``api_host:api_port``;
 - the SMTP (or LMTP) intake listener, when ``--smtp HOST:PORT`` is given;
+- the drop-folder watcher, when the setting ``intake.drop_folder`` is set;
 - with ``bus = "inprocess"``: every pipeline stage, wired to the in-process bus, drained by a background thread
   that also ticks the case scheduler and the action runner (``bus.worker.run_embedded``); inputs stored but not
   parsed by an earlier process (a crash) are re-published on start.
@@ -59,6 +60,19 @@ def serve(
             smtp_server = SmtpIntakeServer(MailDoor(intake), host=smtp_host, port=smtp_port, lmtp=lmtp)
             smtp_server.start()
             typer.echo(f"{'LMTP' if lmtp else 'SMTP'} intake on {smtp_host}:{smtp_port}")
+        drop_folder = rt.settings.intake.drop_folder
+        folder_thread: threading.Thread | None = None
+        if drop_folder is not None:
+            from abusedesk.intake.channels import MailDoor
+            from abusedesk.intake.folder import DropFolder
+            from abusedesk.intake.service import IntakeService
+
+            folder = DropFolder(MailDoor(intake or IntakeService(rt)), drop_folder)
+            folder_thread = threading.Thread(
+                target=folder.watch, kwargs={"stop": stop.is_set}, name="abusedesk-drop-folder", daemon=True
+            )
+            folder_thread.start()
+            typer.echo(f"watching drop folder {drop_folder}")
         try:
             server = _server(app, host or rt.settings.api_host, port or rt.settings.api_port)
             server.run()
@@ -66,8 +80,9 @@ def serve(
             stop.set()
             if smtp_server is not None:
                 smtp_server.stop()
-            if loop_thread is not None:
-                loop_thread.join(10)
+            for thread in (folder_thread, loop_thread):
+                if thread is not None:
+                    thread.join(10)
 
 
 def _api_app(rt: Any) -> Any:
