@@ -233,7 +233,7 @@ EXPECTED_EVENTS: list[tuple[str, str, int, str, str]] = [
         "http://ipm.emsecure.net/optiext/optiextension.dll?ID=LngLhnlR8Now__HubGLmKBgV52gfN%2ByCxWAlR7mC86qzyIvvvxOzW1smGo5Iua36h8W%2B8yoVsu_NsP6tv3",
     ),
     ("ovh-cerberus-core-samples/sample8", "freetext", 1, "other", "1.2.3.4"),
-    ("ovh-cerberus-core-samples/spamhaus", "freetext", 1, "spam", "1.2.3.4"),
+    ("ovh-cerberus-core-samples/spamhaus", "freetext", 1, "blocklisted", "1.2.3.4"),
     ("ovh-cerberus-core-samples/xarf1.txt", "xarf_legacy", 1, "phishing", "http://domain.tld/images/login.html"),
     ("ovh-cerberus-core-samples/xarf2.txt", "xarf_legacy", 1, "malware", "http://www.XXXXXXX.com.cn/help.htm"),
     ("abusix-xarf-v3-samples/positive/3/botnet_sample.json", "xarf", 1, "botnet", "192.0.2.55"),

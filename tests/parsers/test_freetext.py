@@ -12,6 +12,7 @@ from abusedesk.parsers.freetext import (
     classify,
     find_ips,
     find_ports,
+    find_report_id,
     find_times,
     find_urls,
     registered_domain,
@@ -176,3 +177,27 @@ def test_inline_pgp_signed_complaint_is_read() -> None:
     )
     (ev,), _ = run(FreetextParser(), mail("report", body))
     assert ev.source_ip == "192.0.2.33" and ev.kind == "spam"
+
+
+@pytest.mark.parametrize(
+    ("text", "rid"),
+    [
+        ("SBL123456 - The Spamhaus Project", "SBL123456"),
+        ("[CSIRT#2026012310000001] Malicious content", "2026012310000001"),
+        ("Notice, Please React Ref ID:[HL55754793.8BD69-2c75]", "HL55754793.8BD69-2c75"),
+        ("- Report ID:  c141a958-6477-466b-8fec-235a460a5fa7", "c141a958-6477-466b-8fec-235a460a5fa7"),
+        ("Ticket #A-2026-77", "A-2026-77"),
+        ("- Issue:  Client software hosts", None),
+    ],
+)
+def test_find_report_id(text: str, rid: str | None) -> None:
+    assert find_report_id(text) == rid
+
+
+def test_blocklist_notice_is_blocklisted_with_its_listing_id() -> None:
+    body = (
+        "SBL123456 - Example Block List\n\nThis is an automated message to advise you that the IP below has been "
+        "added to the block list:\n\nIP/cidr: 192.0.2.40\n\nProblem: spammer hosting\n"
+    )
+    (ev,), _ = run(FreetextParser(), mail("Block List Notify: IP: 192.0.2.40 added", body))
+    assert (ev.kind, ev.source_ip, ev.report_id) == ("blocklisted", "192.0.2.40", "SBL123456")

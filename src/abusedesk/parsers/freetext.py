@@ -306,7 +306,11 @@ def pick_subjects(subject: str, body: str, sender: str | None) -> tuple[list[Url
 KEYWORDS: dict[str, tuple[tuple[str, float], ...]] = {
     "phishing": ((r"phish", 0.7), (r"credential|fake login|login page|imperson", 0.3), (r"fraudul", 0.2)),
     "malware": ((r"malware|virus|trojan|ransomware|malicious (?:file|download|content)", 0.6), (r"infect", 0.2)),
-    "spam": ((r"\bspam|unsolicited|bulk e?-?mail|junk mail", 0.7), (r"newsletter|unsubscribe", 0.1)),
+    # "spam" as a word (not "Spamhaus", "Anti-Spam" names of the complainant)
+    "spam": (
+        (r"\bspam(?:s|med|ming|mer|mers)?\b(?!-)|unsolicited|bulk e?-?mail|junk mail", 0.7),
+        (r"newsletter|unsubscribe", 0.1),
+    ),
     "scan": ((r"port ?scan|scann?ing|nmap|masscan", 0.7), (r"\bprobe|probing", 0.3)),
     "brute-force": (
         (r"brute[- ]?force|dictionary attack|failed login|login attempt|password guess", 0.7),
@@ -324,10 +328,28 @@ KEYWORDS: dict[str, tuple[tuple[str, float], ...]] = {
     "sql-injection": ((r"sql injection|sqli\b|xss|web attack|wp-login|xmlrpc", 0.6),),
     "csam": ((r"child (?:sexual )?abuse|csam", 0.9),),
     "fraud": ((r"\bfraud|\bscam|fake shop", 0.6),),
-    "blocklisted": ((r"block ?list|black ?list|\bsbl\b|listed on", 0.5),),
+    "blocklisted": ((r"block ?list|black ?list|\bsbl\b|listed on", 0.8),),
     "crawling": ((r"crawl|scrap|harvest|robots\.txt", 0.5),),
 }
 _COMPILED = {k: tuple((re.compile(p, re.IGNORECASE), w) for p, w in v) for k, v in KEYWORDS.items()}
+
+
+#: external reference numbers complainants put in subjects and bodies (first match wins)
+REPORT_ID_PATTERNS = (
+    re.compile(r"\b(SBL\d{3,})\b"),
+    re.compile(r"\[(?:CSIRT|SIRT)#(\w+)\]"),
+    re.compile(r"\bReport[- ]ID:\s*([\w.@+-]*\d[\w.@+-]*)", re.IGNORECASE),
+    re.compile(r"\bRef(?:erence)? ?ID:? ?\[?([\w.-]*\d[\w.-]*)\]?", re.IGNORECASE),
+    re.compile(r"\b(?:Ticket|Case|Incident|Issue)(?: ID| No\.?| Number)?\s*[#:]\s*([\w-]*\d[\w-]*)", re.IGNORECASE),
+)
+
+
+def find_report_id(text: str) -> str | None:
+    for rx in REPORT_ID_PATTERNS:
+        m = rx.search(text)
+        if m:
+            return m.group(1)
+    return None
 
 
 def classify(text: str) -> tuple[str, float, list[str]]:
@@ -442,12 +464,14 @@ class FreetextParser(Parser):
         if len(items) > _MAX_SUBJECTS:
             yield ParseIssue(f"complaint names {len(items)} subjects; only the first {_MAX_SUBJECTS} are kept")
             items = items[:_MAX_SUBJECTS]
+        report_id = find_report_id(f"{subject}\n{text[:20000]}")
         for item in items:
             yield Event.create(
                 kind=kind,
                 time=when,
                 feed=self.name,
                 reporter=sender,
+                report_id=report_id,
                 confidence=confidence,
                 description=(subject or text.strip()[:200]) or None,
                 extra=dict(extra),
