@@ -113,3 +113,26 @@ def test_embedded_loop_drains_and_ticks(runtime: Runtime) -> None:
 def test_embedded_loop_needs_the_in_process_bus(runtime: Runtime, nats_bus: NatsBus) -> None:
     with pytest.raises(ConfigError, match="needs setting 'bus' = 'inprocess'"):
         run_embedded(nats_runtime(runtime, nats_bus), threading.Event(), max_loops=1)
+
+
+def test_dlq_commands_over_nats(runtime: Runtime, nats_url: str) -> None:
+    bus = NatsBus(nats_url, timeout=5.0)  # the stream and prefix the commands use
+    try:
+        bus.publish_dead_letter("raw.stored", {"raw_id": "cli-dl"}, "ValueError('x')", "Traceback ...", 5, 42)
+        env = {"ABUSEDESK_BUS": "nats", "ABUSEDESK_NATS_URL": nats_url}
+        base = ["--data-dir", str(runtime.settings.data_dir), "--database-url", runtime.settings.sqlalchemy_url]
+        cli = CliRunner()
+        shown = cli.invoke(app, [*base, "dlq", "show", "--json"], env=env)
+        assert shown.exit_code == 0, shown.output
+        assert '"raw_id": "cli-dl"' in shown.output and '"location": "nats:' in shown.output
+        text = cli.invoke(app, [*base, "dlq", "show"], env=env)
+        assert "raw.stored" in text.output and "attempts=5" in text.output
+        replayed = cli.invoke(app, [*base, "dlq", "replay", "--all"], env=env)
+        assert replayed.exit_code == 0 and "replayed 1 dead letter(s)" in replayed.output
+        assert bus.dead_letters() == []
+        got = bus.fetch("raw.stored", wait=2.0)
+        assert [d.message for d in got] == [{"raw_id": "cli-dl"}]
+        for d in got:
+            d.ack()
+    finally:
+        bus.close()
