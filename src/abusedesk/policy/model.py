@@ -307,6 +307,9 @@ class Policy:
     def __hash__(self) -> int:
         return hash(self.version)
 
+    def __repr__(self) -> str:  # the full text and clause map would drown every log line and test report
+        return f"Policy(version={self.version!r}, path={self.path!r}, clauses={len(self.clauses)})"
+
     # --- clauses
 
     def clause(self, clause_id: str) -> Clause:
