@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select, update
 
 from abusedesk.detectors.base import Detector
+from abusedesk.domain.ipnet import is_ip
 from abusedesk.domain.records import Attribution, Event, Finding
 from abusedesk.intake.service import EVENTS_PARSED, RAW_STORED, IntakeService
 from abusedesk.runtime import Runtime
@@ -24,6 +25,16 @@ from abusedesk.store.tables.inventory import ServiceRow
 log = logging.getLogger(__name__)
 
 EVENTS_ATTRIBUTED = "events.attributed"
+
+
+def url_host(url: str) -> str | None:
+    """The host of a URL, or None when the URL is malformed (a bad URL in a report must not stop attribution)."""
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
 FINDINGS_NEW = "findings.new"
 
 
@@ -37,15 +48,17 @@ class AttributeStage:
         self.inventory = InventoryService(rt)
 
     def attribute(self, event: Event) -> Attribution | None:
+        """By address; else by the URL's or FQDN's host (an address literal in a URL counts as an address)."""
         if event.source_ip:
             return self.inventory.attribute(event.source_ip, event.time)
-        host = None
-        if event.source_url:
-            host = urlsplit(event.source_url).hostname
+        host = url_host(event.source_url) if event.source_url else None
         host = host or event.source_fqdn
-        if host:
-            return self._by_host(host.lower().rstrip("."), event.time)
-        return None
+        if not host:
+            return None
+        host = host.lower().rstrip(".")
+        if is_ip(host):
+            return self.inventory.attribute(host, event.time)
+        return self._by_host(host, event.time)
 
     def _by_host(self, host: str, at: datetime) -> Attribution:
         with self.rt.sessions() as s:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field
 
 from abusedesk.detectors.base import Detector
+from abusedesk.domain.ipnet import is_ip, normalise_ip
 from abusedesk.domain.records import Event, Finding
 
 
@@ -17,9 +18,12 @@ def group_key(event: Event) -> str:
     if event.source_ip:
         return f"ip:{event.source_ip}"
     if event.source_url:
-        host = urlsplit(event.source_url).hostname
+        try:
+            host = urlsplit(event.source_url).hostname
+        except ValueError:  # a malformed URL still groups, by its text
+            return f"url:{event.source_url}"
         if host:
-            return f"host:{host.lower()}"
+            return f"ip:{normalise_ip(host)}" if is_ip(host) else f"host:{host.lower()}"
     if event.source_fqdn:
         return f"host:{event.source_fqdn.lower()}"
     if event.source_account:
