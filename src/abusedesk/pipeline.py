@@ -115,7 +115,7 @@ class DetectStage:
 
             detectors = [
                 cls(rt.policy)
-                for cls in load_classes(BUILTIN_DETECTORS, "abusedesk.detectors", Detector)
+                for cls in load_classes(BUILTIN_DETECTORS, "abusedesk.detectors", Detector)  # type: ignore[type-abstract]
                 if getattr(cls, "consumes", "events") == "events"
             ]
         self.detectors = detectors

@@ -289,12 +289,14 @@ class _Demo:
         triage = [e for e in events if e.disposition == "triage" or (e.data.get("extra") or {}).get("triage")]
         for e in triage:
             extra = e.data.get("extra") or {}
-            why = (
+            triage_reason = (
                 "incomplete DMCA notice: missing " + ", ".join(extra["dmca_missing"])
                 if extra.get("dmca_missing")
                 else f"confidence {e.confidence:.2f}"
             )
-            self.echo(f"  triage (an analyst decides): {e.kind} {e.source_ip or e.source_url} from {e.reporter}: {why}")
+            self.echo(
+                f"  triage (an analyst decides): {e.kind} {e.source_ip or e.source_url} from {e.reporter}: {triage_reason}"
+            )
         for q in quarantined:
             self.echo(f"  quarantined {q.id[:12]} ({q.meta.get('filename') or q.channel}): {q.error}")
         self.summary["events"] = len(rows)
