@@ -327,13 +327,11 @@ class CaseEngine:
         ]
         dialect = s.get_bind().dialect.name
         table: Any = FindingRow.__table__
-        inserted: set[str] = set()
-        for i in range(0, len(rows), _CHUNK):
-            part = rows[i : i + _CHUNK]
-            ins: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-            stmt = ins.values(part).on_conflict_do_nothing().returning(table.c.id)
-            inserted.update(s.scalars(stmt))
-        return inserted
+        ins: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+        # one cached statement, executemany with RETURNING ("insertmanyvalues"): rows that already existed (a
+        # concurrent worker stored them first) are skipped and not returned, so they are not counted
+        stmt = ins.on_conflict_do_nothing().returning(table.c.id)
+        return {str(fid) for fid in s.connection().execute(stmt, rows).scalars()}
 
     def _update_counts(
         self,
