@@ -30,9 +30,7 @@ BUILTIN_PARSERS: tuple[str, ...] = (
     "abusedesk.parsers.listfeeds:ListFeedParser",
 )
 
-BUILTIN_DETECTORS: tuple[str, ...] = (
-    "abusedesk.detectors.reported:ReportedAbuseDetector",
-)
+BUILTIN_DETECTORS: tuple[str, ...] = ("abusedesk.detectors.reported:ReportedAbuseDetector",)
 
 BUILTIN_ADAPTERS: tuple[str, ...] = (
     "abusedesk.actions.smtp:EmailNotifyAction",
@@ -77,7 +75,7 @@ def load_classes(builtins: tuple[str, ...], group: str, base: type[T]) -> list[t
 
 @cache
 def parser_classes() -> tuple[type[Parser], ...]:
-    classes = load_classes(BUILTIN_PARSERS, "abusedesk.parsers", Parser)
+    classes = load_classes(BUILTIN_PARSERS, "abusedesk.parsers", Parser)  # type: ignore[type-abstract]
     return tuple(sorted(classes, key=lambda c: (c.priority, c.name)))
 
 

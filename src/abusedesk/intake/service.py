@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from abusedesk.domain.errors import InputRejected, NotFound, ParseError
 from abusedesk.domain.records import Event, ParseIssue, RawInput
@@ -219,7 +219,7 @@ class IntakeService:
             row.parsed_at = now
             if outcome.events:
                 row.reporter = row.reporter or outcome.events[0].reporter
-            inserted = insert_ignore(s, EventRow.__table__, [event_row(e) for e in outcome.events])
+            inserted = insert_ignore(s, cast(Table, EventRow.__table__), [event_row(e) for e in outcome.events])
             audit.append(
                 s,
                 at=now,
