@@ -4,8 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEB_STAMP := $(VENV)/.debs
-# Debian packages the tests drive as real peers (IMAP server, DNS server, flow exporter ...)
-DEBS := dovecot-imapd dovecot-lmtpd unbound
+# Debian packages the tests drive as real peers: an IMAP server, a NATS server, openssl for S/MIME samples
+DEBS := dovecot-imapd openssl nats-server coreutils
 
 .PHONY: demo test test-sqlite test-postgres lint fix typecheck migration services debs bench clean
 
@@ -22,7 +22,7 @@ $(DEB_STAMP):
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBS)) >/dev/null; \
 	fi
 	# the packages' own daemons are not wanted: tests start their own on loopback ports
-	-@service dovecot stop >/dev/null 2>&1; service unbound stop >/dev/null 2>&1; true
+	-@service dovecot stop >/dev/null 2>&1; true
 	touch $(DEB_STAMP)
 
 # PostgreSQL is started by this machine kind; start it if a fresh machine has it stopped
