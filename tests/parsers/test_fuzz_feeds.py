@@ -182,3 +182,22 @@ def test_ipv4_fast_path_matches_ipaddress(value: int, noise: str) -> None:
             normalise_ip(noisy)
     else:
         assert normalise_ip(noisy) == slow
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("shadowserver", b'"timestamp","ip","port"\n"0001-01-01T00:00:00+01:00","192.0.2.1",53\n'),
+        ("intelmq", b'{"classification.type": "scanner", "time.source": "0001-01-01T00:00:00+01:00"}\n'),
+        ("listfeeds", b'{"DataFeed": "CTIP-Infected", "DateTimeReceivedUtc": 99999999999999999999999}\n'),
+        ("listfeeds", b"# DataPlane.org\n1 | x | 192.0.2.1 | 0001-01-01T00:00:00+01:00 | sshpwauth\n"),
+        (
+            "acns",
+            b'<Infringement xmlns="http://www.acns.net/ACNS"><Source><TimeStamp>0001-01-01T00:00:00+01:00'
+            b"</TimeStamp><IP_Address>192.0.2.1</IP_Address></Source></Infringement>",
+        ),
+        ("dmca", b"From: a@example.com\nDate: Mon, 1 Jan 99999999999999999999 00:00:00 +0000\nSubject: DMCA\n\nDMCA"),
+    ],
+)
+def test_out_of_range_times(name: str, data: bytes) -> None:
+    exercise(PARSERS[name], "2026-02-28-scan_dns-example-asn.csv" if name == "shadowserver" else "x", data)

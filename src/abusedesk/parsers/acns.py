@@ -75,7 +75,7 @@ def _time(value: str | None) -> datetime | None:
         return None
     try:
         return parse_time(value, assume_utc=True)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 

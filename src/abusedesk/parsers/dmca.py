@@ -115,10 +115,9 @@ def _notice_time(report: Report) -> datetime:
     if value:
         try:
             t = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            t = None
-        if t is not None:
             return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            pass  # an unreadable or absurd Date: fall back to the time we received the notice
     return report.raw.received_at
 
 

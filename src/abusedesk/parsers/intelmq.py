@@ -256,7 +256,7 @@ class IntelmqParser(Parser):
             return ParseIssue(f"{unit} {n} has neither time.source nor time.observation", line=_line(n, unit))
         try:
             when = parse_time(str(stamp), assume_utc=True)
-        except ValueError:
+        except (ValueError, OverflowError):
             return ParseIssue(f"{unit} {n}: time {stamp!r} is not ISO 8601", line=_line(n, unit))
         kind, known = kind_for(fields)
         values: dict[str, Any] = {

@@ -132,7 +132,10 @@ def _utc(text: str) -> datetime:
     if s.endswith(("Z", "z")):
         s = s[:-1] + "+00:00"
     t = datetime.fromisoformat(s)
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    try:
+        return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"time {text!r} is out of range") from None
 
 
 def _address(text: str) -> tuple[str | None, str | None]:
@@ -175,7 +178,7 @@ def _parse_drop(report: Report, feed: str) -> Iterator[Item]:
     when = report.raw.received_at
     m = re.search(r"^;\s*Last-Modified:\s*(.+)$", report.text[:4096], re.MULTILINE)
     if m:
-        with contextlib.suppress(TypeError, ValueError, IndexError):
+        with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
             when = email.utils.parsedate_to_datetime(m.group(1).strip()).astimezone(UTC)
     for n, line in _lines(report):
         if not line.strip() or line.lstrip().startswith(";"):
@@ -472,7 +475,11 @@ def _ctip_azure(rec: dict[str, Any], i: int, n: int | None, feed: str) -> Iterat
     if not isinstance(ticks, int):
         yield ParseIssue(f"record {i}: DateTimeReceivedUtc is missing or not a number", line=n)
         return
-    when = _FILETIME_EPOCH + timedelta(microseconds=ticks // 10)
+    try:
+        when = _FILETIME_EPOCH + timedelta(microseconds=ticks // 10)
+    except OverflowError:
+        yield ParseIssue(f"record {i}: DateTimeReceivedUtc {ticks} is out of range", line=n)
+        return
     level = str(rec.get("ThreatConfidence", "")).lower()
     extra = {k: rec[k] for k in ("DataFeed", "Malware", "ThreatCode", "TLP", "TotalEncounters") if rec.get(k)}
     yield _event(

@@ -69,7 +69,10 @@ def parse_timestamp(value: str) -> datetime:
     if s.endswith(("Z", "z")):
         s = s[:-1] + "+00:00"
     t = datetime.fromisoformat(s)
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    try:
+        return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"timestamp {value!r} is out of range") from None
 
 
 def _is_csv_header(data: bytes) -> bool:
