@@ -71,6 +71,7 @@ class InventoryFile:
     accounts: dict[str, tuple[dict[str, Any], Where]] = field(default_factory=dict)
     allocations: list[Allocation] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    rejected: set[tuple[str, str]] = field(default_factory=set)  # (record type, id) of bad rows
 
     def rows(self) -> int:
         return sum(len(x) for x in (self.customers, self.projects, self.services, self.accounts, self.allocations))
@@ -103,6 +104,9 @@ def parse_prefix(text: str) -> tuple[str, int, int, int]:
             return text, V4_BASE + value, V4_BASE + value + size - 1, 96 + plen
     if not sep:
         raise ValueError(f"{text!r} is not a prefix: it needs a length, as in 192.0.2.0/24")
+    fast = _parse_v6_prefix(addr, plen_text)
+    if fast is not None:
+        return fast
     try:
         net = ipaddress.ip_network(text, strict=True)
     except ValueError as exc:
@@ -115,6 +119,59 @@ def parse_prefix(text: str) -> tuple[str, int, int, int]:
         v4 = ipaddress.IPv4Network((first - V4_BASE, net.prefixlen - 96))
         return str(v4), first, last, net.prefixlen
     return str(net), first, last, net.prefixlen
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _parse_v6_prefix(addr: str, plen_text: str) -> tuple[str, int, int, int] | None:
+    """Plain IPv6 prefixes without ``ipaddress`` (ten times faster); None sends anything unusual (embedded IPv4,
+    bad syntax, host bits, the IPv4-mapped range) to the slow path, which also words the errors."""
+    if "." in addr or not plen_text.isdigit() or str(int(plen_text)) != plen_text:
+        return None
+    plen = int(plen_text)
+    if plen > 128:
+        return None
+    head, sep, tail = addr.partition("::")
+    if sep:
+        hp = head.split(":") if head else []
+        tp = tail.split(":") if tail else []
+        if len(hp) + len(tp) > 7 or "::" in tail:
+            return None
+        groups = [*hp, *(["0"] * (8 - len(hp) - len(tp))), *tp]
+    else:
+        groups = addr.split(":")
+        if len(groups) != 8:
+            return None
+    value = 0
+    for g in groups:
+        if not 0 < len(g) <= 4 or not _HEX.issuperset(g):
+            return None
+        value = (value << 16) | int(g, 16)
+    size = 1 << (128 - plen)
+    if value & (size - 1) or V4_BASE <= value <= V4_BASE + 0xFFFF_FFFF:
+        return None
+    return f"{_v6_text(value)}/{plen}", value, value + size - 1, plen
+
+
+def _v6_text(value: int) -> str:
+    """RFC 5952 text: lower-case hex, no leading zeros, the longest run (>= 2) of zero groups as ``::``."""
+    groups = [(value >> (112 - 16 * i)) & 0xFFFF for i in range(8)]
+    best_at, best_len, i = -1, 1, 0
+    while i < 8:
+        if groups[i] == 0:
+            j = i
+            while j < 8 and groups[j] == 0:
+                j += 1
+            if j - i > best_len:
+                best_at, best_len = i, j - i
+            i = j
+        else:
+            i += 1
+    hexes = [f"{g:x}" for g in groups]
+    if best_at < 0:
+        return ":".join(hexes)
+    return ":".join(hexes[:best_at]) + "::" + ":".join(hexes[best_at + best_len :])
 
 
 def _v4(value: int) -> str:
@@ -153,6 +210,14 @@ class _Times:
 
 def read_inventory(path: Path, *, progress: Progress | None = None) -> InventoryFile:
     """Read and validate a JSON file, one CSV file, or a directory of CSV files; all errors in one ConfigError."""
+    out, errors = collect_inventory(path, progress=progress)
+    if errors:
+        raise ConfigError(f"{len(errors)} bad row(s) in {path}; nothing was imported", file=str(path), errors=errors)
+    return out
+
+
+def collect_inventory(path: Path, *, progress: Progress | None = None) -> tuple[InventoryFile, list[ConfigError]]:
+    """The good records and the errors of the bad rows (so database checks can report theirs in the same go)."""
     out = InventoryFile()
     errors: list[ConfigError] = []
     times = _Times()
@@ -172,13 +237,7 @@ def read_inventory(path: Path, *, progress: Progress | None = None) -> Inventory
             if progress and kind == "allocations" and len(out.allocations) % PROGRESS_EVERY == 0:
                 progress("read", len(out.allocations), None)
     _check_unique_intervals(out, errors)
-    if errors:
-        raise ConfigError(
-            f"{len(errors)} bad row(s) in {path}; nothing was imported",
-            file=str(path),
-            errors=errors,
-        )
-    return out
+    return out, errors
 
 
 def _csv_records(f: Path, errors: list[ConfigError]) -> Iterator[tuple[str, Where, dict[str, str]]]:
@@ -355,6 +414,8 @@ def _accept(
         table[ident] = (record, where)
     except ConfigError as exc:
         errors.append(exc)
+        if kind != "allocations" and isinstance(values.get("id"), str):
+            out.rejected.add((kind, values["id"].strip()))
 
 
 def _allocation(values: dict[str, Any], where: Where, times: _Times) -> Allocation:

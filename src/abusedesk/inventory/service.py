@@ -43,8 +43,8 @@ from abusedesk.inventory.importer import (
     InventoryFile,
     Progress,
     Where,
+    collect_inventory,
     group_by_prefix,
-    read_inventory,
     row_error,
 )
 from abusedesk.inventory.index import AllocationEntry, AttributionIndex, from_us, to_us
@@ -130,10 +130,12 @@ class InventoryService:
         """Import a JSON file, a CSV file or a directory of CSV files in one transaction (see the module doc)."""
         path = Path(path)
         started = time.perf_counter()
-        inv = read_inventory(path, progress=progress)
+        if not path.exists():
+            raise ConfigError(f"inventory file {path} does not exist", file=str(path))
+        inv, errors = collect_inventory(path, progress=progress)
         report = ImportReport(source=str(path), rows=inv.rows())
         with transaction(self.rt.sessions) as session:
-            self._apply(session, inv, report, progress=progress, sync=sync)
+            self._apply(session, inv, report, errors, progress=progress, sync=sync)
         if report.changed:
             self.invalidate()
         report.seconds = time.perf_counter() - started
@@ -141,16 +143,22 @@ class InventoryService:
         return report
 
     def _apply(
-        self, session: Session, inv: InventoryFile, report: ImportReport, *, progress: Progress | None, sync: bool
+        self,
+        session: Session,
+        inv: InventoryFile,
+        report: ImportReport,
+        errors: list[ConfigError],
+        *,
+        progress: Progress | None,
+        sync: bool,
     ) -> None:
-        errors: list[ConfigError] = []
         entity_writes: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
         known: dict[str, set[str]] = {}
         for kind, (row_cls, fields) in _ENTITY_FIELDS.items():
             table: Table = row_cls.__table__
             cols = [table.c.id, *(table.c[f] for f in fields)]
             existing = {r[0]: r for r in session.execute(select(*cols))}
-            known[kind] = set(existing) | set(getattr(inv, kind))
+            known[kind] = set(existing) | set(getattr(inv, kind)) | {i for k, i in inv.rejected if k == kind}
             added: list[dict[str, Any]] = []
             changed: list[dict[str, Any]] = []
             unchanged = 0
@@ -308,18 +316,20 @@ class InventoryService:
                     if progress and n % PROGRESS_EVERY == 0:
                         progress("write", n, total)
         else:
-            table = ALLOCATIONS
-            stmt = insert(table)
+            # SQLite: straight to the driver's executemany; per-row SQLAlchemy type processing would triple the
+            # time. Times are written in SQLAlchemy's SQLite DATETIME text form (UTC, no zone), as UtcDateTime does.
+            sql = (
+                "INSERT INTO allocations (service_id, prefix, first_hex, last_hex, prefixlen, valid_from, valid_to)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)"
+            )
+            text = _SqliteTimes()
             for i in range(0, total, INSERT_CHUNK):
                 rows = [
-                    {
-                        "service_id": a.service_id, "prefix": a.prefix, "first_hex": f"{a.first:032x}",
-                        "last_hex": f"{a.last:032x}", "prefixlen": a.prefixlen, "valid_from": from_us(a.valid_from),
-                        "valid_to": None if a.valid_to is None else from_us(a.valid_to), "note": None,
-                    }
+                    (a.service_id, a.prefix, f"{a.first:032x}", f"{a.last:032x}", a.prefixlen, text(a.valid_from),
+                     None if a.valid_to is None else text(a.valid_to))
                     for a in allocs[i : i + INSERT_CHUNK]
                 ]  # fmt: skip
-                conn.execute(stmt, rows)
+                conn.exec_driver_sql(sql, rows)
                 done = min(total, i + INSERT_CHUNK)
                 if progress and (done // PROGRESS_EVERY) > (i // PROGRESS_EVERY):
                     progress("write", done, total)
@@ -413,6 +423,21 @@ class InventoryService:
 
 
 _OPEN = 1 << 62
+
+
+class _SqliteTimes:
+    """Epoch µs → SQLAlchemy's SQLite DATETIME text (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC), cached."""
+
+    def __init__(self) -> None:
+        self.cache: dict[int, str] = {}
+
+    def __call__(self, us: int) -> str:
+        value = self.cache.get(us)
+        if value is None:
+            value = from_us(us).strftime("%Y-%m-%d %H:%M:%S.%f")
+            if len(self.cache) < 100_000:
+                self.cache[us] = value
+        return value
 
 
 def _iso(value: int | None) -> str:
