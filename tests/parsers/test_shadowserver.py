@@ -195,3 +195,8 @@ def test_docs_list_every_report_type_with_its_kind() -> None:
     page = (Path(__file__).resolve().parents[2] / "docs" / "reference" / "formats-feeds.md").read_text()
     for rtype in REPORT_TYPES.values():
         assert f"| `{rtype.name}` | `{rtype.kind}` | {rtype.role} |" in page, rtype.name
+
+
+def test_a_dated_file_name_alone_is_not_enough() -> None:
+    assert not parser.recognises(make_report(b"name,email\nx,y@example.net\n", "2026-02-28-customers-export.csv"))
+    assert parser.recognises(make_report(DNS, "2026-02-28-customers-export.csv"))  # but the header is

@@ -117,7 +117,8 @@ class ShadowserverParser(Parser):
     def recognises(self, report: Report) -> bool:
         msg = report.message
         if msg is None:
-            if type_from_filename(report.filename) is not None:
+            named = type_from_filename(report.filename)
+            if named in REPORT_TYPES or named in RETIRED_TYPES:
                 return True
             head = report.head
             if head[:2] == b"\x1f\x8b" or head[:4] == b"PK\x03\x04":
