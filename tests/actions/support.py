@@ -8,12 +8,15 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -21,15 +24,24 @@ from aiosmtpd.smtp import Envelope, Session
 
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.inventory import CustomerRow, ProjectRow, ServiceRow
-from tests.support.components import free_port
+from tests.support.components import free_port, require_program
 
 SECRET = "test-webhook-secret"
 
 
 class _Sink:
-    def __init__(self) -> None:
+    def __init__(self, refuse: tuple[str, ...] = ()) -> None:
         self.messages: list[tuple[Envelope, EmailMessage]] = []
         self.lock = threading.Lock()
+        self.refuse = refuse
+
+    async def handle_RCPT(
+        self, server: Any, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
@@ -57,10 +69,20 @@ class SmtpServer:
 
 
 @contextmanager
-def smtp_server() -> Iterator[SmtpServer]:
-    sink = _Sink()
-    port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
+def smtp_server(
+    *, refuse: tuple[str, ...] = (), tls: tuple[Path, Path] | None = None, port: int | None = None
+) -> Iterator[SmtpServer]:
+    """aiosmtpd on 127.0.0.1; ``tls=(cert, key)`` offers and requires STARTTLS; ``refuse`` 550s those recipients."""
+    sink = _Sink(refuse)
+    port = port or free_port()
+    kwargs: dict[str, Any] = {}
+    if tls is not None:
+        import ssl
+
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(str(tls[0]), str(tls[1]))
+        kwargs = {"tls_context": ctx, "require_starttls": True}
+    controller = Controller(sink, hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
     try:
         yield SmtpServer("127.0.0.1", port, sink)
@@ -77,7 +99,7 @@ class Recorded:
 
 @dataclass
 class ControlPlane:
-    """Answers each POST with the next status of ``script`` (the last one repeats) and records the request."""
+    """Answers each POST with the next status of ``script`` (the last one repeats; 0 = 200 after 1 s)."""
 
     url: str
     script: list[int]
@@ -101,6 +123,9 @@ def control_plane(script: list[int]) -> Iterator[ControlPlane]:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             rec = Recorded(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
             status = cp.next_status(rec)
+            if status == 0:  # 0 in the script: answer too late (the client's timeout is shorter)
+                time.sleep(1.0)
+                status = 200
             out = json.dumps({"id": f"cp-{len(cp.requests)}", "status": status}).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -141,3 +166,32 @@ def seed_inventory(rt: Runtime, customers: dict[str, str | None] | None = None) 
                     hostnames=[],
                 )
             )
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 made by the real openssl; returns (cert, key)."""
+    openssl = require_program("openssl")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from email.message import EmailMessage
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -17,7 +18,7 @@ from abusedesk.evidence.blobs import EvidenceStore
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.cases import ActionRow, CaseRow, NoticeRow
 from abusedesk.store.tables.evidence import EvidenceRow
-from tests.actions.support import seed_inventory, smtp_server
+from tests.actions.support import seed_inventory, self_signed_cert, smtp_server
 from tests.cases.support import finding
 from tests.conftest import T0
 from tests.support.components import free_port
@@ -186,22 +187,13 @@ def test_smtp_down_fails_then_retries_with_backoff_and_sends_once(runtime: Runti
     assert not again.ok
     [notice] = _notices(runtime)
     assert notice.due_at == clock.now() + timedelta(minutes=4)
-    from aiosmtpd.controller import Controller
-
-    from tests.actions.support import _Sink
-
-    sink = _Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_server(port=port) as smtp:  # the server comes back on the same port
         clock.advance(timedelta(minutes=4))
         [ok] = dispatcher.send_due()
         assert ok.ok, ok.detail
         clock.advance(timedelta(days=1))
         assert dispatcher.send_due() == []  # sent is final: never again
-    finally:
-        controller.stop()
-    [(_, msg)] = sink.messages
+        [msg] = smtp.messages
     assert msg["Message-ID"] == message_id  # decided before the first attempt, kept across retries
     [notice] = _notices(runtime)
     assert (notice.status, notice.attempts, notice.error) == ("sent", 3, None)
@@ -254,3 +246,46 @@ def test_customer_without_contact_fails_the_action_and_says_why(runtime: Runtime
     assert (action.status, action.next_attempt_at) == ("failed", None)
     assert action.error == result.detail
     assert _notices(runtime) == []
+
+
+def test_recipient_refused_is_permanent_and_kept(runtime: Runtime, clock: ManualClock) -> None:
+    seed_inventory(runtime)
+    CaseEngine(runtime).ingest([finding(runtime.policy, 0, severity="critical")])
+    ActionRunner(runtime).run_pending()
+    with smtp_server(refuse=("noc@a.example.net",)) as smtp:
+        dispatcher = NoticeDispatcher(runtime, _mailer(smtp.port))
+        [result] = dispatcher.send_due()
+        clock.advance(timedelta(days=30))
+        assert dispatcher.send_due() == []  # a 5xx is not retried by itself
+        assert smtp.messages == []
+    assert not result.ok
+    assert not result.retryable
+    assert "550" in result.detail
+    [notice] = _notices(runtime)
+    assert notice.status == "failed"
+    assert notice.error == result.detail
+    dispatcher.retry_now(notice.id)  # an analyst fixed the address: the same message goes out
+    with smtp_server() as smtp:
+        [again] = NoticeDispatcher(runtime, _mailer(smtp.port)).send_due()
+        assert again.ok, again.detail
+        [msg] = smtp.messages
+    assert msg["Message-ID"] == notice.message_id
+
+
+def test_starttls_is_used_when_configured(runtime: Runtime, tmp_path: Path) -> None:
+    seed_inventory(runtime)
+    CaseEngine(runtime).ingest([finding(runtime.policy, 0, severity="critical")])
+    ActionRunner(runtime).run_pending()
+    cert, key = self_signed_cert(tmp_path)
+    with smtp_server(tls=(cert, key)) as smtp:
+        plain = NoticeDispatcher(runtime, _mailer(smtp.port))
+        [refused] = plain.send_due()  # the server requires STARTTLS: a plain session is refused
+        assert not refused.ok
+        tls = EmailNotifyAction(
+            EmailNotifyAction.Params(host="127.0.0.1", port=smtp.port, starttls=True, cafile=str(cert), timeout=5)
+        )
+        [notice] = _notices(runtime)
+        plain.retry_now(notice.id)
+        [sent] = NoticeDispatcher(runtime, tls).send_due()
+        assert sent.ok, sent.detail
+        assert len(smtp.messages) == 1

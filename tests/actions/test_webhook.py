@@ -255,3 +255,17 @@ def test_adapter_refuses_without_url_or_secret() -> None:
     res = no_secret.apply(req)
     assert not res.ok
     assert "webhook.secret" in res.detail
+
+
+def test_timeout_is_retried_with_the_same_key(runtime: Runtime) -> None:
+    seed_inventory(runtime)
+    _, action_id = _approved(runtime)
+    adapter = ControlPlaneWebhookAction(
+        ControlPlaneWebhookAction.Params(url="", secret=SECRET, timeout=0.3, max_attempts=3, backoff_base=0.01)
+    )
+    with control_plane([0, 200]) as cp:
+        adapter.params.url = cp.url
+        [result] = ActionRunner(runtime, {"suspend-service": adapter}).run_pending()
+        assert result.ok, result.detail
+        assert len(cp.requests) == 2
+    assert {r.headers["idempotency-key"] for r in cp.requests} == {_action(runtime, action_id).idempotency_key}

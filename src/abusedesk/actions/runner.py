@@ -36,7 +36,7 @@ from abusedesk.actions import notices
 from abusedesk.actions.base import ActionRequest, ActionResult, Adapter
 from abusedesk.actions.smtp import NOTICE_ACTION_KINDS, ConsoleNotifyAction, EmailNotifyAction, NullNotifyAction
 from abusedesk.actions.webhook import CONTROL_KINDS, ConsoleControlAction, ControlPlaneWebhookAction, NullControlAction
-from abusedesk.domain.errors import AbuseDeskError, NotFound
+from abusedesk.domain.errors import AbuseDeskError, Conflict, NotFound
 from abusedesk.domain.timeutil import iso
 from abusedesk.evidence import audit
 from abusedesk.evidence.blobs import EvidenceStore, link_to_case, store_evidence
@@ -424,6 +424,27 @@ class NoticeDispatcher:
         if sha is None:
             raise NotFound(f"notice {notice.id} has Message-ID {notice.message_id} but its stored message is missing")
         return self.evidence.get(sha)
+
+    def retry_now(self, notice_id: str, *, actor: str = ACTOR) -> None:
+        """Make a failed notice due again at once (after an analyst fixed the cause), keeping its Message-ID."""
+        now = self.rt.clock.now()
+        with self.rt.sessions() as session, session.begin():
+            notice = session.get(NoticeRow, notice_id)
+            if notice is None:
+                raise NotFound(f"notice {notice_id} does not exist")
+            if notice.status != "failed":
+                raise Conflict(f"notice {notice_id} is {notice.status}, not failed; nothing to retry")
+            notice.due_at = now
+            notice.attempts = min(notice.attempts, self.max_attempts - 1)
+            audit.append(
+                session,
+                at=now,
+                actor=actor,
+                action="notice.retry",
+                subject_type="notice",
+                subject_id=notice.id,
+                payload={"previous_error": notice.error},
+            )
 
     def send_due(self, now: datetime | None = None) -> list[ActionResult]:
         """Send every notice due at ``now``; one result per notice (``action_id`` is the notice id)."""

@@ -44,6 +44,7 @@ class EmailNotifyAction(Adapter):
         username: str | None = None
         password: str | None = None
         timeout: float = 10.0
+        cafile: str | None = None  # CA bundle to verify the server's STARTTLS certificate (default: system CAs)
 
     params: Params
 
@@ -69,7 +70,7 @@ class EmailNotifyAction(Adapter):
             with smtplib.SMTP(p.host, p.port, timeout=p.timeout) as smtp:
                 smtp.ehlo()
                 if p.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=ssl.create_default_context(cafile=p.cafile))
                     smtp.ehlo()
                 if p.username:
                     smtp.login(p.username, p.password or "")
