@@ -131,3 +131,20 @@ def test_stale_version_refused(runtime: Runtime, ref: str) -> None:
     svc.transition(ref, "escalated", actor="alice", reason="still scanning", expected_version=seen)
     with pytest.raises(Conflict, match="changed since you read it"):
         svc.transition(ref, "resolved", actor="bob", reason="x", expected_version=seen)
+
+
+def test_outcomes_count_for_the_reporter(runtime: Runtime) -> None:
+    from abusedesk.intake.reporters import reporter_stats
+
+    p = runtime.policy
+    engine = CaseEngine(runtime)
+    rep = {"evidence": ({"reporter": "abuse@example.net", "event": "ev_1"},)}
+    bad = engine.ingest([finding(p, 0, key="ip:192.0.2.50", **rep)]).opened[0]
+    good = engine.ingest([finding(p, 0, key="ip:192.0.2.51", **rep)]).opened[0]
+    svc = CaseService(runtime)
+    svc.transition(bad, "dismissed", actor="alice", reason="the reported address was the victim")
+    svc.transition(good, "resolved", actor="alice", reason="customer removed the scanner")
+    svc.transition(good, "closed", actor="alice")  # closing a resolved case is not a second confirmation
+    stats = reporter_stats(runtime, "abuse@example.net")
+    assert stats is not None
+    assert (stats["confirmed_cases"], stats["dismissed_cases"]) == (1, 1)
