@@ -201,3 +201,16 @@ def test_ipv4_fast_path_matches_ipaddress(value: int, noise: str) -> None:
 )
 def test_out_of_range_times(name: str, data: bytes) -> None:
     exercise(PARSERS[name], "2026-02-28-scan_dns-example-asn.csv" if name == "shadowserver" else "x", data)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("intelmq", b"[" * 100_000 + b"]" * 100_000),
+        ("intelmq", b'{"classification.type": "x", "a": ' + b'{"b": ' * 2000 + b"1" + b"}" * 2000 + b"}\n"),
+        ("listfeeds", b'[{"indicatorthreattype": "Botnet", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]"),
+        ("intelmq", b'{"classification.type": "x", "source.port": ' + b"9" * 5000 + b"}\n"),
+    ],
+)
+def test_deep_or_huge_json(name: str, data: bytes) -> None:
+    exercise(PARSERS[name], "x.json", data)

@@ -173,13 +173,13 @@ def _first_json(text: str) -> Any:
         # look at the first element only: find it without decoding the whole list
         try:
             obj, _ = json.JSONDecoder().raw_decode(s[1:].lstrip())
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         return obj
     line = s.split("\n", 1)[0]
     try:
         return json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -211,7 +211,7 @@ class IntelmqParser(Parser):
         if text.startswith("["):
             try:
                 data = json.loads(text)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise ParseError(
                     f"the JSON list cannot be read (truncated or malformed): {exc}",
                     source=report.filename,
@@ -228,7 +228,7 @@ class IntelmqParser(Parser):
                     continue
                 try:
                     records.append((n, json.loads(line)))
-                except ValueError as exc:
+                except (ValueError, RecursionError) as exc:
                     records.append((n, ParseIssue(f"line is not JSON: {exc}", line=n)))
             unit = "line"
         good = 0
@@ -248,7 +248,10 @@ class IntelmqParser(Parser):
     def _event(self, obj: Any, n: int, unit: str) -> Event | ParseIssue:
         if not isinstance(obj, dict):
             return ParseIssue(f"{unit} {n} is not a JSON object", line=n if unit == "line" else None)
-        fields = flatten(obj)
+        try:
+            fields = flatten(obj)
+        except RecursionError:
+            return ParseIssue(f"{unit} {n} is nested too deeply to be an IntelMQ event", line=_line(n, unit))
         if not _is_intelmq(obj):
             return ParseIssue(f"{unit} {n} has no classification; not an IntelMQ event", line=_line(n, unit))
         stamp = fields.get("time.source") or fields.get("time.observation")

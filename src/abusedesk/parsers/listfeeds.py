@@ -419,7 +419,7 @@ def _parse_ctip(report: Report, feed: str) -> Iterator[Item]:
     if text.startswith("["):
         try:
             data = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise ParseError(f"the CTIP JSON list cannot be read (truncated or malformed): {exc}") from None
         if not isinstance(data, list):
             raise ParseError("the CTIP input is not a JSON list")
@@ -430,7 +430,7 @@ def _parse_ctip(report: Report, feed: str) -> Iterator[Item]:
             if line.strip():
                 try:
                     records.append((ln, json.loads(line)))
-                except ValueError as exc:
+                except (ValueError, RecursionError) as exc:
                     records.append((ln, ParseIssue(f"line is not JSON: {exc}", line=ln)))
     for i, (n, rec) in enumerate(records, start=1):
         if isinstance(rec, ParseIssue):
