@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import imaplib
 import os
 import pwd
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 from tests.support.components import free_port, require_program, wait_for_port
 
 USER = "abuse"
-PASSWORD = "imap-test-password"  # noqa: S105 - a throwaway account of a test server
+PASSWORD = "imap-test-password"
 
 
 @dataclass(frozen=True)
@@ -87,11 +89,26 @@ service auth-worker {{
 """
 
 
+def _wait_for_login(port: int, timeout: float) -> None:
+    """The port opens before the login and auth processes are ready: wait until a login works."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn = imaplib.IMAP4("127.0.0.1", port, timeout=5)
+            conn.login(USER, PASSWORD)
+            conn.logout()
+            return
+        except (OSError, imaplib.IMAP4.error) as exc:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"dovecot on port {port} accepts no login: {exc}") from exc
+            time.sleep(0.2)
+
+
 @pytest.fixture
-def dovecot(tmp_path: Path) -> Iterator[Dovecot]:
+def dovecot() -> Iterator[Dovecot]:
     binary = require_program("dovecot")
-    root = tmp_path / "dovecot"
-    root.mkdir()
+    # a short path: Dovecot's unix sockets live under base_dir and a socket path may not exceed 107 bytes
+    root = Path(tempfile.mkdtemp(prefix="adk-dovecot-"))
     port = free_port()
     conf = root / "dovecot.conf"
     if os.getuid() == 0:
@@ -105,11 +122,10 @@ def dovecot(tmp_path: Path) -> Iterator[Dovecot]:
         home = root / "home"
         home.mkdir()
     conf.write_text(_config(root, port, home, uid, gid))
-    proc = subprocess.Popen(  # noqa: S603 - our own config, a fixed binary
-        [binary, "-F", "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    proc = subprocess.Popen([binary, "-F", "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_for_port("127.0.0.1", port, timeout=15)
+        _wait_for_login(port, timeout=20)
     except TimeoutError:
         proc.kill()
         out = proc.communicate(timeout=5)[0].decode(errors="replace")
@@ -125,3 +141,4 @@ def dovecot(tmp_path: Path) -> Iterator[Dovecot]:
     if proc.stdout is not None:
         proc.stdout.close()
     shutil.rmtree(home, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)

@@ -78,7 +78,7 @@ class DropFolder:
 
     def _move(self, path: Path, sub: str) -> None:
         target = self.root / sub / path.name
-        if target.exists():  # the same name again: keep both, the older one gets a time suffix
+        if target.exists():  # the same name again: keep both, the newer one gets a time suffix
             target = target.with_name(f"{path.name}.{time.time_ns()}")
         os.replace(path, target)
 

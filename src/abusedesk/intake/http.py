@@ -18,7 +18,7 @@ import ipaddress
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
 from typing import Any
@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from abusedesk.domain.errors import Conflict, NotFound, ParseError
 from abusedesk.domain.ids import canonical_json, sha256_hex
-from abusedesk.domain.kinds import is_kind, xarf_for_kind
+from abusedesk.domain.kinds import is_kind, kind_from_xarf, xarf_for_kind
 from abusedesk.domain.timeutil import iso, parse_time
 from abusedesk.intake.channels import MailDoor, Receipt
 from abusedesk.intake.reporters import REFERENCE_LENGTH, normalise_address, reference_of
@@ -36,7 +36,7 @@ from abusedesk.runtime import Runtime
 from abusedesk.store.tables.cases import CaseRow, FindingRow
 from abusedesk.store.tables.intake import EventRow, RawInputRow
 
-WEBFORM_FIELDS = ("reporter_email", "subject", "description", "time", "kind", "reporter_name")
+WEBFORM_FIELDS = ("reporter_email", "subject", "description", "time", "kind", "reporter_name", "protocol")
 _DESCRIPTION_MAX = 20_000
 
 
@@ -156,7 +156,12 @@ class HttpIntake:
             "description": description,
             **subject_fields,
         }
+        if form.get("protocol"):
+            doc["protocol"] = str(form["protocol"]).strip().lower()[:20]
+        if kind_from_xarf(category, type_) != kind:
+            doc["abusedesk_kind"] = kind  # the nearest XARF pair loses our kind; keep it, as the XARF export does
         body = json.dumps(doc, indent=2, ensure_ascii=False).encode()
+        _check_xarf(body)
         return self.door.receive(
             body,
             channel="http",
@@ -164,6 +169,20 @@ class HttpIntake:
             report_ref=f"xarf:{report_id}",
             reporter=email,
         )
+
+
+def _check_xarf(body: bytes) -> None:
+    """Refuse a web form the XARF parser would quarantine (e.g. a scan without ``protocol``), with its reason."""
+    from abusedesk.domain.records import RawInput
+    from abusedesk.parsers.base import Report
+    from abusedesk.parsers.xarf import XarfParser
+
+    raw = RawInput(id=sha256_hex(body), size=len(body), channel="http", received_at=datetime.now(UTC))
+    try:
+        for _ in XarfParser().parse(Report(raw, body)):
+            pass
+    except ParseError as exc:
+        raise ParseError(f"web form: {exc.message}", source="web form") from None
 
 
 def _multipart(body: bytes, content_type: str) -> dict[str, str]:

@@ -294,7 +294,13 @@ class ReporterDesk:
         """Bus handler for ``events.attributed``: a "not ours" reply per raw input (when switched on)."""
         if not self.rt.settings.intake.reply_not_ours:
             return
-        raw_ids = sorted({str(e.get("raw_id")) for e in message.get("events", []) if e.get("raw_id")})
+        event_ids = [str(e["id"]) for e in message.get("events", []) if e.get("id")]
+        if not event_ids:
+            return
+        with self.rt.sessions() as s:
+            raw_ids = sorted(
+                {r for r in s.scalars(select(EventRow.raw_id).where(EventRow.id.in_(event_ids))) if r is not None}
+            )
         for raw_id in raw_ids:
             self.reply_not_ours(raw_id)
 

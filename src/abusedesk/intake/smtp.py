@@ -67,13 +67,26 @@ class IntakeHandler:
         return "\r\n".join([status] * max(1, len(envelope.rcpt_tos)))
 
 
+#: RFC 5321 allows 1000 octets per line, but forwarded spam and hand-made complaints break it; refusing them
+#: would lose reports, so lines up to 64 KiB are taken (the whole message is still bounded by SIZE)
+LINE_LENGTH_LIMIT = 64 * 1024
+
+
+class _IntakeSMTP(SMTP):
+    line_length_limit = LINE_LENGTH_LIMIT
+
+
+class _IntakeLMTP(LMTP):
+    line_length_limit = LINE_LENGTH_LIMIT
+
+
 class _IntakeController(Controller):
     def __init__(self, handler: IntakeHandler, *, hostname: str, port: int, size_limit: int) -> None:
         self.lmtp = handler.lmtp
         super().__init__(handler, hostname=hostname, port=port, data_size_limit=size_limit)
 
     def factory(self) -> SMTP:
-        cls = LMTP if self.lmtp else SMTP
+        cls = _IntakeLMTP if self.lmtp else _IntakeSMTP
         return cls(self.handler, **self.SMTP_kwargs)
 
 

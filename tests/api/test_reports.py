@@ -1,0 +1,201 @@
+"""POST /api/v1/reports (XARF v4, raw mail, web form) and GET /api/v1/reports/{reference}, through TestClient."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from abusedesk.api.app import create_app
+from abusedesk.cli.intake import wire_all
+from abusedesk.runtime import Runtime
+from abusedesk.store.tables.intake import RawInputRow
+from tests.api.testclient import TestClient
+from tests.intake.mailsink import Sink, point_smtp_at
+from tests.intake.samples import complaint, xarf, xarf_bytes
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    runtime.settings.intake.send_acks = False
+    wire_all(runtime)
+    with TestClient(create_app(runtime)) as c:
+        yield c
+
+
+def _json(c: TestClient, doc: object) -> tuple[int, dict[str, object]]:
+    r = c.post("/api/v1/reports", content=json.dumps(doc), headers={"Content-Type": "application/json"})
+    return r.status_code, r.json()
+
+
+def test_xarf_is_retry_safe_by_report_id(client: TestClient, runtime: Runtime) -> None:
+    code, first = _json(client, xarf())
+    assert code == 202
+    assert first["ok"] is True
+    assert first["format"] == "xarf"
+    assert first["duplicate"] is False
+    ref = first["reference"]
+    assert isinstance(ref, str)
+    assert len(ref) == 16
+    assert first["status_url"] == f"http://testserver/api/v1/reports/{ref}"
+    code, same = _json(client, xarf())
+    assert (code, same["reference"], same["duplicate"]) == (200, ref, True)
+    # the same report re-serialised (other bytes, same report_id) is still the same report
+    resent = client.post(
+        "/api/v1/reports", content=json.dumps(xarf(), indent=4), headers={"Content-Type": "application/json"}
+    )
+    assert (resent.status_code, resent.json()["reference"]) == (200, ref)
+    status = client.get(f"/api/v1/reports/{ref}").json()
+    assert status["status"] == "parsed"
+    assert status["events"] == 1
+    assert status["cases"] == []
+    dup = client.get(f"/api/v1/reports/{ref}")
+    assert dup.status_code == 200
+    with runtime.sessions() as s:
+        statuses = sorted(s.scalars(select(RawInputRow.status)))
+    assert statuses == ["duplicate", "parsed"]
+    with runtime.sessions() as s:
+        dup_id = s.scalar(select(RawInputRow.id).where(RawInputRow.status == "duplicate"))
+    assert dup_id is not None
+    dup_status = client.get(f"/api/v1/reports/{dup_id[:16]}").json()
+    assert dup_status["status"] == "duplicate"
+    assert dup_status["duplicate_of"] == ref
+    assert dup_status["original_status"] == "parsed"
+
+
+def test_raw_mail(client: TestClient, runtime: Runtime) -> None:
+    r = client.post("/api/v1/reports", content=complaint(), headers={"Content-Type": "message/rfc822"})
+    assert r.status_code == 202
+    body = r.json()
+    assert body["format"] == "mail"
+    with runtime.sessions() as s:
+        row = s.scalar(select(RawInputRow))
+        assert row is not None
+        assert row.channel == "http"
+        assert row.reporter == "reporter@example.net"
+        assert row.report_ref == "mail:reporter@example.net:c1@example.net"
+    assert client.get(body["status_url"]).json()["status"] in ("parsed", "quarantined")
+
+
+FORM = {
+    "reporter_email": "Jane <jane@example.net>",
+    "subject": "192.0.2.44",
+    "description": "This host keeps trying passwords on our SSH server.",
+    "time": "2026-03-01T08:30:00Z",
+    "kind": "brute-force",
+    "protocol": "tcp",
+}
+
+
+def test_webform_json(client: TestClient) -> None:
+    code, body = _json(client, FORM)
+    assert code == 202, body
+    assert body["format"] == "webform"
+    status = client.get(f"/api/v1/reports/{body['reference']}").json()
+    assert status["status"] == "parsed", status
+    assert status["events"] == 1
+    # the same form again is the same report
+    code, again = _json(client, FORM)
+    assert (code, again["reference"]) == (200, body["reference"])
+
+
+def test_webform_multipart_and_urlencoded(client: TestClient, runtime: Runtime) -> None:
+    form = {**FORM, "subject": "https://www.example.com/login.php", "kind": "phishing"}
+    form.pop("protocol")
+    r = client.post("/api/v1/reports", files={k: (None, v) for k, v in form.items()})
+    assert r.status_code == 202, r.json()
+    url = client.post("/api/v1/reports", data={**form, "description": "another"})
+    assert url.status_code == 202, url.json()
+    with runtime.sessions() as s:
+        rows = list(s.scalars(select(RawInputRow)))
+    assert len(rows) == 2
+    for row in rows:
+        doc = json.loads(runtime.raw_store.get(row.id))
+        assert doc["url"] == "https://www.example.com/login.php"
+        assert doc["reporter"]["contact"] == "jane@example.net"
+        assert row.status == "parsed", row.error
+
+
+def test_webform_validation_is_422_with_every_reason(client: TestClient) -> None:
+    code, body = _json(
+        client, {"reporter_email": "nobody", "subject": "not an address", "time": "yesterday", "kind": "nonsense"}
+    )
+    assert code == 422
+    assert body["ok"] is False
+    assert body["status"] == 422
+    error = body["error"]
+    assert isinstance(error, str)
+    for field in ("reporter_email", "subject", "description", "time", "kind"):
+        assert f"field '{field}'" in error
+    code, body = _json(client, {**FORM, "colour": "blue"})
+    assert code == 422
+    assert "unknown form field(s) colour" in str(body["error"])
+
+
+def test_webform_refused_when_the_parser_would_quarantine(client: TestClient) -> None:
+    form = dict(FORM)
+    form.pop("protocol")
+    code, body = _json(client, form)
+    assert code == 422
+    assert "protocol" in str(body["error"])
+
+
+def test_unsupported_content_type_and_bad_json(client: TestClient) -> None:
+    r = client.post("/api/v1/reports", content=b"hello", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 422
+    assert "text/plain" in r.json()["error"]
+    r = client.post("/api/v1/reports", content=b"{nope", headers={"Content-Type": "application/json"})
+    assert r.status_code == 422
+    assert "not valid JSON" in r.json()["error"]
+    code, body = _json(client, {**xarf(), "report_id": ""})
+    assert code == 422
+    assert "report_id" in str(body["error"])
+
+
+def test_quarantined_status_carries_the_reason(client: TestClient) -> None:
+    doc = xarf()
+    doc.pop("protocol")
+    code, body = _json(client, doc)
+    assert code == 202
+    status = client.get(str(body["status_url"])).json()
+    assert status["status"] == "quarantined"
+    assert "protocol" in status["reason"]
+
+
+def test_over_limit_by_content_length_is_413(client: TestClient, runtime: Runtime) -> None:
+    runtime.settings.intake.max_input_bytes = 200
+    r = client.post("/api/v1/reports", content=xarf_bytes(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+    body = r.json()
+    assert body == {
+        "ok": False,
+        "error": f"request body of {len(xarf_bytes())} bytes is over the limit of 200 bytes "
+        "(setting intake.max_input_bytes); it was not stored",
+        "errors": [],
+        "status": 413,
+    }
+    with runtime.sessions() as s:
+        assert s.scalars(select(RawInputRow)).all() == []
+
+
+def test_unknown_and_malformed_references(client: TestClient) -> None:
+    r = client.get("/api/v1/reports/0123456789abcdef")
+    assert r.status_code == 404
+    assert r.json()["error"] == "no report has the reference 0123456789abcdef"
+    r = client.get("/api/v1/reports/xyz")
+    assert r.status_code == 404
+    assert "not a report reference" in r.json()["error"]
+
+
+def test_ack_for_http_reports(runtime: Runtime, mail_sink: Sink) -> None:
+    point_smtp_at(runtime, mail_sink)
+    wire_all(runtime)
+    with TestClient(create_app(runtime)) as c:
+        code, body = _json(c, FORM)
+    assert code == 202
+    assert body["acknowledged"] is True
+    (ack,) = mail_sink.wait(1)
+    assert f"[{body['reference']}]" in ack["Subject"]
+    assert mail_sink.messages[0][1] == ["jane@example.net"]
