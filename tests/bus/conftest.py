@@ -13,8 +13,8 @@ _counter = itertools.count()
 
 @pytest.fixture(scope="session")
 def nats_url() -> Iterator[str]:
-    with nats_server() as url:
-        yield url
+    with nats_server() as server:
+        yield server.url
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from tests.support.components import missing
 
 @pytest.fixture(scope="session")
 def nats_url() -> Iterator[str]:
-    with nats_server() as url:
-        yield url
+    with nats_server() as server:
+        yield server.url
 
 
 @pytest.fixture

@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DLQ_PREFIX = "dlq"
+#: the list fields that carry a stage's batch; a message too large for one NATS message is cut along them
+BATCH_KEYS = ("events", "findings")
 
 
 def message_id(subject: str, message: dict[str, Any]) -> str:
@@ -178,9 +180,23 @@ class NatsBus(Bus):
 
     # -- connection -------------------------------------------------------------------------------------------
 
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+    def _run(self, coro: Coroutine[Any, Any, T], *, expect_timeout: bool = False) -> T:
+        """Run ``coro`` on the bus's loop; a lost connection becomes SourceUnavailable (retryable).
+
+        ``NotFoundError`` passes through (callers handle it), and so does a timeout when ``expect_timeout``
+        (a fetch that found nothing).
+        """
         loop = self._ensure_loop()
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(self.timeout + 30)
+        try:
+            return asyncio.run_coroutine_threadsafe(coro, loop).result(self.timeout + 30)
+        except nats.js.errors.NotFoundError:
+            raise
+        except (nats.errors.TimeoutError, TimeoutError) as exc:
+            if expect_timeout:
+                raise
+            raise SourceUnavailable(f"NATS at {self.url} did not answer in time ({type(exc).__name__})") from exc
+        except (nats.errors.Error, OSError) as exc:
+            raise SourceUnavailable(f"NATS at {self.url}: {type(exc).__name__}: {exc}") from exc
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -272,11 +288,45 @@ class NatsBus(Bus):
     # -- Bus ----------------------------------------------------------------------------------------------------
 
     def publish(self, subject: str, message: dict[str, Any]) -> None:
+        """Publish and wait for the stream's ack; a message over the server's payload limit goes in parts."""
         if subject.split(".", 1)[0] == DLQ_PREFIX:
             raise ConfigError(f"bus subject {subject!r}: the first token 'dlq' is reserved for dead letters")
-        msg_id = message_id(subject, message)
-        wire = self.wire_subject(subject, slot_of(message, msg_id, self.slots))
-        self._publish(wire, message, msg_id)
+        self.connect()
+        for part in self._parts(subject, message):
+            msg_id = message_id(subject, part)
+            wire = self.wire_subject(subject, slot_of(part, msg_id, self.slots))
+            self._publish(wire, part, msg_id)
+
+    def _parts(self, subject: str, message: dict[str, Any]) -> list[dict[str, Any]]:
+        """``message`` itself, or, when its JSON is over the payload limit, halves of its batch list.
+
+        Every stage's batch (``events``, ``findings``) is a list of independent items, so a batch may be cut;
+        the cut is deterministic, so a re-publish gives the same parts and the same message ids.
+        """
+        limit = self.max_payload - 4096  # headroom for the headers
+        if len(canonical_json(message)) <= limit:
+            return [message]
+        key = next((k for k in BATCH_KEYS if isinstance(message.get(k), list) and len(message[k]) > 1), None)
+        if key is None:
+            raise ConfigError(
+                f"a message on {subject} of {len(canonical_json(message))} bytes is over the NATS server's "
+                f"max_payload of {self.max_payload} bytes and has no batch to split; raise max_payload in the "
+                "nats-server configuration",
+                field="nats_url",
+            )
+        items = message[key]
+        half = len(items) // 2
+        return [
+            *self._parts(subject, {**message, key: items[:half]}),
+            *self._parts(subject, {**message, key: items[half:]}),
+        ]
+
+    @property
+    def max_payload(self) -> int:
+        """The server's largest message (from its INFO; 1 MiB by default)."""
+        self.connect()
+        assert self._nc is not None
+        return int(self._nc.max_payload)
 
     def _publish(self, wire: str, payload: dict[str, Any], msg_id: str) -> bool:
         """Publish and wait for the stream's ack; returns False when JetStream saw the id before (duplicate)."""
@@ -322,7 +372,7 @@ class NatsBus(Bus):
         for durable, filter_subject in pairs:
             sub = self._subscription(durable, filter_subject)
             try:
-                msgs = self._run(sub.fetch(batch, timeout=wait / len(pairs)))
+                msgs = self._run(sub.fetch(batch, timeout=wait / len(pairs)), expect_timeout=True)
             except (nats.errors.TimeoutError, TimeoutError):  # nothing arrived within ``wait``
                 continue
             out.extend(Delivery(self, subject, m) for m in msgs)
@@ -353,6 +403,13 @@ class NatsBus(Bus):
             "failed_at": datetime.now(UTC).isoformat(),
             "stream_seq": stream_seq,
         }
+        limit = self.max_payload - 4096
+        if len(canonical_json(payload)) > limit:
+            payload["traceback"] = "...\n" + traceback_text[-4000:]
+        if len(canonical_json(payload)) > limit:
+            # the message stays in the stream at stream_seq (for max_age); the replay reads it from there
+            payload["message"] = {}
+            payload["message_in_stream"] = True
         # the original's stream sequence is in the id: a replayed message that fails again is a new dead letter
         self._publish(self.dlq_subject(subject), payload, f"dlq:{stream_seq}:{payload['id']}")
         log.error("dead-lettered message %s on %s after %d attempts: %s", payload["id"], subject, attempts, error)
@@ -384,7 +441,8 @@ class NatsBus(Bus):
                         attempts=int(data.get("attempts", 0)),
                         failed_at=datetime.fromisoformat(data["failed_at"]) if data.get("failed_at") else None,
                         location=f"nats:{raw.seq}",
-                        extra={"original_stream_seq": data.get("stream_seq")},
+                        extra={"original_stream_seq": data.get("stream_seq")}
+                        | ({"message_in_stream": True} if data.get("message_in_stream") else {}),
                     ),
                 )
             )
@@ -401,9 +459,13 @@ class NatsBus(Bus):
             found = [(seq, letter) for seq, letter in found if letter.id in ids]
         js = self.connect()
         for seq, letter in found:
-            msg_id = message_id(letter.subject, letter.message)
-            wire = self.wire_subject(letter.subject, slot_of(letter.message, msg_id, self.slots))
+            message = letter.message
+            if letter.extra.get("message_in_stream"):
+                original = self._run(js.get_msg(self.stream, seq=int(letter.extra["original_stream_seq"])))
+                message = json.loads(original.data or b"{}")
+            msg_id = message_id(letter.subject, message)
+            wire = self.wire_subject(letter.subject, slot_of(message, msg_id, self.slots))
             # a new id, so JetStream's duplicate window does not swallow the replay of a recent message
-            self._publish(wire, letter.message, f"replay:{seq}:{msg_id}")
+            self._publish(wire, message, f"replay:{seq}:{msg_id}")
             self._run(js.delete_msg(self.stream, seq))
         return [letter for _, letter in found]

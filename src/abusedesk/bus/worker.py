@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from abusedesk.bus.base import Handler, InProcessBus
-from abusedesk.domain.errors import ConfigError
+from abusedesk.domain.errors import ConfigError, SourceUnavailable
 
 if TYPE_CHECKING:
     from abusedesk.bus.nats import NatsBus, Partition
@@ -49,6 +49,7 @@ MESSAGE_STAGES: dict[str, str] = {
     "cases": "findings.new",
 }
 TIMER_STAGES = ("scheduler", "actions")
+RECONNECT_PAUSE = 1.0  # seconds between fetches while NATS is unreachable
 STAGES: tuple[str, ...] = (*MESSAGE_STAGES, *TIMER_STAGES)
 
 
@@ -153,17 +154,24 @@ def run_worker(
             field="bus",
         )
     subject, handler = stage_handler(rt, stage)
+    bus.connect()  # the first connection fails fast (SourceUnavailable); after it, the client reconnects for ever
     if stage == "parse":
         stats.recovered = republish_unparsed(rt)
     while not stop_event.is_set():
-        deliveries = bus.fetch(subject, partition=partition, batch=batch, wait=wait)
-        if not deliveries and once:
-            break
-        for delivery in deliveries:
-            if stop_event.is_set():
-                delivery.release()
-                continue
-            _handle(bus, stage, handler, delivery, stats)
+        try:
+            deliveries = bus.fetch(subject, partition=partition, batch=batch, wait=wait)
+            if not deliveries and once:
+                break
+            for delivery in deliveries:
+                if stop_event.is_set():
+                    delivery.release()
+                    continue
+                _handle(bus, stage, handler, delivery, stats)
+        except SourceUnavailable as exc:
+            # NATS is restarting or unreachable: the client reconnects; unacked messages come back later
+            log.warning("stage %s: %s; trying again in %.0fs", stage, exc.message, RECONNECT_PAUSE)
+            stats.errors.append(exc.message)
+            stop_event.wait(RECONNECT_PAUSE)
     return stats
 
 
