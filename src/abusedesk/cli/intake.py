@@ -6,7 +6,6 @@ and (when the case engine is installed) grouped into cases before it exits.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -17,9 +16,9 @@ from sqlalchemy import select
 
 from abusedesk.cli import context
 from abusedesk.domain.timeutil import iso
-from abusedesk.intake.channels import MailDoor
+from abusedesk.intake.channels import MailDoor, wire_channels
 from abusedesk.intake.http import find_raw
-from abusedesk.intake.reporters import ReporterDesk, reference_of
+from abusedesk.intake.reporters import reference_of
 from abusedesk.runtime import Runtime
 
 app = typer.Typer(help="intake commands", no_args_is_help=True)
@@ -27,23 +26,8 @@ app = typer.Typer(help="intake commands", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
-def has_case_engine() -> bool:
-    try:
-        return importlib.util.find_spec("abusedesk.cases.engine") is not None
-    except ModuleNotFoundError:
-        return False
-
-
-def wire_all(rt: Runtime) -> MailDoor:
-    """Wire the stages (with cases when the engine exists) and the reporter hooks; return the mail door."""
-    from abusedesk.intake.service import EVENTS_PARSED
-    from abusedesk.pipeline import EVENTS_ATTRIBUTED, wire
-
-    intake = wire(rt, with_cases=has_case_engine())
-    desk = ReporterDesk(rt)
-    rt.bus.subscribe(EVENTS_PARSED, desk.handle_parsed)
-    rt.bus.subscribe(EVENTS_ATTRIBUTED, desk.handle_attributed)
-    return MailDoor(intake, desk)
+#: kept under this name for callers of the CLI module
+wire_all = wire_channels
 
 
 @contextmanager

@@ -26,6 +26,7 @@ from abusedesk.intake.reporters import (
 )
 from abusedesk.intake.service import Accepted, IntakeService
 from abusedesk.parsers import mime
+from abusedesk.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -132,3 +133,28 @@ class MailDoor:
             )
             receipt = Receipt(accepted, receipt.reference, ack)
         return receipt
+
+
+def has_case_engine() -> bool:
+    """True when the case engine module is installed (it is written separately from the intake)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("abusedesk.cases.engine") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def wire_channels(rt: Runtime) -> MailDoor:
+    """Wire the pipeline stages (with cases when the engine exists) and the reporter hooks; return the door.
+
+    What a process that runs channels calls once at start: ``abusedesk intake ...``, ``abusedesk serve``.
+    """
+    from abusedesk.intake.service import EVENTS_PARSED
+    from abusedesk.pipeline import EVENTS_ATTRIBUTED, wire
+
+    intake = wire(rt, with_cases=has_case_engine())
+    desk = ReporterDesk(rt)
+    rt.bus.subscribe(EVENTS_PARSED, desk.handle_parsed)
+    rt.bus.subscribe(EVENTS_ATTRIBUTED, desk.handle_attributed)
+    return MailDoor(intake, desk)
