@@ -169,10 +169,11 @@ ACNS: dict[str, Expect] = {
     "copyrightcompliance/Copyrightcompliance_Example_1.eml": (1, "copyright-p2p", "10.0.2.100"),
     "copyrightcompliance/Copyrightcompliance_Example_2.eml": (1, "copyright-p2p", "fdf1:cb9d:f59e:19b0:2:3:ff33:345"),
 }
-# intelmq-3.5.0-parser-testdata: file -> (meta, expectation); meta names the feed where content cannot be sniffed
+# intelmq-3.5.0-parser-testdata: file -> (meta, expectation); a feed that cannot be sniffed is named by meta
+# or by the file name's '<feed>__' prefix
 GENERIC_COLUMNS = ["time.source", "", "", "", "", "source.url", "source.ip", "source.fqdn", "extra.comment"]
 LISTFEEDS: dict[str, tuple[dict[str, object], Expect]] = {
-    "blocklistde__imap.txt": ({"feed": "blocklist.de"}, (6, "brute-force", "192.0.2.4")),
+    "blocklistde__imap.txt": ({}, (6, "brute-force", "192.0.2.4")),  # feed from the file name
     "cymru__infected_20171031.txt": ({}, (9, "brute-force", "172.16.0.21")),
     "dataplane__sshpwauth.txt": ({}, (3, "brute-force", "170.239.104.183")),
     "generic__sample_report.csv": (
@@ -181,7 +182,7 @@ LISTFEEDS: dict[str, tuple[dict[str, object], Expect]] = {
     ),
     "microsoft__ctip.txt": ({}, (5, "infected-host", "224.0.5.8")),
     "microsoft__ctip_azure.txt": ({}, (6, "infected-host", "224.0.5.8")),
-    "openphish__feed.txt": ({"feed": "openphish"}, (2, "phishing", "http://www..example.com/phishing")),
+    "openphish__feed.txt": ({}, (2, "phishing", "http://www..example.com/phishing")),  # ditto
     "spamhaus__cert.txt": ({}, (19, "infected-host", "109.126.64.2")),
     "spamhaus__drop.txt": ({}, (2, "blocklisted", "1.4.0.0")),
     "zoneh__defacement_accepted.csv": ({}, (2, "compromised-host", "203.0.113.1")),

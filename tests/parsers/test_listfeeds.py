@@ -199,3 +199,13 @@ def test_docs_list_the_kind_tables() -> None:
     ):
         for key, kind in table.items():
             assert f"| `{key}` | `{kind}` |" in page, key
+
+
+def test_feed_named_by_file_name_prefix() -> None:
+    data = b"http://phish.example.net/login\n"
+    assert parser.recognises(make_report(data, "openphish__2026-02-28.txt"))
+    events, _ = run(parser, data, "incoming/openphish__2026-02-28.txt")
+    assert events[0].kind == "phishing" and events[0].feed == "openphish"
+    events, _ = run(parser, b"192.0.2.9\n", "blocklist.de__mail.txt")
+    assert events[0].kind == "spam" and events[0].extra["list"] == "mail"
+    assert not parser.recognises(make_report(data, "notes__2026.txt"))

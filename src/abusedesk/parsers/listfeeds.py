@@ -635,6 +635,13 @@ FORMATS: tuple[FeedFormat, ...] = (
 _BY_NAME = {f.name: f for f in FORMATS} | {"blocklistde": FORMATS[6]}
 
 
+def _feed_from_filename(filename: str | None) -> str | None:
+    """``openphish__2026-02-28.txt`` names its feed before ``__``: the drop-folder way to say ``meta.feed``."""
+    if not filename or "__" not in filename:
+        return None
+    return filename.rsplit("/", 1)[-1].split("__", 1)[0].lower() or None
+
+
 class ListFeedParser(Parser):
     """Blocklists, bot lists and URL lists (Spamhaus DROP and CERT, Team Cymru, DataPlane, Zone-H, Microsoft CTIP,
     and, when the channel names the feed, blocklist.de, OpenPhish and generic IP/URL lists or CSV).
@@ -649,7 +656,7 @@ class ListFeedParser(Parser):
     priority = 70
 
     def _format(self, report: Report) -> FeedFormat | None:
-        configured = report.raw.meta.get("feed")
+        configured = report.raw.meta.get("feed") or _feed_from_filename(report.filename)
         if configured and str(configured).lower() in _BY_NAME:
             return _BY_NAME[str(configured).lower()]
         if report.message is not None and not report.head.lstrip().startswith((b";", b"#", b"[", b"{")):
