@@ -32,7 +32,6 @@ from abusedesk.domain.errors import Conflict
 from abusedesk.domain.ids import stable_id
 from abusedesk.domain.records import Finding, Severity
 from abusedesk.domain.timeutil import iso, parse_time
-from abusedesk.evidence import audit
 from abusedesk.policy.model import Policy
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.cases import CaseRow, FindingRow
@@ -130,7 +129,9 @@ class CaseEngine:
         report = IngestReport(received=len(findings))
         try:
             with self.rt.sessions() as session, session.begin():
-                self._ingest(session, findings, policy_version, report)
+                with lifecycle.buffered_audit(session):  # one insert for the batch's audit entries
+                    self._ingest(session, findings, policy_version, report)
+                session.info.pop(lifecycle.FRESH_CASES, None)
                 outcomes = lifecycle.pop_outcomes(session)
         except (StaleDataError, IntegrityError) as exc:
             raise Conflict(
@@ -218,10 +219,11 @@ class CaseEngine:
                     new_cases.append(current)
                 assignment[f.id] = current
         if new_cases:
+            s.info.setdefault(lifecycle.FRESH_CASES, set()).update(c.id for c in new_cases)
             s.flush()
             for case in new_cases:
                 s.add(_transition_row(case, now, self.actor))
-                audit.append(
+                lifecycle.record(
                     s,
                     at=now,
                     actor=self.actor,
@@ -384,7 +386,7 @@ class CaseEngine:
             before = case.severity
             if lifecycle.raise_severity(case, target):
                 raised.add(cid)
-                audit.append(
+                lifecycle.record(
                     s,
                     at=now,
                     actor=self.actor,
@@ -399,7 +401,7 @@ class CaseEngine:
                         "reopen_count": case.reopen_count,
                     },
                 )
-            audit.append(
+            lifecycle.record(
                 s,
                 at=now,
                 actor=self.actor,

@@ -7,7 +7,8 @@ action exists exactly when its proof does. Nothing here commits.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -50,6 +51,33 @@ _FORWARD = {
 }
 OUTCOMES_KEY = "abusedesk.case_outcomes"
 FINDING_SAMPLE = 20
+
+
+AUDIT_BUFFER = "abusedesk.case_audit_buffer"
+FRESH_CASES = "abusedesk.fresh_cases"
+
+
+def record(session: Session, **entry: Any) -> None:
+    """Write an audit entry (the arguments of ``audit.append``) in the caller's transaction.
+
+    Inside :func:`buffered_audit` the entries are collected and written at the end in one insert, in order.
+    """
+    buffer = session.info.get(AUDIT_BUFFER)
+    if buffer is None:
+        audit.append(session, **entry)
+    else:
+        buffer.append(entry)
+
+
+@contextmanager
+def buffered_audit(session: Session) -> Iterator[None]:
+    """Collect the audit entries of a block and append them in one go (same chain, same transaction)."""
+    session.info[AUDIT_BUFFER] = []
+    try:
+        yield
+        audit.append_many(session, session.info[AUDIT_BUFFER])
+    finally:
+        session.info.pop(AUDIT_BUFFER, None)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -101,7 +129,7 @@ def transition(
     session.add(
         CaseTransitionRow(case_id=case.id, from_state=src, to_state=dst.value, actor=actor, reason=reason, at=at)
     )
-    audit.append(
+    record(
         session,
         at=at,
         actor=actor,
@@ -136,9 +164,10 @@ def add_action(
     payload: dict[str, Any],
 ) -> ActionRow | None:
     """Create an action once per idempotency ``key``; returns None if it already exists."""
-    exists = session.scalar(select(ActionRow.id).where(ActionRow.idempotency_key == key))
-    if exists is not None:
-        return None
+    if case.id not in session.info.get(FRESH_CASES, ()):  # a case opened in this transaction has no actions yet
+        exists = session.scalar(select(ActionRow.id).where(ActionRow.idempotency_key == key))
+        if exists is not None:
+            return None
     row = ActionRow(
         id=stable_id("ac", key),
         case_id=case.id,
@@ -155,7 +184,7 @@ def add_action(
         updated_at=at,
     )
     session.add(row)
-    audit.append(
+    record(
         session,
         at=at,
         actor=actor,
@@ -385,8 +414,8 @@ def record_outcomes(rt: Any, outcomes: Sequence[tuple[str, bool]]) -> None:
         from abusedesk.intake import reporters  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         return
-    record = getattr(reporters, "record_case_outcome", None)
-    if record is None:
+    count_outcome = getattr(reporters, "record_case_outcome", None)
+    if count_outcome is None:
         return
     with rt.sessions() as s:
         for case_id, confirmed in outcomes:
@@ -397,6 +426,6 @@ def record_outcomes(rt: Any, outcomes: Sequence[tuple[str, bool]]) -> None:
                         names.add(str(ev["reporter"]))
             for name in sorted(names):
                 try:
-                    record(rt, name, confirmed)
+                    count_outcome(rt, name, confirmed)
                 except Exception:  # the ledger is advisory; a failure must not undo a committed decision
                     log.exception("recording outcome of case %s for reporter %s failed", case_id, name)

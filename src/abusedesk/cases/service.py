@@ -21,7 +21,6 @@ from abusedesk.cases import lifecycle
 from abusedesk.domain.casestate import ENDED, CaseState, allowed_targets, parse_state
 from abusedesk.domain.errors import Conflict, Forbidden, NotFound
 from abusedesk.domain.timeutil import iso
-from abusedesk.evidence import audit
 from abusedesk.policy.model import Policy
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.cases import ActionRow, CaseNoteRow, CaseRow, CaseTransitionRow, FindingRow
@@ -286,7 +285,7 @@ class CaseService:
             case = s.get(CaseRow, action.case_id)
             assert case is not None
             done = len(set(persons)) >= needed
-            audit.append(
+            lifecycle.record(
                 s,
                 at=now,
                 actor=actor,
@@ -335,7 +334,7 @@ class CaseService:
             note = CaseNoteRow(case_id=row.id, author=actor, text=text, at=now)
             s.add(note)
             s.flush()
-            audit.append(
+            lifecycle.record(
                 s,
                 at=now,
                 actor=actor,
