@@ -113,6 +113,33 @@ def times_to_us(times: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
     raise TypeError(f"times must be datetime64 or int64 epoch microseconds, not {arr.dtype}")
 
 
+def _fill_from_parent(
+    seg_start: array[int], seg_row: array[int], p_lo: int, p_hi: int, a: int, b: int, last: int
+) -> int:
+    """Append the parent's segments (block ``[p_lo, p_hi)``; empty = no parent, i.e. -1) covering ``[a, b)``,
+    merging equal neighbours; returns the row of the last segment."""
+    if p_lo == p_hi:
+        if last != -1:
+            seg_start.append(a)
+            seg_row.append(-1)
+        return -1
+    i = bisect_right(seg_start, a, p_lo, p_hi) - 1
+    row = seg_row[i]
+    if row != last:
+        seg_start.append(a)
+        seg_row.append(row)
+        last = row
+    i += 1
+    while i < p_hi and seg_start[i] < b:
+        row = seg_row[i]
+        if row != last:
+            seg_start.append(seg_start[i])
+            seg_row.append(row)
+            last = row
+        i += 1
+    return last
+
+
 class AttributionIndex:
     """Answers ``attribute(ip, at)`` for one address and ``lookup_batch(ips, times)`` for arrays.
 
@@ -157,32 +184,35 @@ class AttributionIndex:
         """Build from allocation rows and ``service_id → (project_id, customer_id)``."""
         idx = cls()
         entries = list(allocations)
-        n = len(entries)
-        svc_pos: dict[str, int] = {}
-        alloc_service = np.empty(n, np.int32)
-        for i, e in enumerate(entries):
-            pos = svc_pos.get(e.service_id)
-            if pos is None:
-                pos = svc_pos[e.service_id] = len(idx.service_ids)
-                idx.service_ids.append(e.service_id)
-                project_id, customer_id = services.get(e.service_id, (None, None))
-                idx.project_ids.append(project_id)
-                idx.customer_ids.append(customer_id)
-            alloc_service[i] = pos
-        idx.alloc_service = alloc_service
-        idx.alloc_ids = np.fromiter((e.id for e in entries), np.int64, n)
-        idx.alloc_from_us = np.fromiter((e.valid_from for e in entries), np.int64, n)
-        idx.alloc_to_us = np.fromiter((POS_INF_US if e.valid_to is None else e.valid_to for e in entries), np.int64, n)
-        idx.alloc_prefix = [e.prefix for e in entries]
-
+        if not entries:
+            idx._finish()
+            return idx
+        # columns at C speed (zip(*rows)), then one Python pass to group rows by prefix
+        ids, prefixes, firsts, lasts, sids, vfs, vts = zip(*entries, strict=True)
+        svc_pos = {sid: i for i, sid in enumerate(dict.fromkeys(sids))}
+        idx.service_ids = list(svc_pos)
+        for sid in idx.service_ids:
+            project_id, customer_id = services.get(sid, (None, None))
+            idx.project_ids.append(project_id)
+            idx.customer_ids.append(customer_id)
+        idx.alloc_service = np.array([svc_pos[s] for s in sids], np.int32)
+        idx.alloc_ids = np.array(ids, np.int64)
+        idx.alloc_from_us = np.array(vfs, np.int64)
+        idx.alloc_to_us = np.array([POS_INF_US if v is None else v for v in vts], np.int64)
+        idx.alloc_prefix = list(prefixes)
+        if min(firsts) < 0 or max(lasts) > MAX_ADDR or any(f > last for f, last in zip(firsts, lasts, strict=True)):
+            raise ValueError("an allocation has a bad address range (first > last or outside 128 bits)")
+        bad = np.flatnonzero(idx.alloc_to_us <= idx.alloc_from_us)
+        if len(bad):
+            e = entries[int(bad[0])]
+            raise Conflict(f"allocation {e.id} of {e.prefix} ends before it starts (valid_to <= valid_from)")
         by_prefix: dict[tuple[int, int], list[int]] = {}
-        for i, e in enumerate(entries):
-            if e.first > e.last or e.first < 0 or e.last > MAX_ADDR:
-                raise ValueError(f"allocation {e.id}: bad address range for {e.prefix}")
-            vt = POS_INF_US if e.valid_to is None else e.valid_to
-            if vt <= e.valid_from:
-                raise Conflict(f"allocation {e.id} of {e.prefix} ends before it starts (valid_to <= valid_from)")
-            by_prefix.setdefault((e.first, e.last), []).append(i)
+        for i, key in enumerate(zip(firsts, lasts, strict=True)):
+            rows = by_prefix.get(key)
+            if rows is None:
+                by_prefix[key] = [i]
+            else:
+                rows.append(i)
         # parents before children: by first address, then widest first
         keys = sorted(by_prefix, key=lambda k: (k[0], -k[1]))
         idx._sweep(keys, by_prefix, entries)
@@ -241,35 +271,20 @@ class AttributionIndex:
             node_rows_off.append(len(node_rows))
             self._node_prefix.append(entries[rows[0]].prefix)
             # effective timeline: own rows overlaid on the parent's effective timeline
-            base = len(seg_start)
-
-            def push(s: int, r: int, base: int = base) -> None:
-                if len(seg_start) > base and seg_row[-1] == r:
-                    return
-                seg_start.append(s)
-                seg_row.append(r)
-
-            def parent_fill(a: int, b: int, parent: int = parent) -> None:
-                if parent < 0:
-                    push(a, -1)
-                    return
-                hi = node_off[parent + 1]
-                i = bisect_right(seg_start, a, node_off[parent], hi) - 1
-                push(a, seg_row[i])
-                i += 1
-                while i < hi and seg_start[i] < b:
-                    push(seg_start[i], seg_row[i])
-                    i += 1
-
-            cur = NEG_INF_US
+            p_lo = node_off[parent] if parent >= 0 else 0
+            p_hi = node_off[parent + 1] if parent >= 0 else 0
+            cur, last = NEG_INF_US, -2  # last: the row of this node's latest segment (-2: none yet)
             for r in rows:
                 vf = vf_of[r]
                 if cur < vf:
-                    parent_fill(cur, vf)
-                push(vf, r)
+                    last = _fill_from_parent(seg_start, seg_row, p_lo, p_hi, cur, vf, last)
+                if last != r:
+                    seg_start.append(vf)
+                    seg_row.append(r)
+                    last = r
                 cur = vt_of[r]
             if cur < POS_INF_US:
-                parent_fill(cur, POS_INF_US)
+                _fill_from_parent(seg_start, seg_row, p_lo, p_hi, cur, POS_INF_US, last)
             node_off.append(len(seg_start))
         while stack:
             top, top_last = stack.pop()
