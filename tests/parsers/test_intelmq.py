@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -8,6 +9,7 @@ from abusedesk.domain.errors import ParseError
 from abusedesk.domain.kinds import KINDS
 from abusedesk.parsers.intelmq import TAXONOMY_TO_KIND, TYPE_TO_KIND, IntelmqParser, kind_for
 from tests.parsers.feedsupport import make_report, run
+from tests.support.components import missing
 
 SCANNER = {
     "__type": "Event",
@@ -118,3 +120,15 @@ def test_docs_list_the_classification_table() -> None:
     page = (Path(__file__).resolve().parents[2] / "docs" / "reference" / "formats-feeds.md").read_text()
     for ctype, kind in TYPE_TO_KIND.items():
         assert f"| `{ctype}` | `{kind}` |" in page, ctype
+
+
+def test_every_intelmq_classification_type_is_in_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Against IntelMQ's own harmonisation (intelmq is a dev dependency), so a new IntelMQ type shows up here."""
+    for sub in ("var/lib/bots", "etc", "var/log", "var/run"):
+        (tmp_path / sub).mkdir(parents=True)
+    monkeypatch.setenv("INTELMQ_ROOT_DIR", str(tmp_path))  # intelmq reads it at import
+    try:
+        from intelmq.lib.harmonization import ClassificationType
+    except ImportError:
+        missing("intelmq (dev extra) is not installed")
+    assert set(ClassificationType.allowed_values) <= set(TYPE_TO_KIND)

@@ -65,6 +65,7 @@ TYPE_TO_KIND: dict[str, str] = {
     "potentially-unwanted-accessible": "open-service",
     "information-disclosure": "exposed-data",
     "vulnerable-system": "vulnerable-service",
+    "misconfiguration": "misconfiguration",
     # other
     "blacklist": "blocklisted",
     "blocklist": "blocklisted",
