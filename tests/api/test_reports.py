@@ -199,3 +199,14 @@ def test_ack_for_http_reports(runtime: Runtime, mail_sink: Sink) -> None:
     (ack,) = mail_sink.wait(1)
     assert f"[{body['reference']}]" in ack["Subject"]
     assert mail_sink.messages[0][1] == ["jane@example.net"]
+
+
+def test_no_mail_ack_for_xarf_machine_reports(runtime: Runtime, mail_sink: Sink) -> None:
+    point_smtp_at(runtime, mail_sink)
+    wire_all(runtime)
+    with TestClient(create_app(runtime)) as c:
+        code, body = _json(c, xarf())
+    assert code == 202
+    assert "acknowledged" not in body
+    mail_sink.wait(1, timeout=0.5)
+    assert mail_sink.messages == []

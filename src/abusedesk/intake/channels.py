@@ -100,8 +100,12 @@ class MailDoor:
         mail_from: str | None = None,
         report_ref: str | None = None,
         reporter: str | None = None,
+        ack: bool | None = None,
     ) -> Receipt:
-        """Accept one message (raises InputRejected when too large), record its reporter, then acknowledge it."""
+        """Accept one message (raises InputRejected when too large), record its reporter, then acknowledge it.
+
+        ``ack=False`` skips the mail acknowledgement (a machine report whose HTTP answer carries the reference).
+        """
         headers = read_headers(data)
         meta = dict(meta or {})
         if mail_from is not None:
@@ -123,7 +127,7 @@ class MailDoor:
         if reporter and not accepted.duplicate:
             self.desk.note_report(reporter)
         receipt = Receipt(accepted, reference_of(accepted.duplicate_of or accepted.raw.id))
-        if self.ack and channel in REPLY_CHANNELS and reporter:
+        if (self.ack if ack is None else ack) and channel in REPLY_CHANNELS and reporter:
             ack = self.desk.acknowledge(
                 raw_id=receipt.original_id,
                 to=reporter,

@@ -95,7 +95,12 @@ class HttpIntake:
         ref = f"xarf:{report_id.strip()}"
         ref = ref if len(ref) <= 200 else "xarf:" + sha256_hex(ref.encode())
         return self.door.receive(
-            body, channel="http", meta={**meta, "filename": "report.json"}, report_ref=ref, reporter=reporter
+            body,
+            channel="http",
+            meta={**meta, "filename": "report.json"},
+            report_ref=ref,
+            reporter=reporter,
+            ack=False,  # a machine report: the HTTP answer is its acknowledgement, no mail on top
         )
 
     def _webform(self, form: dict[str, Any], meta: dict[str, Any]) -> Receipt:
