@@ -70,6 +70,8 @@ def test_two_person_rule(runtime: Runtime, ref: str) -> None:
     reinstated = svc.propose(ref, "reinstate", actor="carol", reason="customer removed the scanner")
     assert (reinstated["status"], reinstated["case_state"]) == ("pending", "reinstated")
     assert svc.transition(ref, "closed", actor="carol")["state"] == "closed"
+    with runtime.sessions() as s:
+        assert audit.verify(s).ok  # engine batch entries and analysts' single entries form one chain
 
 
 def test_engine_proposal_needs_two_people(runtime: Runtime) -> None:
