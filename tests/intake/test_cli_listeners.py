@@ -47,7 +47,7 @@ def test_smtp_command_serves_until_interrupted(runtime: Runtime, settings: Setti
     ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        wait_for_port("127.0.0.1", port, timeout=30)
+        wait_for_port("127.0.0.1", port, timeout=90)  # start-up imports and migrates
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as c:
             c.ehlo()
             c.mail("reporter@example.net")

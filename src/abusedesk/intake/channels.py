@@ -128,14 +128,14 @@ class MailDoor:
             self.desk.note_report(reporter)
         receipt = Receipt(accepted, reference_of(accepted.duplicate_of or accepted.raw.id))
         if (self.ack if ack is None else ack) and channel in REPLY_CHANNELS and reporter:
-            ack = self.desk.acknowledge(
+            outcome = self.desk.acknowledge(
                 raw_id=receipt.original_id,
                 to=reporter,
                 message=headers,
                 mail_from=mail_from,
                 duplicate=accepted.duplicate,
             )
-            receipt = Receipt(accepted, receipt.reference, ack)
+            receipt = Receipt(accepted, receipt.reference, outcome)
         return receipt
 
 
