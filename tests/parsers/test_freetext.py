@@ -201,3 +201,9 @@ def test_blocklist_notice_is_blocklisted_with_its_listing_id() -> None:
     )
     (ev,), _ = run(FreetextParser(), mail("Block List Notify: IP: 192.0.2.40 added", body))
     assert (ev.kind, ev.source_ip, ev.report_id) == ("blocklisted", "192.0.2.40", "SBL123456")
+
+
+def test_url_list_without_mail_headers_is_read_as_text() -> None:
+    data = b"http://phish.example.com/a\nhttp://www..example.com/empty-label\n"
+    (ev,), _ = run(FreetextParser(), data)
+    assert ev.source_url == "http://phish.example.com/a"

@@ -118,7 +118,9 @@ def split_url(raw: str) -> UrlHit | None:
     if not host or (port is not None and not 0 < port <= 65535):
         return None
     ip = _valid_ip(host)
-    if ip is None and not re.match(r"^[a-z0-9_.-]+\.[a-z][a-z0-9-]*$", host):
+    if ip is None and not re.match(
+        r"^(?:[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?\.)+[a-z][a-z0-9-]*$", host
+    ):  # no empty labels
         return None
     shown = f"[{ip}]" if ip and ":" in ip else host
     netloc = f"{shown}:{port}" if port is not None else shown
@@ -376,8 +378,14 @@ _HEADERISH = re.compile(
 )
 
 
+_MAIL_HEADERS = ("From", "To", "Subject", "Date", "Received", "Message-ID", "MIME-Version", "Return-Path")
+
+
 def _body(report: Report) -> tuple[str, Message | None]:
     msg = report.message
+    # "http://a" lines look like header lines; a "mail" without any mail header is plain text
+    if msg is not None and not any(mime.header(msg, h) is not None for h in _MAIL_HEADERS):
+        msg = None
     if msg is None:
         return mime.strip_inline_pgp(report.text[:_MAX_TEXT]), None
     inner = mime.signed_content(msg)
