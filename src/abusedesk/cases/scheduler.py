@@ -1,6 +1,6 @@
 """Deadlines: the closed loop of AUP section 4, and the timed playbook steps.
 
-``Scheduler(rt).tick()`` (run every minute by ``abusedesk serve``, or by hand) looks at cases awaiting the
+``Scheduler(rt).tick()`` (``abusedesk case tick``; run it every minute) looks at cases awaiting the
 customer:
 
 - **renotify**: ``after`` the request to cease, while the deadline has not passed, a reminder (``repeat`` times).
