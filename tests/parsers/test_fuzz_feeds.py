@@ -214,3 +214,15 @@ def test_out_of_range_times(name: str, data: bytes) -> None:
 )
 def test_deep_or_huge_json(name: str, data: bytes) -> None:
     exercise(PARSERS[name], "x.json", data)
+
+
+@pytest.mark.parametrize("name", ["acns", "dmca"])
+def test_charset_with_nul(name: str) -> None:
+    data = (
+        b"From: notices@example.com\nSubject: DMCA notice\nMIME-Version: 1.0\n"
+        b'Content-Type: text/plain; charset="utf\x00-8"\n\n'
+        b"DMCA notice for http://files.example.net/x\n"
+        b'<Infringement xmlns="http://www.acns.net/ACNS"><Source><TimeStamp>2026-02-28T00:00:00Z</TimeStamp>'
+        b"<IP_Address>192.0.2.1</IP_Address></Source></Infringement>\n"
+    )
+    exercise(PARSERS[name], "notice.eml", data)

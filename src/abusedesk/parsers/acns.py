@@ -79,6 +79,14 @@ def _time(value: str | None) -> datetime | None:
         return None
 
 
+def _decode(data: bytes, charset: str | None) -> str:
+    """mime.decode_bytes, but a hostile charset name (e.g. with a NUL, which str.decode rejects) is ignored."""
+    try:
+        return mime.decode_bytes(data, charset)
+    except ValueError:
+        return mime.decode_bytes(data)
+
+
 def _refuse_dtd(text: str, where: str) -> None:
     upper = text.upper()
     if "<!DOCTYPE" in upper or "<!ENTITY" in upper:
@@ -97,7 +105,7 @@ def acns_blocks(report: Report) -> list[tuple[str, str]]:
         data = mime.part_bytes(part)
         if _MARKER not in data and b"<Infringement" not in data:
             continue
-        text = _undash(mime.decode_bytes(data, part.get_content_charset()))
+        text = _undash(_decode(data, part.get_content_charset()))
         where = part.get_filename() or part.get_content_type()
         _refuse_dtd(text, where)
         blocks.extend((where, m.group(0)) for m in _BLOCK.finditer(text))

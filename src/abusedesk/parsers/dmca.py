@@ -109,6 +109,17 @@ def check_counter_notice(text: str) -> list[str]:
     return [name for name, pats in COUNTER_ELEMENTS.items() if not _present(text, pats)]
 
 
+def _body_text(msg: Message) -> str:
+    """mime.body_text, falling back to charset-less decoding when a part's charset name is hostile (NUL ...)."""
+    try:
+        return mime.body_text(msg)
+    except ValueError:
+        parts = [p for p in mime.walk(msg) if p.get_content_maintype() == "text"]
+        return "\n".join(
+            mime.decode_bytes(mime.part_bytes(p)) for p in parts if p.get_content_disposition() != "attachment"
+        )
+
+
 def _notice_time(report: Report) -> datetime:
     msg = report.message
     value = _header(msg, "Date") if msg is not None else None
@@ -169,12 +180,12 @@ class DmcaParser(Parser):
             subject = _header(msg, "Subject") or ""
             if _RECOGNISE.search(subject):
                 return True
-            return bool(_RECOGNISE.search(mime.body_text(msg)[:20000]))
+            return bool(_RECOGNISE.search(_body_text(msg)[:20000]))
         return bool(_RECOGNISE.search(report.text[:20000]))
 
     def parse(self, report: Report) -> Iterator[Event | ParseIssue]:
         msg = report.message
-        text = mime.body_text(msg) if msg is not None else report.text
+        text = _body_text(msg) if msg is not None else report.text
         text = text.replace("\r\n", "\n")
         subject = (_header(msg, "Subject") if msg is not None else None) or ""
         if not text.strip():
