@@ -30,8 +30,7 @@ def _in(folder: str, names: dict[str, str]) -> dict[str, str]:
 #:   two faults, e.g. harassment_sample_no_description with the unknown type "Harassed", names the first);
 #: - xarf-python-shared-samples/samples/invalid: invalid on purpose;
 #: - ovh-cerberus-core-samples nothing, sample9/10/21/22: mails with no reported address or URL ("test",
-#:   "Nothing to Parse ..."): an analyst must read them;
-#: - intelmq openphish__feed.txt: its URLs are anonymised to invalid host names (``http://www..example.com``).
+#:   "Nothing to Parse ..."): an analyst must read them.
 EXPECTED_QUARANTINE: dict[str, str] = {
     **_in(
         "abusix-xarf-v3-samples/negative/3",
@@ -86,12 +85,6 @@ EXPECTED_QUARANTINE: dict[str, str] = {
             "invalid_type.json": "Report.ReportClass/ReportType: Meh/DoesNotExist is not a known class/ty",
             "invalid_used_ip_in_potentially_compromised_account.json": "Report.Account.AccountIdentifier: must be a",
             "invalid_used_url_in_potentially_compromised_account.json": "Report.SourceUrl: is not allowed for",
-        },
-    ),
-    **_in(
-        "intelmq-3.5.0-parser-testdata",
-        {
-            "openphish__feed.txt": "names no IP address or URL",
         },
     ),
     **_in(
