@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from abusedesk.bus.nats import NatsBus
+from abusedesk.bus.nats import NatsBus, Partition
 from abusedesk.bus.worker import MESSAGE_STAGES, WorkerStats, replay_raw, run_worker
 from abusedesk.intake.service import IntakeService
 from abusedesk.pipeline import AttributeStage
@@ -46,6 +46,8 @@ class Cluster:
     threads: list[threading.Thread] = field(default_factory=list)
     runtimes: list[Runtime] = field(default_factory=list)
     results: dict[str, list[Any]] = field(default_factory=dict)
+    # subjects read through partitioned consumers: the backlog is read from those (all slots: 0 of 1)
+    partitions: dict[str, Partition] = field(default_factory=dict)
 
     def runtime(self) -> Runtime:
         bus = NatsBus(
@@ -61,12 +63,12 @@ class Cluster:
         self.runtimes.append(rt)
         return rt
 
-    def start(self, stage: str) -> threading.Thread:
+    def start(self, stage: str, partition: Partition | None = None) -> threading.Thread:
         rt = self.runtime()
 
         def run() -> None:
             try:
-                stats: WorkerStats | BaseException = run_worker(rt, stage, self.stop, wait=0.2)
+                stats: WorkerStats | BaseException = run_worker(rt, stage, self.stop, wait=0.2, partition=partition)
             except BaseException as exc:  # a simulated crash ends the thread, as it would end the process
                 stats = exc
             self.results.setdefault(stage, []).append(stats)
@@ -86,7 +88,9 @@ class Cluster:
         assert isinstance(probe, NatsBus)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if done() and all(probe.backlog(subject) == 0 for subject in MESSAGE_STAGES.values()):
+            if done() and all(
+                probe.backlog(subject, self.partitions.get(subject)) == 0 for subject in MESSAGE_STAGES.values()
+            ):
                 return
             time.sleep(0.1)
         raise AssertionError(f"the pipeline did not settle in {timeout}s: {counts(self.base)}")
@@ -216,4 +220,22 @@ def test_handler_raising_after_its_work_is_retried_then_dead_lettered_and_replay
     [stats] = cluster.results["attribute"]
     assert isinstance(stats, WorkerStats)
     assert (stats.retried, stats.dead_lettered, stats.handled) == (2, 1, 1)
+    assert_no_duplicate_audit(cluster.base)
+
+
+def test_partitioned_detect_workers_share_the_slots_without_duplicates(cluster: Cluster) -> None:
+    for stage in ("parse", "attribute", "cases"):
+        cluster.start(stage)
+    cluster.partitions["events.attributed"] = Partition(0, 1)  # every slot's durable, for the backlog
+    cluster.start("detect", Partition(0, 2))
+    cluster.start("detect", Partition(1, 2))
+    door = publisher(cluster)
+    for n in range(1, 7):  # six reports about the same sender, minutes apart
+        door.accept(arf_report(n), channel="test")
+    cluster.settle(findings_are(6, cluster.base))
+    c = counts(cluster.base)
+    assert (c["raw_inputs"], c["events"], c["findings"], c["cases"]) == (6, 6, 6, 1)
+    cluster.shutdown()
+    handled = [r.handled for r in cluster.results["detect"] if isinstance(r, WorkerStats)]
+    assert len(handled) == 2 and sum(handled) == 6
     assert_no_duplicate_audit(cluster.base)

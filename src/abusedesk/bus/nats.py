@@ -335,7 +335,11 @@ class NatsBus(Bus):
         return not ack.duplicate
 
     def subscribe(self, subject: str, handler: Handler) -> None:
-        """Register the handler of a subject; ``abusedesk worker`` then pulls and runs it (``fetch``)."""
+        """Record the handler of a subject (so ``pipeline.wire`` works on any bus).
+
+        Nothing consumes here: on NATS, ``abusedesk worker --stage`` builds its stage's handler and pulls with
+        ``fetch`` (``bus/worker.py``); ``handlers`` is for introspection.
+        """
         self.handlers.setdefault(subject, []).append(handler)
 
     # -- consuming ----------------------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ MESSAGE_STAGES: dict[str, str] = {
     "cases": "findings.new",
 }
 TIMER_STAGES = ("scheduler", "actions")
+MAX_ERRORS = 100  # a long-running worker keeps only the latest errors in its stats
 RECONNECT_PAUSE = 1.0  # seconds between fetches while NATS is unreachable
 STAGES: tuple[str, ...] = (*MESSAGE_STAGES, *TIMER_STAGES)
 
@@ -61,7 +62,11 @@ class WorkerStats:
     dead_lettered: int = 0
     ticks: int = 0
     recovered: int = 0
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # the last MAX_ERRORS, newest last
+
+    def note_error(self, text: str) -> None:
+        self.errors.append(text)
+        del self.errors[:-MAX_ERRORS]
 
 
 def stage_handler(rt: Runtime, stage: str) -> tuple[str, Handler]:
@@ -138,7 +143,7 @@ def run_worker(
                 raise
             except Exception as exc:  # the worker loop: log, keep ticking
                 log.exception("stage %s: tick failed", stage)
-                stats.errors.append(f"{type(exc).__name__}: {exc}")
+                stats.note_error(f"{type(exc).__name__}: {exc}")
             if once:
                 break
             stop_event.wait(tick_interval)
@@ -170,7 +175,7 @@ def run_worker(
         except SourceUnavailable as exc:
             # NATS is restarting or unreachable: the client reconnects; unacked messages come back later
             log.warning("stage %s: %s; trying again in %.0fs", stage, exc.message, RECONNECT_PAUSE)
-            stats.errors.append(exc.message)
+            stats.note_error(exc.message)
             stop_event.wait(RECONNECT_PAUSE)
     return stats
 
@@ -183,7 +188,7 @@ def _handle(bus: NatsBus, stage: str, handler: Handler, delivery: Any, stats: Wo
         raise
     except Exception as exc:  # the worker loop: retry with backoff, then dead-letter
         error = f"{type(exc).__name__}: {exc}"
-        stats.errors.append(error)
+        stats.note_error(error)
         if delivery.is_last_attempt:
             delivery.dead_letter(error, traceback.format_exc())
             stats.dead_lettered += 1
@@ -282,7 +287,7 @@ def run_embedded(
             stats.handled += rt.bus.drain()
         except Exception as exc:  # the worker loop: a dead-letter sink failing must not stop serve
             log.exception("serve: draining the in-process bus failed")
-            stats.errors.append(f"{type(exc).__name__}: {exc}")
+            stats.note_error(f"{type(exc).__name__}: {exc}")
         if time.monotonic() >= next_tick:
             for stage, tick in ticks:
                 try:
@@ -292,7 +297,7 @@ def run_embedded(
                     raise
                 except Exception as exc:  # the worker loop: log, keep serving
                     log.exception("serve: stage %s tick failed", stage)
-                    stats.errors.append(f"{stage}: {type(exc).__name__}: {exc}")
+                    stats.note_error(f"{stage}: {type(exc).__name__}: {exc}")
             next_tick = time.monotonic() + tick_interval
         loops += 1
         if max_loops is not None and loops >= max_loops:
