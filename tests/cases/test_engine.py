@@ -74,6 +74,24 @@ def test_duplicates_never_count_twice(runtime: Runtime) -> None:
     assert _count(runtime, ActionRow) == 1
 
 
+def test_large_batches_with_overlap_store_each_finding_once(runtime: Runtime) -> None:
+    p = runtime.policy
+    engine = CaseEngine(runtime)
+    first = [finding(p, i, key=f"ip:203.0.113.{i % 4}") for i in range(400)]
+    second = first[200:] + [finding(p, i, key=f"ip:203.0.113.{i % 4}") for i in range(400, 700)]
+    assert engine.ingest(first).stored == 400
+    report = engine.ingest(second)
+    assert (report.stored, report.duplicates) == (300, 200)
+    cases = _cases(runtime)
+    assert sorted(c.finding_count for c in cases) == [175] * 4
+    with runtime.sessions() as s:
+        row = s.get(FindingRow, first[0].id)
+        assert row is not None
+        assert row.clauses == ["1.8"]
+        assert row.window_end == first[0].window_end
+        assert row.case_id in {c.id for c in cases}
+
+
 def test_unattributed_finding_opens_no_case(runtime: Runtime) -> None:
     report = CaseEngine(runtime).ingest([finding(runtime.policy, 0, customer=None, service=None)])
     assert report.unattributed == 1
