@@ -136,3 +136,34 @@ def test_dlq_commands_over_nats(runtime: Runtime, nats_url: str) -> None:
             d.ack()
     finally:
         bus.close()
+
+
+def test_a_long_handler_keeps_its_message_with_in_progress_signals(
+    runtime: Runtime, nats_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    stream = f"LONG{time.monotonic_ns()}"
+    bus = NatsBus(nats_url, stream=stream, prefix=stream.lower(), ack_wait=1.0, timeout=5.0)
+    rival = NatsBus(nats_url, stream=stream, prefix=stream.lower(), ack_wait=1.0, timeout=5.0)
+    calls: list[str] = []
+
+    def slow(self: IntakeService, message: dict[str, Any]) -> None:
+        calls.append(message["raw_id"])
+        time.sleep(3.0)  # three ack waits
+
+    monkeypatch.setattr(IntakeService, "handle_stored", slow)
+    try:
+        bus.publish("raw.stored", {"raw_id": "big-feed"})
+        rt = nats_runtime(runtime, bus)
+        worker = threading.Thread(target=run_worker, args=(rt, "parse", threading.Event()), kwargs={"once": True})
+        worker.start()
+        time.sleep(0.5)
+        stolen = rival.fetch("raw.stored", wait=3.5)  # would get the message if the ack wait ran out
+        worker.join(15)
+        assert stolen == []
+        assert calls == ["big-feed"]
+        assert rival.backlog("raw.stored") == 0  # acked once the handler returned
+    finally:
+        bus.close()
+        rival.close()

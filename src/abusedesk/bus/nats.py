@@ -26,7 +26,8 @@ import json
 import logging
 import threading
 import zlib
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -127,6 +128,28 @@ class Delivery:
         """Publish to ``abusedesk.dlq.<subject>`` first, then ack: a crash in between only duplicates."""
         self.bus.publish_dead_letter(self.subject, self.message, error, traceback_text, self.attempt, self.stream_seq)
         self.ack()
+
+    @contextmanager
+    def working(self) -> Iterator[None]:
+        """While the block runs, tell JetStream every third of the ack wait that the message is in progress,
+        so a long handler (a large feed file) is not redelivered to another worker half-way."""
+        done = threading.Event()
+        interval = max(self.bus.ack_wait / 3, 0.05)
+
+        def beat() -> None:
+            while not done.wait(interval):
+                try:
+                    self.bus._run(self._msg.in_progress())
+                except SourceUnavailable as exc:
+                    log.warning("in-progress signal for a message on %s failed: %s", self.subject, exc.message)
+
+        thread = threading.Thread(target=beat, name="abusedesk-nats-progress", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join(self.bus.timeout)
 
     def release(self) -> None:
         """Give the message back at once (the worker is stopping on a ConfigError)."""

@@ -182,7 +182,8 @@ def run_worker(
 
 def _handle(bus: NatsBus, stage: str, handler: Handler, delivery: Any, stats: WorkerStats) -> None:
     try:
-        handler(delivery.message)
+        with delivery.working():
+            handler(delivery.message)
     except ConfigError:
         delivery.release()
         raise
