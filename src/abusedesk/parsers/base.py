@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from email.message import EmailMessage
+from email.message import Message
 from functools import cached_property
 from typing import ClassVar
 
@@ -29,7 +29,7 @@ class Report:
         self.limits = limits or mime.Limits()
 
     @cached_property
-    def message(self) -> EmailMessage | None:
+    def message(self) -> Message | None:
         """The input as an e-mail message, or None when it does not look like one."""
         return mime.parse_message(self.data) if mime.looks_like_mail(self.data) else None
 
