@@ -67,12 +67,7 @@ def replay_dead_letters(rt: Runtime, ids: list[str] | None) -> ReplayResult:
 
 
 def wire_all(rt: Runtime) -> None:
-    """Subscribe every stage this process can run (the case engine when it is there)."""
-    from abusedesk.pipeline import wire
+    """Subscribe every stage this process can run, with the reporter hooks (one wiring for every process)."""
+    from abusedesk.intake.channels import wire_channels
 
-    try:
-        import abusedesk.cases.engine  # noqa: F401
-    except ImportError:
-        wire(rt, with_cases=False)
-    else:
-        wire(rt)
+    wire_channels(rt)

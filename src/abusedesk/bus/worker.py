@@ -106,8 +106,18 @@ def timer_tick(rt: Runtime, stage: str) -> Callable[[], Any]:
             from abusedesk.actions.runner import ActionRunner
         except ImportError as exc:
             raise ConfigError(f"stage 'actions' needs abusedesk.actions.runner: {exc}") from exc
+        from abusedesk.actions.runner import NoticeDispatcher
+
         runner = ActionRunner(rt)
-        return lambda: runner.run_pending(rt.clock.now())
+        dispatcher = NoticeDispatcher(rt)
+
+        def run_actions() -> None:
+            # actions first: a notice action files its notice, which may be due at once (critical clauses)
+            now = rt.clock.now()
+            runner.run_pending(now)
+            dispatcher.send_due(now)
+
+        return run_actions
     raise ConfigError(f"stage {stage!r} is not a timer stage; choose one of {', '.join(TIMER_STAGES)}")
 
 

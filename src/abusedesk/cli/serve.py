@@ -35,12 +35,13 @@ def serve(
         app = _api_app(rt)
         stop = threading.Event()
         loop_thread: threading.Thread | None = None
-        intake = None
+        from abusedesk.intake.channels import MailDoor, wire_channels
+
+        door: MailDoor | None = None
         if rt.settings.bus == "inprocess":
-            from abusedesk.bus.dlq import wire_all
             from abusedesk.bus.worker import run_embedded
 
-            wire_all(rt)
+            door = wire_channels(rt)
             loop_thread = threading.Thread(
                 target=run_embedded,
                 args=(rt, stop),
@@ -51,23 +52,21 @@ def serve(
             loop_thread.start()
         smtp_server = None
         if smtp:
-            from abusedesk.intake.channels import MailDoor
             from abusedesk.intake.service import IntakeService
             from abusedesk.intake.smtp import SmtpIntakeServer, parse_listen
 
-            intake = IntakeService(rt)
+            door = door or MailDoor(IntakeService(rt))
             smtp_host, smtp_port = parse_listen(smtp)
-            smtp_server = SmtpIntakeServer(MailDoor(intake), host=smtp_host, port=smtp_port, lmtp=lmtp)
+            smtp_server = SmtpIntakeServer(door, host=smtp_host, port=smtp_port, lmtp=lmtp)
             smtp_server.start()
             typer.echo(f"{'LMTP' if lmtp else 'SMTP'} intake on {smtp_host}:{smtp_port}")
         drop_folder = rt.settings.intake.drop_folder
         folder_thread: threading.Thread | None = None
         if drop_folder is not None:
-            from abusedesk.intake.channels import MailDoor
             from abusedesk.intake.folder import DropFolder
             from abusedesk.intake.service import IntakeService
 
-            folder = DropFolder(MailDoor(intake or IntakeService(rt)), drop_folder)
+            folder = DropFolder(door or MailDoor(IntakeService(rt)), drop_folder)
             folder_thread = threading.Thread(
                 target=folder.watch, kwargs={"stop": stop.is_set}, name="abusedesk-drop-folder", daemon=True
             )

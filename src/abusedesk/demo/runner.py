@@ -156,14 +156,11 @@ def run_demo(data_dir: Path, *, fresh: bool = True, echo: Echo = print) -> dict[
 
 class _Demo:
     def __init__(self, rt: Runtime, clock: ManualClock, echo: Echo, sink: _OutboxHandler, plane: _ControlPlane) -> None:
-        from abusedesk.bus.dlq import wire_all
-        from abusedesk.intake.channels import MailDoor
-        from abusedesk.intake.service import IntakeService
+        from abusedesk.intake.channels import wire_channels
 
         self.rt, self.clock, self.echo, self.sink, self.plane = rt, clock, echo, sink, plane
-        wire_all(rt)
-        self.intake = IntakeService(rt)
-        self.door = MailDoor(self.intake)
+        self.door = wire_channels(rt)
+        self.intake = self.door.intake
         self.summary: dict[str, Any] = {}
 
     @contextmanager
@@ -295,7 +292,8 @@ class _Demo:
                 else f"confidence {e.confidence:.2f}"
             )
             self.echo(
-                f"  triage (an analyst decides): {e.kind} {e.source_ip or e.source_url} from {e.reporter}: {triage_reason}"
+                f"  triage (an analyst decides): {e.kind} {e.source_ip or e.source_url} "
+                f"from {e.reporter}: {triage_reason}"
             )
         for q in quarantined:
             self.echo(f"  quarantined {q.id[:12]} ({q.meta.get('filename') or q.channel}): {q.error}")
