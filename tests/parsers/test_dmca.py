@@ -147,3 +147,14 @@ def test_plain_text_file_and_not_a_notice() -> None:
         run(parser, mail("Your server 192.0.2.1 sends spam.", subject="Spam report"))
     with pytest.raises(ParseError, match="no readable text"):
         run(parser, b"   ")
+
+
+def test_ipv6_literal_url_keeps_its_brackets() -> None:
+    """The demo's notice names http://[2001:db8:100:5::7]/...; the URL must survive whole to be attributed."""
+    from abusedesk.parsers.dmca import _URL
+
+    text = "hosted here:\n  http://[2001:db8:100:5::7]/files/movie.mkv\n and (see http://example.net/a)."
+    assert [m.group(0) for m in _URL.finditer(text)] == [
+        "http://[2001:db8:100:5::7]/files/movie.mkv",
+        "http://example.net/a",
+    ]

@@ -13,7 +13,6 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import datetime
-from email.message import Message
 from typing import Any
 
 from abusedesk.domain.errors import ParseError
@@ -111,17 +110,6 @@ def acns_blocks(report: Report) -> list[tuple[str, str]]:
         blocks.extend((where, m.group(0)) for m in _BLOCK.finditer(text))
     blocks.sort(key=lambda b: 0 if b[0].lower().endswith(".xml") else 1)
     return blocks
-
-
-def _header(msg: Message, name: str) -> str | None:
-    """A header as text; when the structured parse of a malformed header fails, its raw text (never raises)."""
-    try:
-        return mime.header(msg, name)
-    except Exception:
-        for key, value in msg.raw_items():
-            if key.lower() == name.lower():
-                return re.sub(r"\s*\r?\n\s+", " ", str(value)).strip()
-        return None
 
 
 class AcnsParser(Parser):
@@ -257,4 +245,4 @@ class AcnsParser(Parser):
 
 def _sender(report: Report) -> str | None:
     msg = report.message
-    return _header(msg, "From") if msg is not None else None
+    return mime.header(msg, "From") if msg is not None else None

@@ -80,7 +80,8 @@ COUNTER_ELEMENTS: dict[str, tuple[re.Pattern[str], ...]] = {
 _ACCURACY = re.compile(r"\baccurate\b", _I)
 _AUTHORISED = re.compile(r"authori[sz]ed\s+to\s+act", _I)
 
-_URL = re.compile(r"https?://[^\s<>\"'\])]+", re.IGNORECASE)
+# an IPv6 literal host keeps its brackets ("http://[2001:db8::7]/f.mkv"); elsewhere ']' and ')' end a URL
+_URL = re.compile(r"https?://(?:\[[0-9A-Fa-f:.]+\])?[^\s<>\"'\])\[]+", re.IGNORECASE)
 _LABELLED_URL = re.compile(
     r"^\s*(?:link|url|infringing (?:url|link|material|content|location)|location|infringing page|"
     r"material(?: location)?)\s*[:=]\s*(https?://\S+)",
@@ -122,7 +123,7 @@ def _body_text(msg: Message) -> str:
 
 def _notice_time(report: Report) -> datetime:
     msg = report.message
-    value = _header(msg, "Date") if msg is not None else None
+    value = mime.header(msg, "Date") if msg is not None else None
     if value:
         try:
             t = email.utils.parsedate_to_datetime(value)
@@ -151,17 +152,6 @@ def _subjects(text: str, sender_domain: str | None) -> tuple[list[str], list[str
     return list(dict.fromkeys(found)), []
 
 
-def _header(msg: Message, name: str) -> str | None:
-    """A header as text; when the structured parse of a malformed header fails, its raw text (never raises)."""
-    try:
-        return mime.header(msg, name)
-    except Exception:
-        for key, value in msg.raw_items():
-            if key.lower() == name.lower():
-                return re.sub(r"\s*\r?\n\s+", " ", str(value)).strip()
-        return None
-
-
 class DmcaParser(Parser):
     """DMCA notices and counter-notices sent by mail, with the 512(c)(3) / 512(g)(3) elements checked.
 
@@ -177,7 +167,7 @@ class DmcaParser(Parser):
     def recognises(self, report: Report) -> bool:
         msg = report.message
         if msg is not None:
-            subject = _header(msg, "Subject") or ""
+            subject = mime.header(msg, "Subject") or ""
             if _RECOGNISE.search(subject):
                 return True
             return bool(_RECOGNISE.search(_body_text(msg)[:20000]))
@@ -187,7 +177,7 @@ class DmcaParser(Parser):
         msg = report.message
         text = _body_text(msg) if msg is not None else report.text
         text = text.replace("\r\n", "\n")
-        subject = (_header(msg, "Subject") if msg is not None else None) or ""
+        subject = (mime.header(msg, "Subject") if msg is not None else None) or ""
         if not text.strip():
             raise ParseError("the notice has no readable text", source=report.filename, parser=self.name)
         if not _RECOGNISE.search(subject + "\n" + text):
@@ -199,10 +189,10 @@ class DmcaParser(Parser):
         counter = bool(_COUNTER.search(subject + "\n" + text))
         missing = check_counter_notice(text) if counter else check_notice(text)
         complete = not missing
-        sender = _header(msg, "From") if msg is not None else None
+        sender = mime.header(msg, "From") if msg is not None else None
         addr = email.utils.parseaddr(sender or "")[1].lower() or None
         sender_domain = addr.split("@", 1)[1] if addr and "@" in addr else None
-        ref = _header(msg, "Message-ID") if msg is not None else None
+        ref = mime.header(msg, "Message-ID") if msg is not None else None
         m = _REF.search(subject)
         report_id = m.group(1) if m else (ref.strip("<>") if ref else None)
         when = _notice_time(report)

@@ -18,8 +18,6 @@ import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
-
 from abusedesk.domain.errors import ParseError
 from abusedesk.domain.records import Event, ParseIssue
 from abusedesk.parsers import mime
@@ -50,9 +48,6 @@ class HoneypotParser(Parser):
 
     name: ClassVar[str] = "projecthoneypot"
     priority: ClassVar[int] = 35
-
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
 
     def recognises(self, report: Report) -> bool:
         msg = report.message

@@ -19,8 +19,6 @@ import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
-
 from abusedesk.domain.errors import ParseError
 from abusedesk.domain.records import Event, ParseIssue
 from abusedesk.parsers import mime
@@ -47,9 +45,6 @@ class SpamcopParser(Parser):
 
     name: ClassVar[str] = "spamcop"
     priority: ClassVar[int] = 30
-
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
 
     def recognises(self, report: Report) -> bool:
         msg = report.message

@@ -22,8 +22,6 @@ from email.message import Message
 from html import unescape
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
-
 from abusedesk.domain.errors import ParseError
 from abusedesk.domain.records import Event, ParseIssue
 from abusedesk.parsers import mime
@@ -83,9 +81,6 @@ class UrlReportParser(Parser):
 
     name: ClassVar[str] = "urlreport"
     priority: ClassVar[int] = 40
-
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
 
     def recognises(self, report: Report) -> bool:
         msg = report.message

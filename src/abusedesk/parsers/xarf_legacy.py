@@ -21,7 +21,6 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict
 
 from abusedesk.domain.errors import ParseError
 from abusedesk.domain.records import Event, ParseIssue
@@ -132,9 +131,6 @@ class XarfLegacyParser(Parser):
 
     name: ClassVar[str] = "xarf_legacy"
     priority: ClassVar[int] = 15
-
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
 
     def recognises(self, report: Report) -> bool:
         if report.message is None:
