@@ -35,9 +35,10 @@ services:
 demo: $(STAMP)
 	$(BIN)/abusedesk demo --data-dir ./demo-data --fresh
 
+# the whole suite on SQLite, then the whole suite again on PostgreSQL
 test: $(STAMP) debs services lint
 	$(BIN)/pytest -n 2 -q -p no:cacheprovider
-	ABUSEDESK_TEST_DATABASE=postgresql $(BIN)/pytest -n 2 -q -p no:cacheprovider -m "not corpus and not slow"
+	ABUSEDESK_TEST_DATABASE=postgresql $(BIN)/pytest -n 2 -q -p no:cacheprovider
 
 test-sqlite: $(STAMP) debs
 	$(BIN)/pytest -n 2 -q
