@@ -330,7 +330,7 @@ def test_bulk_import_is_fast_and_reports_progress(runtime: Runtime, tmp_path: Pa
     took = time.perf_counter() - started
     assert report.counts["allocations"] == {"added": n, "unchanged": 0, "closed": 0}
     assert ("read", 100_000, None) in seen and ("write", n, n) in seen and ("write", 100_000, n) in seen
-    assert took < 60, took  # seconds, not minutes (measured figures are in benchmarks/README.md)
+    assert took < 300, took  # a loose bound for a shared CI machine; measured figures are in benchmarks/README.md
     idx = svc.index()
     addr = ip_to_int("2001:db8:1:5::1")
     assert svc.attribute("2001:db8:1:5::1", NOON).prefix == "2001:db8:1:5::/64"
