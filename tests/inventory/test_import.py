@@ -360,3 +360,30 @@ def test_other_process_import_is_noticed_by_generation(runtime: Runtime, tmp_pat
 
 def test_csv_rows_helper_matches_the_documented_header() -> None:
     assert csv_rows("allocations", [])[0] == ["prefix", "service_id", "valid_from", "valid_to"]
+
+
+def test_an_import_that_changes_the_inventory_is_audited(runtime: Runtime, tmp_path: Path) -> None:
+    import json
+
+    from sqlalchemy import select
+
+    from abusedesk.evidence import audit as audit_log
+    from abusedesk.inventory.service import InventoryService
+    from abusedesk.store.tables.evidence import AuditRow
+
+    data = {
+        "customers": [{"id": "c1", "name": "One"}],
+        "projects": [{"id": "p1", "customer_id": "c1", "name": "p"}],
+        "services": [{"id": "s1", "project_id": "p1", "kind": "vm", "name": "v"}],
+        "allocations": [{"prefix": "192.0.2.0/28", "service_id": "s1", "valid_from": "2026-01-01T00:00:00Z"}],
+    }
+    path = tmp_path / "inv.json"
+    path.write_text(json.dumps(data))
+    service = InventoryService(runtime)
+    service.import_file(path)
+    service.import_file(path)  # unchanged: nothing to record
+    with runtime.sessions() as s:
+        rows = s.scalars(select(AuditRow).where(AuditRow.action == "inventory.imported")).all()
+        assert len(rows) == 1
+        assert rows[0].payload["counts"]["allocations"]["added"] == 1
+        assert audit_log.verify(s).ok

@@ -37,6 +37,7 @@ from abusedesk.domain.errors import ConfigError
 from abusedesk.domain.ipnet import ip_to_int
 from abusedesk.domain.records import Attribution
 from abusedesk.domain.timeutil import as_utc, iso
+from abusedesk.evidence import audit
 from abusedesk.inventory.importer import (
     PROGRESS_EVERY,
     Allocation,
@@ -136,6 +137,17 @@ class InventoryService:
         report = ImportReport(source=str(path), rows=inv.rows())
         with transaction(self.rt.sessions) as session:
             self._apply(session, inv, report, errors, progress=progress, sync=sync)
+            if report.changed:
+                # who had which address when decides whom a report blames: every change of it is on the record
+                audit.append(
+                    session,
+                    at=self.rt.clock.now(),
+                    actor="inventory-import",
+                    action="inventory.imported",
+                    subject_type="inventory",
+                    subject_id=str(path.name)[:100],
+                    payload={"source": str(path), "sync": sync, "counts": report.counts},
+                )
         if report.changed:
             self.invalidate()
         report.seconds = time.perf_counter() - started
