@@ -31,7 +31,10 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    # prepare_threshold=None: no server-side prepared statements. After five runs PostgreSQL switches a prepared
+    # statement to a generic plan, and for the engine's "id IN (5000 values)" checks that plan was ~100x slower
+    # than one made for the values (benchmarks/cases.py: sustained 1.4k findings/s fell from 5.6k).
+    return create_engine(url, echo=echo, pool_pre_ping=True, connect_args={"prepare_threshold": None})
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
