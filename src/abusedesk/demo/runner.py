@@ -258,7 +258,9 @@ class _Demo:
 
     # -- 3. attribution ------------------------------------------------------------------------------------------
     def show_attribution(self) -> None:
+        from abusedesk.domain.ipnet import is_ip
         from abusedesk.inventory.service import InventoryService
+        from abusedesk.pipeline import url_host
         from abusedesk.store.tables.intake import EventRow, RawInputRow
 
         self.heading("3. What was attributed to whom, and why")
@@ -269,8 +271,10 @@ class _Demo:
             quarantined = s.scalars(select(RawInputRow).where(RawInputRow.status == "quarantined")).all()
         for e in events:
             subject = e.source_ip or e.source_url or "-"
-            if e.source_ip:
-                why = inventory.whois(e.source_ip, e.time)
+            host = url_host(e.source_url) if e.source_url else None
+            address = e.source_ip or (host if host and is_ip(host) else None)
+            if address:
+                why = inventory.whois(address, e.time)
                 reason = str(why.get("reason") or why.get("why") or "")
             elif e.service_id:
                 reason = f"host name in {e.source_url} belongs to {e.service_id}"
