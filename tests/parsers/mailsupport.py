@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from abusedesk.domain.ids import sha256_hex
-from abusedesk.domain.records import Event, ParseIssue, RawInput
-from abusedesk.parsers.base import Parser, Report
-
-
-def make_report(data: bytes, filename: str | None = None) -> Report:
-    meta = {"filename": filename} if filename else {}
-    raw = RawInput(
-        id=sha256_hex(data),
-        size=len(data),
-        channel="test",
-        received_at=datetime(2026, 3, 1, 10, 0, tzinfo=UTC),
-        meta=meta,
-    )
-    return Report(raw, data)
+from abusedesk.domain.records import Event, ParseIssue
+from abusedesk.parsers.base import Parser
+from tests.parsers.feedsupport import make_report
 
 
 def run(parser: Parser, data: bytes, filename: str | None = None) -> tuple[list[Event], list[ParseIssue]]:
