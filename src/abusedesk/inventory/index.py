@@ -170,6 +170,7 @@ class AttributionIndex:
         # address intervals
         self._v4_starts = array("q", [0])
         self._v4_node = array("i", [-1])
+        self._v4_block = array("q", [0] * 65537)  # per /16 block: index of the last interval starting at or before it
         self._v6_starts: list[int] = [0]
         self._v6_node: list[int] = [-1]
         self._np: dict[str, npt.NDArray[Any]] = {}
@@ -301,6 +302,9 @@ class AttributionIndex:
         i1 = bisect_right(starts, V4_END) - 1
         self._v4_starts = array("q", [0] + [s - V4_BASE for s in starts[i0 + 1 : i1 + 1]])
         self._v4_node = array("i", nodes[i0 : i1 + 1])
+        # a single lookup bisects only within its /16 block's intervals: ~3 comparisons instead of ~21
+        v4s = self._v4_starts
+        self._v4_block = array("q", [bisect_right(v4s, b << 16) - 1 for b in range(65537)])
         # the rest: everything outside the IPv4 range (the IPv4 range itself is answered by the IPv4 table)
         j = bisect_right(starts, V4_END + 1) - 1
         self._v6_starts = [*starts[: i0 + (starts[i0] < V4_BASE)], V4_BASE, V4_END + 1, *starts[j + 1 :]]
@@ -337,7 +341,10 @@ class AttributionIndex:
     def lookup(self, ip: int, at_us: int) -> int:
         """The allocation row that owns ``ip`` (shared 128-bit space) at ``at_us`` (epoch µs), or -1."""
         if V4_BASE <= ip <= V4_END:
-            node = self._v4_node[bisect_right(self._v4_starts, ip - V4_BASE) - 1]
+            x = ip - V4_BASE
+            block = self._v4_block
+            b = x >> 16
+            node = self._v4_node[bisect_right(self._v4_starts, x, block[b], block[b + 1] + 1) - 1]
         else:
             node = self._v6_node[bisect_right(self._v6_starts, ip) - 1]
         if node < 0:
@@ -525,6 +532,7 @@ class AttributionIndex:
             self._seg_row,
             self._v4_starts,
             self._v4_node,
+            self._v4_block,
         ):
             total += buf.itemsize * len(buf)
         for lst in (self.alloc_prefix, self._node_prefix, self._v6_starts, self._v6_node):
