@@ -8,7 +8,6 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from aiosmtpd.smtp import Envelope, Session
 
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.inventory import CustomerRow, ProjectRow, ServiceRow
-from tests.support.components import free_port, require_program
+from tests.support.components import free_port
 
 SECRET = "test-webhook-secret"
 
@@ -166,32 +165,3 @@ def seed_inventory(rt: Runtime, customers: dict[str, str | None] | None = None) 
                     hostnames=[],
                 )
             )
-
-
-def self_signed_cert(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 made by the real openssl; returns (cert, key)."""
-    openssl = require_program("openssl")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key

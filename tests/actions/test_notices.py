@@ -18,9 +18,10 @@ from abusedesk.evidence.blobs import EvidenceStore
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.cases import ActionRow, CaseRow, NoticeRow
 from abusedesk.store.tables.evidence import EvidenceRow
-from tests.actions.support import seed_inventory, self_signed_cert, smtp_server
+from tests.actions.support import seed_inventory, smtp_server
 from tests.cases.support import finding
 from tests.conftest import T0
+from tests.support.certs import self_signed_cert
 from tests.support.components import free_port
 
 

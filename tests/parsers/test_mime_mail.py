@@ -11,6 +11,7 @@ import pytest
 from abusedesk.parsers import mime
 from abusedesk.parsers.freetext import FreetextParser
 from tests.parsers.mailsupport import run
+from tests.support.certs import self_signed_cert
 from tests.support.components import require_program
 
 CONTENT = b"From: fbl@example.net\r\nSubject: complaint\r\n\r\nspam from 192.0.2.5 at 2026-02-01T10:00:00Z\r\n"
@@ -63,27 +64,8 @@ def test_inline_pgp_is_unwrapped_with_dash_escapes_undone() -> None:
 @pytest.mark.parametrize("stream", [False, True], ids=["der", "ber-indefinite"])
 def test_opaque_smime_signed_data_is_unwrapped(tmp_path: Path, stream: bool) -> None:
     openssl = require_program("openssl")
-    key, cert, msg, out = (tmp_path / n for n in ("k.pem", "c.pem", "m.txt", "s.eml"))
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-subj",
-            "/CN=fbl.example.net",
-            "-days",
-            "2",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed_cert(tmp_path, cn="fbl.example.net")
+    msg, out = tmp_path / "m.txt", tmp_path / "s.eml"
     msg.write_bytes(CONTENT)
     args = [openssl, "smime", "-sign", "-nodetach", "-in", str(msg), "-signer", str(cert), "-inkey", str(key)]
     args += ["-outform", "SMIME", "-out", str(out)] + (["-stream"] if stream else [])
