@@ -18,7 +18,7 @@ import ipaddress
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email import policy
 from email.parser import BytesParser
 from typing import Any
@@ -166,7 +166,7 @@ class HttpIntake:
         if kind_from_xarf(category, type_) != kind:
             doc["abusedesk_kind"] = kind  # the nearest XARF pair loses our kind; keep it, as the XARF export does
         body = json.dumps(doc, indent=2, ensure_ascii=False).encode()
-        _check_xarf(body)
+        _check_xarf(body, received_at=self.rt.clock.now())
         return self.door.receive(
             body,
             channel="http",
@@ -176,13 +176,17 @@ class HttpIntake:
         )
 
 
-def _check_xarf(body: bytes) -> None:
-    """Refuse a web form the XARF parser would quarantine (e.g. a scan without ``protocol``), with its reason."""
+def _check_xarf(body: bytes, *, received_at: datetime) -> None:
+    """Refuse a web form the XARF parser would quarantine (e.g. a scan without ``protocol``), with its reason.
+
+    ``received_at`` is the runtime clock's time, as for every input the door records (a dry parse is no
+    exception: a parser may read the receipt time, and tests and the demo drive the clock).
+    """
     from abusedesk.domain.records import RawInput
     from abusedesk.parsers.base import Report
     from abusedesk.parsers.xarf import XarfParser
 
-    raw = RawInput(id=sha256_hex(body), size=len(body), channel="http", received_at=datetime.now(UTC))
+    raw = RawInput(id=sha256_hex(body), size=len(body), channel="http", received_at=received_at)
     try:
         for _ in XarfParser().parse(Report(raw, body)):
             pass
