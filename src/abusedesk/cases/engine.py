@@ -14,13 +14,14 @@ Batches are processed in one transaction; ``open_key`` (unique while a case is o
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -31,7 +32,7 @@ from abusedesk.domain.casestate import ENDED, CaseState
 from abusedesk.domain.errors import Conflict
 from abusedesk.domain.ids import stable_id
 from abusedesk.domain.records import Finding, Severity
-from abusedesk.domain.timeutil import iso, parse_time
+from abusedesk.domain.timeutil import as_utc, iso, parse_time
 from abusedesk.policy.model import Policy
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.cases import CaseRow, FindingRow
@@ -164,25 +165,72 @@ class CaseEngine:
                 log.info("finding %s (%s, %s) is not attributed to a service; no case", f.id, f.kind, f.group_key)
             else:
                 attributed.append(f)
-        ids = [f.id for f in attributed]
-        known: set[str] = set()
-        for i in range(0, len(ids), _CHUNK):
-            known.update(s.scalars(select(FindingRow.id).where(FindingRow.id.in_(ids[i : i + _CHUNK]))))
+        known = _known_ids(s, [f.id for f in attributed])
         fresh = [f for f in attributed if f.id not in known]
         report.duplicates += len(attributed) - len(fresh)
         if not fresh:
             return
 
         groups: dict[str, list[Finding]] = defaultdict(list)
+        keys_of: dict[tuple[Any, ...], str] = {}  # many findings share a key: hash it once per batch
         for f in fresh:
-            groups[lifecycle.case_key(f.customer_id, f.service_id, f.clauses[0], f.group_key)].append(f)
+            parts = (f.customer_id, f.service_id, f.clauses[0], f.group_key)
+            key = keys_of.get(parts)
+            if key is None:
+                key = keys_of[parts] = lifecycle.case_key(*parts)
+            groups[key].append(f)
         existing: dict[str, list[CaseRow]] = defaultdict(list)
         keys = list(groups)
         for i in range(0, len(keys), _CHUNK):
             for case in s.scalars(select(CaseRow).where(CaseRow.case_key.in_(keys[i : i + _CHUNK]))):
                 existing[case.case_key].append(case)
 
-        assignment: dict[str, CaseRow] = {}  # finding id -> case
+        # Everything below is decided in memory and written in one flush (new cases are inserted with their final
+        # counts and state, not inserted and then updated), then the findings follow by COPY/INSERT.
+        with s.no_autoflush:
+            by_case, cases_by_id, new_cases, reopened, dismissed_reopen = self._assign(
+                s, policy, groups, existing, version, now
+            )
+            if new_cases:
+                s.info.setdefault(lifecycle.FRESH_CASES, set()).update(c.id for c in new_cases)
+            raised = self._update_counts(s, policy, by_case, cases_by_id, dismissed_reopen, now)
+            fresh_ids = {c.id for c in new_cases} | {c.id for c in reopened}
+            for case in [*new_cases, *reopened]:
+                run = lifecycle.run_playbook(
+                    s, policy, case, at=now, findings=_sample(by_case[case.id]), actor=self.actor
+                )
+                report.actions += len(run.actions)
+            for case_id in sorted(raised - fresh_ids):
+                case, members = cases_by_id[case_id], by_case[case_id]
+                if CaseState(case.state) not in ENDED:  # a higher severity may have a stronger playbook
+                    run = lifecycle.run_playbook(s, policy, case, at=now, findings=_sample(members), actor=self.actor)
+                    report.actions += len(run.actions)
+        s.flush()
+
+        inserted = self._insert_findings(s, fresh, by_case, now)
+        if len(inserted) != len(fresh):
+            # another worker stored some of these findings after our duplicate check: its batch counted them into
+            # the same cases, so this batch's counts are wrong; roll back and let the retry skip them
+            raise IntegrityError(
+                "findings", None, Exception(f"{len(fresh) - len(inserted)} findings were stored concurrently")
+            )
+        report.stored = len(inserted)
+        report.opened = [c.ref for c in new_cases]
+        report.reopened = [c.ref for c in reopened]
+        report.updated = [c.ref for cid, c in cases_by_id.items() if cid not in fresh_ids]
+
+    def _assign(
+        self,
+        s: Session,
+        policy: Policy,
+        groups: dict[str, list[Finding]],
+        existing: dict[str, list[CaseRow]],
+        version: str | None,
+        now: datetime,
+    ) -> tuple[dict[str, list[Finding]], dict[str, CaseRow], list[CaseRow], list[CaseRow], set[str]]:
+        """Each finding's case: the open one, a reopened one, late news of an ended one, or a new one."""
+        by_case: dict[str, list[Finding]] = {}
+        cases_by_id: dict[str, CaseRow] = {}
         new_cases: list[CaseRow] = []
         reopened: list[CaseRow] = []
         dismissed_reopen: set[str] = set()
@@ -218,59 +266,28 @@ class CaseEngine:
                     current = self._new_case(f, key, version or f.policy_version or policy.version, now)
                     s.add(current)
                     new_cases.append(current)
-                assignment[f.id] = current
-        if new_cases:
-            s.info.setdefault(lifecycle.FRESH_CASES, set()).update(c.id for c in new_cases)
-            s.flush()
-            for case in new_cases:
-                s.add(_transition_row(case, now, self.actor))
-                lifecycle.record(
-                    s,
-                    at=now,
-                    actor=self.actor,
-                    action="case.opened",
-                    subject_type="case",
-                    subject_id=case.id,
-                    payload={
-                        "ref": case.ref,
-                        "customer_id": case.customer_id,
-                        "service_id": case.service_id,
-                        "clause": case.clause,
-                        "group_key": case.group_key,
-                        "policy_version": case.policy_version,
-                    },
-                )
-
-        inserted = self._insert_findings(s, fresh, assignment, now)
-        report.stored = len(inserted)
-        report.duplicates += len(fresh) - len(inserted)
-        by_case: dict[str, list[Finding]] = defaultdict(list)
-        cases_by_id: dict[str, CaseRow] = {}
-        for f in fresh:
-            if f.id in inserted:
-                case = assignment[f.id]
-                by_case[case.id].append(f)
-                cases_by_id[case.id] = case
-        raised = self._update_counts(s, policy, by_case, cases_by_id, dismissed_reopen, now)
-
-        fresh_ids = {c.id for c in new_cases} | {c.id for c in reopened}
-        for case in [*new_cases, *reopened]:
-            if case.id not in by_case:
-                continue
-            run = lifecycle.run_playbook(
-                s, policy, case, at=now, findings=[_summary(f) for f in by_case[case.id]], actor=self.actor
-            )
-            report.actions += len(run.actions)
-        for case_id in sorted(raised - fresh_ids):
-            case, members = cases_by_id[case_id], by_case[case_id]
-            if CaseState(case.state) not in ENDED:  # a higher severity may have a stronger playbook
-                run = lifecycle.run_playbook(
-                    s, policy, case, at=now, findings=[_summary(f) for f in members], actor=self.actor
-                )
-                report.actions += len(run.actions)
-        report.opened = [c.ref for c in new_cases if c.id in by_case]
-        report.reopened = [c.ref for c in reopened]
-        report.updated = [c.ref for cid, c in cases_by_id.items() if cid not in fresh_ids]
+                    s.add(_transition_row(current, now, self.actor))
+                    lifecycle.record(
+                        s,
+                        at=now,
+                        actor=self.actor,
+                        action="case.opened",
+                        subject_type="case",
+                        subject_id=current.id,
+                        payload={
+                            "ref": current.ref,
+                            "customer_id": current.customer_id,
+                            "service_id": current.service_id,
+                            "clause": current.clause,
+                            "group_key": current.group_key,
+                            "policy_version": current.policy_version,
+                        },
+                    )
+                if current.id not in by_case:
+                    by_case[current.id] = []
+                    cases_by_id[current.id] = current
+                by_case[current.id].append(f)
+        return by_case, cases_by_id, new_cases, reopened, dismissed_reopen
 
     def _new_case(self, f: Finding, key: str, version: str, now: datetime) -> CaseRow:
         cid = stable_id("cs", key, f.id)
@@ -300,38 +317,14 @@ class CaseEngine:
         )
 
     def _insert_findings(
-        self, s: Session, fresh: list[Finding], assignment: dict[str, CaseRow], now: datetime
+        self, s: Session, fresh: list[Finding], by_case: dict[str, list[Finding]], now: datetime
     ) -> set[str]:
-        rows = [
-            {
-                "id": f.id,
-                "detector": f.detector,
-                "kind": f.kind,
-                "clauses": list(f.clauses),
-                "group_key": f.group_key,
-                "window_start": f.window_start,
-                "window_end": f.window_end,
-                "severity": f.severity.value,
-                "confidence": f.confidence,
-                "summary": f.summary,
-                "subject_ip": f.subject_ip,
-                "customer_id": f.customer_id,
-                "project_id": f.project_id,
-                "service_id": f.service_id,
-                "case_id": assignment[f.id].id,
-                "created_at": now,
-                "data": {
-                    "event_ids": list(f.event_ids),
-                    "evidence": list(f.evidence),
-                    "policy_version": f.policy_version,
-                },
-            }
-            for f in fresh
-        ]
+        """Store the batch's findings with their case; returns the ids actually inserted (a duplicate is skipped)."""
         dialect = s.get_bind().dialect.name
+        if dialect == "postgresql" and len(fresh) >= _COPY_MIN:
+            return _copy_findings(s, by_case, now)
+        rows = [_finding_row(f, case_id, now) for case_id, members in by_case.items() for f in members]
         table: Any = FindingRow.__table__
-        if dialect == "postgresql" and len(rows) >= _COPY_MIN:
-            return _copy_findings(s, table, rows)
         ins: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
         # one cached statement, executemany with RETURNING ("insertmanyvalues"): rows that already existed (a
         # concurrent worker stored them first) are skipped and not returned, so they are not counted
@@ -361,11 +354,14 @@ class CaseEngine:
                 case.base_severity = top.value
             case.updated_at = now
             rules[cid] = _repeat_rule(policy, case.clause)
-        # repetition: count each case's findings within the rule's window before its newest finding
+        # repetition: count each case's findings within the rule's window before its newest finding. The batch's
+        # own findings are not stored yet: the count is the stored ones (only a case that existed before the batch
+        # has any) plus the batch's members in the window.
         counted = [cid for cid, rule in rules.items() if rule is not None and rule.every]
         counts: dict[str, int] = {}
-        for i in range(0, len(counted), 200):
-            part = counted[i : i + 200]
+        stored_before = [cid for cid in counted if cid not in s.info.get(lifecycle.FRESH_CASES, ())]
+        for i in range(0, len(stored_before), 200):
+            part = stored_before[i : i + 200]
             cond = or_(
                 *(
                     and_(
@@ -379,6 +375,9 @@ class CaseEngine:
                 select(FindingRow.case_id, func.count()).where(cond).group_by(FindingRow.case_id)
             ):
                 counts[str(case_id)] = int(n)
+        for cid in counted:
+            cutoff = cases[cid].last_finding_at - rules[cid].within  # type: ignore[operator]
+            counts[cid] = counts.get(cid, 0) + sum(1 for f in by_case[cid] if f.window_end >= cutoff)
         for cid, rule in rules.items():
             case = cases[cid]
             base = Severity(case.base_severity)
@@ -420,19 +419,108 @@ class CaseEngine:
         return raised
 
 
-def _copy_findings(s: Session, table: Any, rows: list[dict[str, Any]]) -> set[str]:
+def _known_ids(s: Session, ids: list[str]) -> set[str]:
+    """Which of ``ids`` are stored already (PostgreSQL: one query with an array parameter)."""
+    if not ids:
+        return set()
+    if s.get_bind().dialect.name == "postgresql":
+        return set(s.scalars(text("SELECT id FROM findings WHERE id = ANY(:ids)"), {"ids": ids}))
+    known: set[str] = set()
+    for i in range(0, len(ids), _CHUNK):
+        known.update(s.scalars(select(FindingRow.id).where(FindingRow.id.in_(ids[i : i + _CHUNK]))))
+    return known
+
+
+def _sample(members: list[Finding]) -> list[dict[str, Any]]:
+    """What a notice shows of a batch's findings: the first few (members are in window order)."""
+    return [_summary(f) for f in members[: lifecycle.FINDING_SAMPLE]]
+
+
+def _finding_row(f: Finding, case_id: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "detector": f.detector,
+        "kind": f.kind,
+        "clauses": list(f.clauses),
+        "group_key": f.group_key,
+        "window_start": f.window_start,
+        "window_end": f.window_end,
+        "severity": f.severity.value,
+        "confidence": f.confidence,
+        "summary": f.summary,
+        "subject_ip": f.subject_ip,
+        "customer_id": f.customer_id,
+        "project_id": f.project_id,
+        "service_id": f.service_id,
+        "case_id": case_id,
+        "created_at": now,
+        "data": {"event_ids": list(f.event_ids), "evidence": list(f.evidence), "policy_version": f.policy_version},
+    }
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str | None) -> str:
+    """A value in COPY's text format: NULL is \\N; backslash, tab, newline and CR are escaped."""
+    if value is None:
+        return "\\N"
+    return (
+        value.translate(_COPY_ESCAPES) if ("\\" in value or "\t" in value or "\n" in value or "\r" in value) else value
+    )
+
+
+def _copy_line(f: Finding, case_id: str, created: str) -> str:
+    """One findings row as a COPY text line, in :data:`_COPY_COLUMNS` order."""
+    esc = _copy_text
+    data = json.dumps(
+        {"event_ids": list(f.event_ids), "evidence": list(f.evidence), "policy_version": f.policy_version}
+    )
+    return "\t".join(
+        (
+            esc(f.id),
+            esc(f.detector),
+            esc(f.kind),
+            esc(json.dumps(list(f.clauses))),
+            esc(f.group_key),
+            as_utc(f.window_start).isoformat(),
+            as_utc(f.window_end).isoformat(),
+            f.severity.value,
+            repr(float(f.confidence)),
+            esc(f.summary),
+            esc(f.subject_ip),
+            esc(f.customer_id),
+            esc(f.project_id),
+            esc(f.service_id),
+            esc(case_id),
+            created,
+            esc(data),
+        )
+    )
+
+
+_COPY_COLUMNS = (
+    "id", "detector", "kind", "clauses", "group_key", "window_start", "window_end", "severity", "confidence",
+    "summary", "subject_ip", "customer_id", "project_id", "service_id", "case_id", "created_at", "data",
+)  # fmt: skip
+
+
+def _copy_findings(s: Session, by_case: dict[str, list[Finding]], now: datetime) -> set[str]:
     """PostgreSQL: COPY the rows into a session-private temporary table, then insert-if-absent from it.
 
     Same meaning as the INSERT ... ON CONFLICT DO NOTHING RETURNING path (only rows actually inserted come back),
-    without building and parsing one huge INSERT statement per thousand rows.
+    without building and parsing one huge INSERT statement per thousand rows. The COPY text is written here, in
+    one piece, rather than value by value through the driver's adapters.
     """
-    from psycopg.types.json import Json
-
-    cols = [c.name for c in table.columns]
-    json_cols = {"clauses", "data"}
+    if {c.name for c in FindingRow.__table__.columns} != set(_COPY_COLUMNS):  # a new column must be added here too
+        raise RuntimeError("findings columns changed: update engine._COPY_COLUMNS and engine._copy_line")
+    created = as_utc(now).isoformat()
+    body = "".join(
+        _copy_line(f, case_id, created) + "\n" for case_id, members in by_case.items() for f in members
+    ).encode()
     raw = s.connection().connection.driver_connection
     assert raw is not None
-    names = ", ".join(f'"{c}"' for c in cols)
+    names = ", ".join(f'"{c}"' for c in _COPY_COLUMNS)
     with raw.cursor() as cur:
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS abusedesk_findings_in "
@@ -440,8 +528,7 @@ def _copy_findings(s: Session, table: Any, rows: list[dict[str, Any]]) -> set[st
         )
         cur.execute("DELETE FROM abusedesk_findings_in")
         with cur.copy(f"COPY abusedesk_findings_in ({names}) FROM STDIN") as copy:
-            for r in rows:
-                copy.write_row([Json(r[c]) if c in json_cols else r[c] for c in cols])
+            copy.write(body)
         cur.execute(  # column names come from the table definition, values travel by COPY
             f"INSERT INTO findings ({names}) SELECT {names} FROM abusedesk_findings_in "  # noqa: S608
             "ON CONFLICT DO NOTHING RETURNING id"

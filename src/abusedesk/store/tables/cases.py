@@ -6,21 +6,23 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from abusedesk.store.base import Base
 
 
 class FindingRow(Base):
     __tablename__ = "findings"
-    __table_args__ = (Index("ix_findings_group", "customer_id", "service_id", "group_key"),)
+    # every reader asks for one case's findings, often by window: one index serves them all (each index more is
+    # paid on every one of the millions of inserted findings)
+    __table_args__ = (Index("ix_findings_case_window", "case_id", "window_end"),)
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     detector: Mapped[str] = mapped_column(String(60))
     kind: Mapped[str] = mapped_column(String(40))
     clauses: Mapped[list[Any]] = mapped_column(default=list)
     group_key: Mapped[str] = mapped_column(String(300))
     window_start: Mapped[datetime] = mapped_column()
-    window_end: Mapped[datetime] = mapped_column(index=True)
+    window_end: Mapped[datetime] = mapped_column()
     severity: Mapped[str] = mapped_column(String(10))
     confidence: Mapped[float] = mapped_column(Float)
     summary: Mapped[str] = mapped_column(Text)
@@ -28,7 +30,7 @@ class FindingRow(Base):
     customer_id: Mapped[str | None] = mapped_column(String(64))
     project_id: Mapped[str | None] = mapped_column(String(64))
     service_id: Mapped[str | None] = mapped_column(String(64))
-    case_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id"))
     created_at: Mapped[datetime] = mapped_column()
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
@@ -74,6 +76,9 @@ class CaseTransitionRow(Base):
     __tablename__ = "case_transitions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    # declared so that one flush inserts a new case before the rows that refer to it (the unit of work orders
+    # mappers by their relationships); never loaded: ``lazy="raise"``
+    case: Mapped[CaseRow] = relationship(lazy="raise")
     from_state: Mapped[str | None] = mapped_column(String(20))
     to_state: Mapped[str] = mapped_column(String(20))
     actor: Mapped[str] = mapped_column(String(120))
@@ -88,6 +93,9 @@ class ActionRow(Base):
     __table_args__ = (UniqueConstraint("idempotency_key"),)
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    # declared so that one flush inserts a new case before the rows that refer to it (the unit of work orders
+    # mappers by their relationships); never loaded: ``lazy="raise"``
+    case: Mapped[CaseRow] = relationship(lazy="raise")
     kind: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(20), index=True)
     idempotency_key: Mapped[str] = mapped_column(String(100))
@@ -126,6 +134,9 @@ class CaseNoteRow(Base):
     __tablename__ = "case_notes"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    # declared so that one flush inserts a new case before the rows that refer to it (the unit of work orders
+    # mappers by their relationships); never loaded: ``lazy="raise"``
+    case: Mapped[CaseRow] = relationship(lazy="raise")
     author: Mapped[str] = mapped_column(String(120))
     text: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 22:24:31.711188
+Create Date: 2026-11-28 00:26:18.486538
 """
 
 from __future__ import annotations
@@ -334,9 +334,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_findings")),
     )
     with op.batch_alter_table("findings", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_findings_case_id"), ["case_id"], unique=False)
-        batch_op.create_index("ix_findings_group", ["customer_id", "service_id", "group_key"], unique=False)
-        batch_op.create_index(batch_op.f("ix_findings_window_end"), ["window_end"], unique=False)
+        batch_op.create_index("ix_findings_case_window", ["case_id", "window_end"], unique=False)
 
     op.create_table(
         "projects",
@@ -403,9 +401,7 @@ def downgrade() -> None:
 
     op.drop_table("projects")
     with op.batch_alter_table("findings", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_findings_window_end"))
-        batch_op.drop_index("ix_findings_group")
-        batch_op.drop_index(batch_op.f("ix_findings_case_id"))
+        batch_op.drop_index("ix_findings_case_window")
 
     op.drop_table("findings")
     with op.batch_alter_table("events", schema=None) as batch_op:
