@@ -24,6 +24,7 @@ BUILTIN_PARSERS: tuple[str, ...] = (
     "abusedesk.parsers.urlreport:UrlReportParser",
     "abusedesk.parsers.freetext:FreetextParser",
     "abusedesk.parsers.shadowserver:ShadowserverParser",
+    "abusedesk.parsers.abusehub:AbusehubParser",
     "abusedesk.parsers.acns:AcnsParser",
     "abusedesk.parsers.dmca:DmcaParser",
     "abusedesk.parsers.intelmq:IntelmqParser",

@@ -33,6 +33,7 @@ FAMILIES = (
     "abuseio-notifier-samples/cyscon",
     "abuseio-notifier-samples/google",
     "abuseio-notifier-samples/projecthoneypot",
+    "abuseio-notifier-samples/abusehub",
     "abuseio-parser-netcraft-samples",
     "abusix-xarf-v3-samples/positive/3",
     "abusix-xarf-v3-samples/negative/3",
@@ -142,6 +143,16 @@ EXPECTED_EVENTS: list[tuple[str, str, int, str, str]] = [
     ("abuseio-notifier-samples/webiron/Webiron_Example_1.eml", "xarf_legacy", 2, "sql-injection", "172.16.31.20"),
     ("abuseio-notifier-samples/webiron/Webiron_Example_2.eml", "freetext", 1, "botnet", "172.16.10.13"),
     ("abuseio-notifier-samples/webiron/Webiron_Example_3.eml", "freetext", 1, "botnet", "fdf1:cb9d:f59e:19b0:0:3:4:2"),
+    # AbuseHub: a Shadowserver botnet-drone event (ZeroAccess) in the abusehubcsv attachment (issue 4; these fell
+    # through to the free-text parser before, which read the mail's own date as the event time)
+    ("abuseio-notifier-samples/abusehub/Abusehub_Example_1.eml", "abusehub", 1, "infected-host", "172.16.10.13"),
+    (
+        "abuseio-notifier-samples/abusehub/Abusehub_Example_2.eml",
+        "abusehub",
+        1,
+        "infected-host",
+        "fdf1:cb9d:f59e:19b0:0:45:0:22",
+    ),
     ("abuseio-notifier-samples/cyscon/Cyscon_Example_1.eml", "xarf_legacy", 1, "malware", "172.16.10.13"),
     (
         "abuseio-notifier-samples/cyscon/Cyscon_Example_2.eml",
@@ -813,3 +824,24 @@ def test_tolerant_samples_are_marked(corpus: Path) -> None:
         (ev,) = [o for o in XarfParser().parse(_report(path)) if isinstance(o, Event)]
         assert ev.extra.get("xarf_tolerant") is True, path.name
         assert "_internal" not in str(ev.to_dict())
+
+
+@pytest.mark.parametrize("name", ["Abusehub_Example_1.eml", "Abusehub_Example_2.eml"])
+def test_abusehub_event_time_agrees_with_the_notifiers_own_record(corpus: Path, name: str) -> None:
+    """The AbuseHub CSV's local "2015-03-02 01:45:59" (+01:00 says the mail text) is the 00:45:59 UTC of the
+    Shadowserver record attached beside it: the time zone is read, not assumed."""
+    (event,) = [o for o in sniff_parse(corpus / "reports" / "abuseio-notifier-samples" / "abusehub" / name)]
+    assert event.time == datetime(2015, 3, 2, 0, 45, 59, tzinfo=UTC)
+    assert event.extra["notifier_record"]["timestamp"] == "2015-03-02 00:45:59"
+    assert (event.extra["time_zone"], event.extra["utc_offset"]) == ("report text", "+01:00")
+    assert (event.source_port, event.transport, event.source_fqdn) == (2005, "udp", "nobody.example.com")
+    assert event.extra["reliable_notifier"] == "The Shadowserver Foundation"
+    assert event.extra["infection_type"] == "ZeroAccess"
+    assert event.reporter == "reports@reports.abusehub.nl"
+
+
+def sniff_parse(path: Path) -> list[Event]:
+    report = _report(path)
+    chosen = sniff(report, load_parsers())
+    assert chosen is not None
+    return [o for o in chosen.parse(report) if isinstance(o, Event)]

@@ -17,6 +17,7 @@ import pytest
 
 from abusedesk.domain.errors import ParseError
 from abusedesk.domain.records import Event
+from abusedesk.parsers.abusehub import AbusehubParser
 from abusedesk.parsers.acns import AcnsParser
 from abusedesk.parsers.arf import ArfParser
 from abusedesk.parsers.base import Parser
@@ -42,6 +43,7 @@ PARSERS: dict[str, type[Parser]] = {
     "freetext": FreetextParser,
     "projecthoneypot": HoneypotParser,
     "shadowserver": ShadowserverParser,
+    "abusehub": AbusehubParser,
     "acns": AcnsParser,
     "dmca": DmcaParser,
     "intelmq": IntelmqParser,

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from abusedesk.domain.errors import ParseError
 from abusedesk.domain.records import Event
+from abusedesk.parsers.abusehub import AbusehubParser
 from abusedesk.parsers.arf import ArfParser
 from abusedesk.parsers.base import Parser
 from abusedesk.parsers.freetext import FreetextParser
@@ -47,6 +48,7 @@ PARSERS: dict[str, Parser] = {
     "urlreport": UrlReportParser(),
     "freetext": FreetextParser(),
     "projecthoneypot": HoneypotParser(),
+    "abusehub": AbusehubParser(),
 }
 CORPUS_SEEDS = [
     "reports/abuseio-notifier-samples/feedback-loop/AOL_example_1.eml",
@@ -55,6 +57,7 @@ CORPUS_SEEDS = [
     "reports/abuseio-notifier-samples/cleanmx/Cleanmx_Example_2.eml",
     "reports/abuseio-notifier-samples/google/Safe_Browsing_Report_2.eml",
     "reports/abuseio-notifier-samples/projecthoneypot/Projecthoneypot_Example_paid_1.eml",
+    "reports/abuseio-notifier-samples/abusehub/Abusehub_Example_2.eml",
     "reports/abuseio-parser-netcraft-samples/Netcraft_Example_11.eml",
     "reports/ovh-cerberus-core-samples/lexsicom",
     "reports/ovh-cerberus-core-samples/xarf2.txt",
@@ -117,6 +120,9 @@ TOKENS = [
     "phishing spam brute force",
     "-----BEGIN PGP SIGNED MESSAGE-----",
     "-----BEGIN PGP SIGNATURE-----",
+    "reliable_notifier,report_type,infection_type,event_date,event_time,src_ip,src_port,protocol",
+    '"N","Shadowserver Botnet Drone",x,2026-03-29,02:30:00,192.0.2.4,99999,udp',
+    "(event time 2026-03-29 02:30:00 +25:99)",
     "\u00e9\u00ff\u4e2d",
 ]
 CTYPES = [
@@ -157,7 +163,9 @@ def parts(draw: st.DrawFn, depth: int = 0) -> str:
     ctype = draw(st.sampled_from(CTYPES))
     charset = draw(st.sampled_from(CHARSETS))
     enc = draw(st.sampled_from(ENCODINGS))
-    name = draw(st.sampled_from(["", "report.txt", "xarf.json", "logfile.log", "r.zip", "x.gz"]))
+    name = draw(
+        st.sampled_from(["", "report.txt", "xarf.json", "logfile.log", "r.zip", "x.gz", "abusehubcsv-1.0.0_x.csv"])
+    )
     head = f"Content-Type: {ctype}" + (f"; charset={charset}" if charset else "")
     if name:
         head += f'; name="{name}"\nContent-Disposition: attachment; filename="{name}"'

@@ -32,8 +32,9 @@ def test_registered_named_documented(name: str) -> None:
 
 def test_specific_formats_sniff_before_free_text() -> None:
     order = [p.name for p in load_parsers()]
-    for name in ("xarf", "xarf_legacy", "arf", "spamcop", "projecthoneypot", "urlreport"):
+    for name in ("xarf", "xarf_legacy", "arf", "spamcop", "projecthoneypot", "urlreport", "abusehub"):
         assert order.index(name) < order.index("freetext")
+    assert order.index("abusehub") < order.index("shadowserver")  # AbuseHub mails carry the notifier's CSV too
     assert order.index("xarf") < order.index("arf")  # ARF envelopes carrying XARF JSON go to xarf
 
 
