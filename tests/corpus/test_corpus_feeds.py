@@ -176,6 +176,7 @@ LISTFEEDS: dict[str, tuple[dict[str, object], Expect]] = {
     "blocklistde__imap.txt": ({}, (6, "brute-force", "192.0.2.4")),  # feed from the file name
     "cymru__infected_20171031.txt": ({}, (9, "brute-force", "172.16.0.21")),
     "dataplane__sshpwauth.txt": ({}, (3, "brute-force", "170.239.104.183")),
+    "html_table__feodotracker.html": ({}, (2, "botnet", "94.177.255.18")),  # sniffed: Feodo Tracker's C&C table
     "generic__sample_report.csv": (
         {"feed": "generic_csv", "delimiter": "\t", "kind": "malware", "columns": GENERIC_COLUMNS},
         (2, "malware", "198.105.221.5"),
@@ -249,6 +250,26 @@ def test_list_feeds(corpus: Path, name: str) -> None:
     meta, expected = LISTFEEDS[name]
     got, _ = outcome(ListFeedParser(), corpus / REPORTS / "intelmq-3.5.0-parser-testdata" / name, **meta)
     assert got == expected
+
+
+def test_feodo_tracker_page_rows(corpus: Path) -> None:
+    """The saved Feodo Tracker page went to the free-text parser before (six 'blocklisted' events, among them the
+    Malpedia links of its prose); its table has two C&C servers."""
+    path = corpus / REPORTS / "intelmq-3.5.0-parser-testdata" / "html_table__feodotracker.html"
+    report = make_report(path.read_bytes(), path.name)
+    chosen = sniff(report, load_parsers())
+    assert chosen is not None and chosen.name == "listfeeds"
+    items = list(chosen.parse(report))
+    assert [i for i in items if isinstance(i, ParseIssue)] == []
+    got = [
+        (e.kind, e.time.isoformat(), e.source_ip, e.extra["malware"], e.extra["status"], e.extra["asn"], e.confidence)
+        for e in items
+        if isinstance(e, Event)
+    ]
+    assert got == [
+        ("botnet", "2021-05-10T14:56:05+00:00", "94.177.255.18", "Dridex", "Online", "199883", 0.8),
+        ("botnet", "2021-05-10T14:56:04+00:00", "203.114.109.124", "Dridex", "Offline", "131293", 0.6),
+    ]
 
 
 def test_sniffing_with_every_registered_parser_picks_ours(corpus: Path) -> None:

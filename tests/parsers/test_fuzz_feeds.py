@@ -52,6 +52,7 @@ CORPUS_SEEDS = {
         "reports/intelmq-3.5.0-parser-testdata/spamhaus__cert.txt",
         "reports/intelmq-3.5.0-parser-testdata/microsoft__ctip.txt",
         "reports/intelmq-3.5.0-parser-testdata/dataplane__sshpwauth.txt",
+        "reports/intelmq-3.5.0-parser-testdata/html_table__feodotracker.html",
     ],
 }
 
@@ -118,6 +119,9 @@ def mutated(draw: st.DrawFn, name: str) -> tuple[str, bytes]:
                         b"::",
                         b"/33",
                         b"-1",
+                        b"<![foo[",
+                        b"</table>",
+                        b"<td>",
                     ]
                 )
             )

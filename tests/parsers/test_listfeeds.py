@@ -209,3 +209,78 @@ def test_feed_named_by_file_name_prefix() -> None:
     events, _ = run(parser, b"192.0.2.9\n", "blocklist.de__mail.txt")
     assert events[0].kind == "spam" and events[0].extra["list"] == "mail"
     assert not parser.recognises(make_report(data, "notes__2026.txt"))
+
+
+FEODO = b"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Feodo Tracker | Browse Botnet C&amp;Cs</title>
+<script>var x = "<table><tr><td>not a table</td></tr></table>";</script></head>
+<body><h1>Browse Botnet C&amp;Cs</h1>
+<table id="layout"><tr><td>navigation</td></tr></table>
+<table id="botnet_c2s" class="table">
+  <thead>
+    <tr role="row"><th>Firstseen (UTC)</th><th>Host</th><th>Port</th><th>Malware</th><th>Status</th>
+    <th>Network (ASN)</th><th>Country</th></tr>
+  </thead>
+  <tbody>
+  <tr><td>2026-02-28 14:56:05</td><td><a href="https://feodotracker.example/browse/host/192.0.2.90/">192.0.2.90</a></td>
+      <td>443</td><td><center><span><i class="fas fa-bug"></i> Dridex</span></center></td>
+      <td><center><span><i></i>  Online</span></center></td><td>AS64496 EXAMPLE-AS Example&nbsp;Net</td>
+      <td><img src="zz.png" title="ZZ"> ZZ</td></tr>
+<tr><td>2026-02-28 14:56:04</td><td>2001:db8::91</td><td></td><td>Emotet</td><td>Offline</td><td>n/a</td><td></td></tr>
+  <tr><td>2026-02-28 14:56:03</td><td>C2.Example.NET</td><td>8080</td><td>TrickBot</td><td>Online</td>
+      <td>AS64497</td><td>ZZ</td></tr>
+  <tr><td>yesterday</td><td>192.0.2.92</td><td></td><td>Dridex</td><td>Online</td><td></td><td></td></tr>
+  <tr><td>2026-02-28 14:56:01</td><td>not a host!</td><td></td><td>Dridex</td><td>Online</td><td></td><td></td></tr>
+  <tr><td>2026-02-28 14:56:00</td></tr>
+  </tbody>
+</table></body></html>
+"""
+
+
+def test_feodo_tracker_table() -> None:
+    report = make_report(FEODO, "browse.html")
+    assert parser.recognises(report)
+    events, issues = run(parser, FEODO, "browse.html")
+    assert [(e.kind, e.source_ip, e.source_fqdn, e.source_port) for e in events] == [
+        ("botnet", "192.0.2.90", None, 443),
+        ("botnet", "2001:db8::91", None, None),
+        ("botnet", None, "c2.example.net", 8080),
+    ]
+    first = events[0]
+    assert first.feed == "feodotracker" and first.reporter == "abuse.ch"
+    assert first.time.isoformat() == "2026-02-28T14:56:05+00:00"
+    assert first.extra == {
+        "malware": "Dridex",
+        "status": "Online",
+        "country": "ZZ",
+        "asn": "64496",
+        "as_name": "EXAMPLE-AS Example Net",  # &nbsp; decoded, whitespace collapsed
+    }
+    assert first.confidence == 0.8 and events[1].confidence == 0.6  # an offline C&C is older news
+    assert events[1].extra == {"malware": "Emotet", "status": "Offline"}  # "n/a" is no network
+    assert [(i.line, i.reason.split(" ")[0]) for i in issues] == [(19, "firstseen"), (20, "host"), (21, "row")]
+
+
+def test_feodo_tracker_page_without_its_table_or_cut_short() -> None:
+    no_table = b"<!DOCTYPE html><html><head><title>Feodo Tracker</title></head><body><p>maintenance</p></body></html>"
+    with pytest.raises(ParseError, match="no table with 'Firstseen' and 'Host' columns"):
+        run(parser, no_table)
+    cut = FEODO[: FEODO.index(b"2001:db8::91")]  # the page stops inside the second row
+    events, issues = run(parser, cut)
+    assert [e.source_ip for e in events] == ["192.0.2.90"]
+    assert [i.line for i in issues] == [16]  # the half row is named, not guessed
+
+
+def test_feodo_table_found_by_its_columns_not_by_position() -> None:
+    page = (
+        b"<html><title>Feodo Tracker</title><table><tr><th>Host</th><th>Firstseen</th></tr>"
+        b"<tr><td>198.51.100.93</td><td>2026-02-28T10:00:00Z</td></tr></table>"
+    )
+    (event,), _ = run(parser, page)
+    assert (event.source_ip, event.time.isoformat()) == ("198.51.100.93", "2026-02-28T10:00:00+00:00")
+    assert event.extra == {}
+
+
+def test_other_html_is_not_a_feodo_page() -> None:
+    page = b"<html><title>Some list</title><table><tr><th>Host</th><th>Firstseen</th></tr></table></html>"
+    assert not parser.recognises(make_report(page))

@@ -8,6 +8,8 @@ Recognised by their content (sniffing):
 - ``dataplane``       DataPlane.org: ``# DataPlane.org`` header, ``asn | asname | ip | lastseen | category`` rows
 - ``zoneh``           Zone-H defacement CSV (header with ``defacement_id`` and ``hackmode``)
 - ``microsoft_ctip``  Microsoft CTIP Interflow (JSON list) and CTIP Azure (JSON lines with ``DataFeed``)
+- ``feodotracker``    abuse.ch Feodo Tracker's "Browse Botnet C&Cs" HTML page: the table with ``Firstseen`` and
+  ``Host`` columns, read with the stdlib ``html.parser`` (one C&C server per row)
 
 Not recognisable from content (a bare list of addresses or URLs looks the same whoever publishes it); these need
 ``meta["feed"]`` set by the drop-folder or channel configuration:
@@ -33,8 +35,9 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from typing import Any
 
 from abusedesk.domain.errors import ParseError
@@ -497,6 +500,165 @@ def _ctip_azure(rec: dict[str, Any], i: int, n: int | None, feed: str) -> Iterat
     )
 
 
+# --- Feodo Tracker (abuse.ch) HTML table --------------------------------------------------------------------------
+
+_FEODO_HEAD = re.compile(rb"<html\b.*feodo\s*tracker", re.IGNORECASE | re.DOTALL)
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.IGNORECASE)
+_ASN = re.compile(r"^AS(\d+)\b\s*(.*)$", re.IGNORECASE)
+
+
+@dataclass(slots=True)
+class _Table:
+    rows: list[tuple[int, list[str]]] = field(default_factory=list)
+    row: list[str] | None = None
+    row_line: int = 0
+    cell: list[str] | None = None
+
+
+class _HtmlTables(HTMLParser):
+    """Every ``<table>`` of a page as rows of cell texts (whitespace collapsed, entities decoded), each with the line
+    its ``<tr>`` starts on. A table inside a cell is a table of its own; the outer cell keeps only its own text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tables: list[_Table] = []
+        self._open: list[_Table] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            table = _Table()
+            self.tables.append(table)
+            self._open.append(table)
+        elif not self._open:
+            return
+        elif tag == "tr":
+            self._end_row(self._open[-1])
+            self._open[-1].row, self._open[-1].row_line = [], self.getpos()[0]
+        elif tag in ("td", "th"):
+            table = self._open[-1]
+            self._end_cell(table)
+            if table.row is None:  # a cell outside <tr>: browsers open the row, so do we
+                table.row, table.row_line = [], self.getpos()[0]
+            table.cell = []
+        elif tag == "br" and self._open[-1].cell is not None:
+            self._open[-1].cell.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self._open:
+            return
+        table = self._open[-1]
+        if tag in ("td", "th"):
+            self._end_cell(table)
+        elif tag == "tr":
+            self._end_row(table)
+        elif tag == "table":
+            self._end_row(table)
+            self._open.pop()
+
+    def handle_data(self, data: str) -> None:
+        if self._open and self._open[-1].cell is not None:
+            self._open[-1].cell.append(data)
+
+    def close(self) -> None:
+        super().close()
+        while self._open:  # a truncated page: keep what was read
+            self._end_row(self._open.pop())
+
+    @staticmethod
+    def _end_cell(table: _Table) -> None:
+        if table.cell is not None and table.row is not None:
+            table.row.append(" ".join("".join(table.cell).split()))
+        table.cell = None
+
+    def _end_row(self, table: _Table) -> None:
+        self._end_cell(table)
+        if table.row:
+            table.rows.append((table.row_line, table.row))
+        table.row = None
+
+
+def _sniff_feodo(report: Report) -> bool:
+    return bool(_FEODO_HEAD.search(report.head))
+
+
+def _column(header: list[str], *prefixes: str) -> int | None:
+    for i, name in enumerate(header):
+        if name.lower().replace(" ", "").startswith(prefixes):
+            return i
+    return None
+
+
+def _parse_feodo(report: Report, feed: str) -> Iterator[Item]:
+    reader = _HtmlTables()
+    try:
+        reader.feed(report.text)
+        reader.close()
+    except AssertionError as exc:  # html.parser's way of refusing a malformed declaration
+        raise ParseError(f"the Feodo Tracker page is not readable HTML: {exc}") from None
+    for table in reader.tables:
+        for pos, (_line, header) in enumerate(table.rows[:3]):
+            host_i = _column(header, "host", "ipaddress", "dst_ip")
+            time_i = _column(header, "firstseen")
+            if host_i is not None and time_i is not None:
+                yield from _feodo_rows(table.rows[pos + 1 :], header, host_i, time_i, feed)
+                return
+    raise ParseError(
+        "the Feodo Tracker page has no table with 'Firstseen' and 'Host' columns; the format may have changed"
+    )
+
+
+def _feodo_rows(
+    rows: list[tuple[int, list[str]]], header: list[str], host_i: int, time_i: int, feed: str
+) -> Iterator[Item]:
+    malware_i = _column(header, "malware")
+    status_i = _column(header, "status")
+    network_i = _column(header, "network", "asn")
+    country_i = _column(header, "country")
+    port_i = _column(header, "port", "dst_port")
+    lastseen_i = _column(header, "lastonline", "lastseen")
+    for n, row in rows:
+        if len(row) <= max(host_i, time_i):
+            yield ParseIssue(f"row has {len(row)} cells, the header has {len(header)}", line=n)
+            continue
+        cell = {i: _clean(v) for i, v in enumerate(row)}
+        host = cell[host_i] or ""
+        ip, fqdn = (host, None) if is_ip(host) else (None, host.lower() if _HOSTNAME.match(host) else None)
+        if ip is None and fqdn is None:
+            yield ParseIssue(f"host {host[:80]!r} is neither an address nor a host name", line=n)
+            continue
+        try:
+            when = _utc(cell[time_i] or "")
+        except ValueError:
+            yield ParseIssue(f"firstseen {row[time_i][:40]!r} is not a date and time", line=n)
+            continue
+        extra: dict[str, Any] = {}
+        for key, i in (
+            ("malware", malware_i),
+            ("status", status_i),
+            ("country", country_i),
+            ("last_online", lastseen_i),
+        ):
+            if i is not None and i < len(row) and cell[i]:
+                extra[key] = cell[i]
+        if network_i is not None and network_i < len(row) and cell[network_i]:
+            m = _ASN.match(cell[network_i] or "")
+            extra.update({"asn": m.group(1), "as_name": m.group(2)} if m else {"network": cell[network_i]})
+        status = str(extra.get("status", "")).lower()
+        yield _event(
+            feed,
+            n,
+            kind="botnet",
+            time=when,
+            reporter="abuse.ch",
+            source_ip=ip,
+            source_fqdn=fqdn,
+            source_port=_port(row[port_i]) if port_i is not None and port_i < len(row) else None,
+            confidence=0.8 if status == "online" else 0.6,
+            description=f"Feodo Tracker: {extra.get('malware', 'botnet')} C&C server ({status or 'status unknown'})",
+            extra=extra,
+        )
+
+
 # --- configured lists (not sniffable) -----------------------------------------------------------------------------
 
 
@@ -626,13 +788,15 @@ FORMATS: tuple[FeedFormat, ...] = (
     FeedFormat("dataplane", _sniff_dataplane, _parse_dataplane),
     FeedFormat("zoneh", _sniff_zoneh, _parse_zoneh),
     FeedFormat("microsoft_ctip", _sniff_ctip, _parse_ctip),
+    FeedFormat("feodotracker", _sniff_feodo, _parse_feodo),
     FeedFormat("blocklist.de", None, _parse_blocklistde),
     FeedFormat("openphish", None, _parse_openphish),
     FeedFormat("ip_list", None, _parse_configured_ip_list),
     FeedFormat("url_list", None, _parse_configured_url_list),
     FeedFormat("generic_csv", None, _parse_generic_csv),
 )
-_BY_NAME = {f.name: f for f in FORMATS} | {"blocklistde": FORMATS[6]}
+_BY_NAME = {f.name: f for f in FORMATS}
+_BY_NAME["blocklistde"] = _BY_NAME["blocklist.de"]
 
 
 def _feed_from_filename(filename: str | None) -> str | None:
@@ -644,7 +808,8 @@ def _feed_from_filename(filename: str | None) -> str | None:
 
 class ListFeedParser(Parser):
     """Blocklists, bot lists and URL lists (Spamhaus DROP and CERT, Team Cymru, DataPlane, Zone-H, Microsoft CTIP,
-    and, when the channel names the feed, blocklist.de, OpenPhish and generic IP/URL lists or CSV).
+    Feodo Tracker's C&C table, and, when the channel names the feed, blocklist.de, OpenPhish and generic IP/URL
+    lists or CSV).
 
     Flags each listed address or URL with the feed's kind (blocklisted, infected host, brute force, phishing ...).
     For: anyone subscribed to these feeds about their own networks. False positives: lists are third-party
@@ -673,7 +838,8 @@ class ListFeedParser(Parser):
         fmt = self._format(report)
         if fmt is None:
             raise ParseError(
-                "not a list feed this parser knows (no Spamhaus/Cymru/DataPlane/Zone-H/CTIP header, and no "
+                "not a list feed this parser knows (no Spamhaus/Cymru/DataPlane/Zone-H/CTIP header nor Feodo Tracker "
+                "page, and no "
                 "meta 'feed' naming blocklist.de, openphish, ip_list, url_list or generic_csv)",
                 source=report.filename,
                 parser=self.name,
