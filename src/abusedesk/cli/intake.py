@@ -119,7 +119,7 @@ def imap(
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 60.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Poll an IMAP mailbox for unseen complaint mail; each message is marked only after it was stored."""
+    """Poll an IMAP mailbox for new complaint mail (read or not); each message is marked only after it was stored."""
     from abusedesk.intake.imap import ImapAccount, ImapPoller
 
     account = ImapAccount(

@@ -1,11 +1,11 @@
-"""Raw inputs (content-addressed; the bytes live in the raw store), parsed events, reporters."""
+"""Raw inputs (content-addressed; the bytes live in the raw store), parsed events, reporters, IMAP cursors."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from abusedesk.store.base import Base
@@ -64,3 +64,17 @@ class ReporterRow(Base):
     acks_window_start: Mapped[datetime | None] = mapped_column()
     acks_in_window: Mapped[int] = mapped_column(Integer, default=0)
     trusted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ImapCursorRow(Base):
+    """Where the IMAP poller is in one mailbox: the UIDVALIDITY it read under and the highest UID it took in.
+
+    UIDs only mean something within one UIDVALIDITY; when the server announces another, the poller starts again
+    from UID 1 (the raw store recognises what it already has). Both are 32-bit unsigned in IMAP, hence BigInteger.
+    """
+
+    __tablename__ = "imap_cursors"
+    mailbox: Mapped[str] = mapped_column(String(512), primary_key=True)  # user@host:port/mailbox
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column()

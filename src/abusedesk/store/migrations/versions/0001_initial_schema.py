@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 00:26:18.486538
+Create Date: 2026-11-28 00:34:18.530376
 """
 
 from __future__ import annotations
@@ -131,6 +131,14 @@ def upgrade() -> None:
         sa.Column("origin", sa.Text(), nullable=False),
         sa.Column("meta", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("sha256", name=op.f("pk_evidence")),
+    )
+    op.create_table(
+        "imap_cursors",
+        sa.Column("mailbox", sa.String(length=512), nullable=False),
+        sa.Column("uidvalidity", sa.BigInteger(), nullable=False),
+        sa.Column("last_uid", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("mailbox", name=op.f("pk_imap_cursors")),
     )
     op.create_table(
         "inventory_imports",
@@ -446,6 +454,7 @@ def downgrade() -> None:
 
     op.drop_table("notices")
     op.drop_table("inventory_imports")
+    op.drop_table("imap_cursors")
     op.drop_table("evidence")
     with op.batch_alter_table("dead_letters", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_dead_letters_subject"))
