@@ -11,9 +11,11 @@ from abusedesk.cases.engine import CaseEngine
 from abusedesk.cases.service import CaseService
 from abusedesk.detectors.reported import ReportedAbuseDetector
 from abusedesk.domain.records import Event
+from abusedesk.domain.timeutil import iso
 from abusedesk.evidence import audit
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.cases import ActionRow, CaseRow, CaseTransitionRow, FindingRow
+from abusedesk.store.tables.evidence import AuditRow
 from tests.cases.support import finding
 from tests.conftest import T0
 
@@ -52,7 +54,7 @@ def test_first_finding_opens_case_requests_cease_and_leaves_proof(runtime: Runti
         assert action.payload["deadline"] == "2026-03-02T10:00:00Z"
         assert action.payload["findings"][0]["summary"].startswith("scan from ip:192.0.2.10")
         assert steps == [(None, "new"), ("new", "notified"), ("notified", "awaiting-customer")]
-        actions = [a for (a,) in s.execute(select(audit.AuditRow.action).order_by(audit.AuditRow.seq))]
+        actions = [a for (a,) in s.execute(select(AuditRow.action).order_by(AuditRow.seq))]
         assert audit.verify(s).ok
     assert actions[0] == "case.opened"
     assert actions.count("case.transition") == 2
@@ -262,3 +264,30 @@ def test_stored_findings_keep_every_character_and_field(runtime: Runtime) -> Non
         )  # fmt: skip
         assert row.data == {"event_ids": list(f.event_ids), "evidence": list(f.evidence), "policy_version": "v-test"}
         assert row.case_id is not None
+
+
+def test_severity_rising_to_a_shorter_deadline_sends_a_new_request_with_it(runtime: Runtime, clock) -> None:  # type: ignore[no-untyped-def]
+    p = runtime.policy  # network-abuse: medium asks to cease within 24h, high within 4h
+    engine = CaseEngine(runtime)
+    engine.ingest([finding(p, i) for i in range(4)])
+    [case] = _cases(runtime)
+    first_deadline = case.deadline
+    assert first_deadline == clock.now() + timedelta(hours=24)
+    clock.advance(timedelta(hours=1))
+    engine.ingest([finding(p, 4)])  # the fifth within 24h: high
+    [case] = _cases(runtime)
+    assert (case.severity, case.state) == ("high", "awaiting-customer")
+    assert case.deadline == clock.now() + timedelta(hours=4)
+    with runtime.sessions() as s:
+        requests = list(
+            s.scalars(select(ActionRow).where(ActionRow.kind == "request-to-cease").order_by(ActionRow.created_at))
+        )
+        changes = list(s.scalars(select(AuditRow).where(AuditRow.action == "case.deadline")))
+    assert len(requests) == 2
+    assert requests[1].payload["deadline"] == iso(clock.now() + timedelta(hours=4))
+    assert requests[1].payload["replaces_deadline"] == iso(first_deadline)
+    assert len(changes) == 1
+    engine.ingest([finding(p, 5)])  # still high: no third request
+    clock.advance(timedelta(hours=1))
+    with runtime.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(ActionRow).where(ActionRow.kind == "request-to-cease")) == 2

@@ -14,7 +14,6 @@ Batches are processed in one transaction; ``open_key`` (unique while a case is o
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -22,7 +21,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -35,12 +33,12 @@ from abusedesk.domain.records import Finding, Severity
 from abusedesk.domain.timeutil import as_utc, iso, parse_time
 from abusedesk.policy.model import Policy
 from abusedesk.runtime import Runtime
-from abusedesk.store.tables.cases import CaseRow, FindingRow
+from abusedesk.store import bulk
+from abusedesk.store.tables.cases import ActionRow, CaseRow, CaseTransitionRow, FindingRow
 
 log = logging.getLogger(__name__)
 
 _CHUNK = 500
-_COPY_MIN = 200  # from this many new findings on, PostgreSQL gets them by COPY (faster than a huge INSERT)
 _RETRIES = 5
 
 
@@ -133,7 +131,7 @@ class CaseEngine:
             with self.rt.sessions() as session, session.begin():
                 with lifecycle.buffered_audit(session):  # one insert for the batch's audit entries
                     self._ingest(session, findings, policy_version, report)
-                session.info.pop(lifecycle.FRESH_CASES, None)
+                session.info.pop(lifecycle.ACTION_KEYS, None)
                 outcomes = lifecycle.pop_outcomes(session)
         except (StaleDataError, IntegrityError) as exc:
             raise Conflict(
@@ -191,30 +189,26 @@ class CaseEngine:
             by_case, cases_by_id, new_cases, reopened, dismissed_reopen = self._assign(
                 s, policy, groups, existing, version, now
             )
-            if new_cases:
-                s.info.setdefault(lifecycle.FRESH_CASES, set()).update(c.id for c in new_cases)
-            raised = self._update_counts(s, policy, by_case, cases_by_id, dismissed_reopen, now)
-            fresh_ids = {c.id for c in new_cases} | {c.id for c in reopened}
+            new_ids = {c.id for c in new_cases}
+            raised = self._update_counts(s, policy, by_case, cases_by_id, dismissed_reopen, new_ids, now)
+            fresh_ids = new_ids | {c.id for c in reopened}
+            rerun = sorted(cid for cid in raised - fresh_ids if CaseState(cases_by_id[cid].state) not in ENDED)
+            lifecycle.load_action_keys(s, [c.id for c in reopened] + rerun, new=sorted(new_ids))
             for case in [*new_cases, *reopened]:
                 run = lifecycle.run_playbook(
                     s, policy, case, at=now, findings=_sample(by_case[case.id]), actor=self.actor
                 )
                 report.actions += len(run.actions)
-            for case_id in sorted(raised - fresh_ids):
-                case, members = cases_by_id[case_id], by_case[case_id]
-                if CaseState(case.state) not in ENDED:  # a higher severity may have a stronger playbook
-                    run = lifecycle.run_playbook(s, policy, case, at=now, findings=_sample(members), actor=self.actor)
-                    report.actions += len(run.actions)
+            for case_id in rerun:  # a higher severity may have a stronger playbook
+                run = lifecycle.run_playbook(
+                    s, policy, cases_by_id[case_id], at=now, findings=_sample(by_case[case_id]), actor=self.actor
+                )
+                report.actions += len(run.actions)
+            lifecycle.write_cases(s, [c for cid, c in cases_by_id.items() if cid not in new_ids])
+        # new cases, their transitions and actions by COPY (in foreign-key order), then whatever else is pending
+        bulk.flush_new(s, [CaseRow, CaseTransitionRow, ActionRow])
         s.flush()
-
-        inserted = self._insert_findings(s, fresh, by_case, now)
-        if len(inserted) != len(fresh):
-            # another worker stored some of these findings after our duplicate check: its batch counted them into
-            # the same cases, so this batch's counts are wrong; roll back and let the retry skip them
-            raise IntegrityError(
-                "findings", None, Exception(f"{len(fresh) - len(inserted)} findings were stored concurrently")
-            )
-        report.stored = len(inserted)
+        report.stored = self._insert_findings(s, by_case, now)
         report.opened = [c.ref for c in new_cases]
         report.reopened = [c.ref for c in reopened]
         report.updated = [c.ref for cid, c in cases_by_id.items() if cid not in fresh_ids]
@@ -316,20 +310,15 @@ class CaseEngine:
             reopen_count=0,
         )
 
-    def _insert_findings(
-        self, s: Session, fresh: list[Finding], by_case: dict[str, list[Finding]], now: datetime
-    ) -> set[str]:
-        """Store the batch's findings with their case; returns the ids actually inserted (a duplicate is skipped)."""
-        dialect = s.get_bind().dialect.name
-        if dialect == "postgresql" and len(fresh) >= _COPY_MIN:
-            return _copy_findings(s, by_case, now)
+    def _insert_findings(self, s: Session, by_case: dict[str, list[Finding]], now: datetime) -> int:
+        """Store the batch's findings with their case (one COPY on PostgreSQL).
+
+        The duplicate check before left only findings that were not stored; if another worker stored one of them
+        since, the primary key refuses the write and the whole batch is rolled back and retried (Conflict), so no
+        finding is ever counted into a case twice.
+        """
         rows = [_finding_row(f, case_id, now) for case_id, members in by_case.items() for f in members]
-        table: Any = FindingRow.__table__
-        ins: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-        # one cached statement, executemany with RETURNING ("insertmanyvalues"): rows that already existed (a
-        # concurrent worker stored them first) are skipped and not returned, so they are not counted
-        stmt = ins.on_conflict_do_nothing().returning(table.c.id)
-        return {str(fid) for fid in s.connection().execute(stmt, rows).scalars()}
+        return bulk.copy_rows(s, FindingRow.__table__, rows)
 
     def _update_counts(
         self,
@@ -338,6 +327,7 @@ class CaseEngine:
         by_case: dict[str, list[Finding]],
         cases: dict[str, CaseRow],
         no_reopen_raise: set[str],
+        new: set[str],
         now: datetime,
     ) -> set[str]:
         """Count the new findings into their cases; returns the ids of cases whose severity rose."""
@@ -359,22 +349,9 @@ class CaseEngine:
         # has any) plus the batch's members in the window.
         counted = [cid for cid, rule in rules.items() if rule is not None and rule.every]
         counts: dict[str, int] = {}
-        stored_before = [cid for cid in counted if cid not in s.info.get(lifecycle.FRESH_CASES, ())]
-        for i in range(0, len(stored_before), 200):
-            part = stored_before[i : i + 200]
-            cond = or_(
-                *(
-                    and_(
-                        FindingRow.case_id == cid,
-                        FindingRow.window_end >= cases[cid].last_finding_at - rules[cid].within,  # type: ignore[operator,union-attr]
-                    )
-                    for cid in part
-                )
-            )
-            for case_id, n in s.execute(
-                select(FindingRow.case_id, func.count()).where(cond).group_by(FindingRow.case_id)
-            ):
-                counts[str(case_id)] = int(n)
+        stored_before = [cid for cid in counted if cid not in new]
+        cutoffs = {cid: cases[cid].last_finding_at - rules[cid].within for cid in stored_before}  # type: ignore[operator]
+        counts.update(_count_since(s, cutoffs))
         for cid in counted:
             cutoff = cases[cid].last_finding_at - rules[cid].within  # type: ignore[operator]
             counts[cid] = counts.get(cid, 0) + sum(1 for f in by_case[cid] if f.window_end >= cutoff)
@@ -431,6 +408,31 @@ def _known_ids(s: Session, ids: list[str]) -> set[str]:
     return known
 
 
+def _count_since(s: Session, cutoffs: dict[str, datetime]) -> dict[str, int]:
+    """Per case id: how many of its stored findings end at or after its cutoff."""
+    counts: dict[str, int] = {}
+    if not cutoffs:
+        return counts
+    if s.get_bind().dialect.name == "postgresql":  # one query, the pairs as two arrays
+        rows = s.execute(
+            text(
+                "SELECT f.case_id, count(*) FROM findings f "
+                "JOIN unnest(CAST(:ids AS text[]), CAST(:cutoffs AS timestamptz[])) AS c(id, cutoff) "
+                "ON f.case_id = c.id AND f.window_end >= c.cutoff GROUP BY f.case_id"
+            ),
+            {"ids": list(cutoffs), "cutoffs": [as_utc(t) for t in cutoffs.values()]},
+        )
+        return {str(cid): int(n) for cid, n in rows}
+    ids = list(cutoffs)
+    for i in range(0, len(ids), 200):
+        cond = or_(
+            *(and_(FindingRow.case_id == cid, FindingRow.window_end >= cutoffs[cid]) for cid in ids[i : i + 200])
+        )
+        for case_id, n in s.execute(select(FindingRow.case_id, func.count()).where(cond).group_by(FindingRow.case_id)):
+            counts[str(case_id)] = int(n)
+    return counts
+
+
 def _sample(members: list[Finding]) -> list[dict[str, Any]]:
     """What a notice shows of a batch's findings: the first few (members are in window order)."""
     return [_summary(f) for f in members[: lifecycle.FINDING_SAMPLE]]
@@ -458,84 +460,6 @@ def _finding_row(f: Finding, case_id: str, now: datetime) -> dict[str, Any]:
     }
 
 
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(value: str | None) -> str:
-    """A value in COPY's text format: NULL is \\N; backslash, tab, newline and CR are escaped."""
-    if value is None:
-        return "\\N"
-    return (
-        value.translate(_COPY_ESCAPES) if ("\\" in value or "\t" in value or "\n" in value or "\r" in value) else value
-    )
-
-
-def _copy_line(f: Finding, case_id: str, created: str) -> str:
-    """One findings row as a COPY text line, in :data:`_COPY_COLUMNS` order."""
-    esc = _copy_text
-    data = json.dumps(
-        {"event_ids": list(f.event_ids), "evidence": list(f.evidence), "policy_version": f.policy_version}
-    )
-    return "\t".join(
-        (
-            esc(f.id),
-            esc(f.detector),
-            esc(f.kind),
-            esc(json.dumps(list(f.clauses))),
-            esc(f.group_key),
-            as_utc(f.window_start).isoformat(),
-            as_utc(f.window_end).isoformat(),
-            f.severity.value,
-            repr(float(f.confidence)),
-            esc(f.summary),
-            esc(f.subject_ip),
-            esc(f.customer_id),
-            esc(f.project_id),
-            esc(f.service_id),
-            esc(case_id),
-            created,
-            esc(data),
-        )
-    )
-
-
-_COPY_COLUMNS = (
-    "id", "detector", "kind", "clauses", "group_key", "window_start", "window_end", "severity", "confidence",
-    "summary", "subject_ip", "customer_id", "project_id", "service_id", "case_id", "created_at", "data",
-)  # fmt: skip
-
-
-def _copy_findings(s: Session, by_case: dict[str, list[Finding]], now: datetime) -> set[str]:
-    """PostgreSQL: COPY the rows into a session-private temporary table, then insert-if-absent from it.
-
-    Same meaning as the INSERT ... ON CONFLICT DO NOTHING RETURNING path (only rows actually inserted come back),
-    without building and parsing one huge INSERT statement per thousand rows. The COPY text is written here, in
-    one piece, rather than value by value through the driver's adapters.
-    """
-    if {c.name for c in FindingRow.__table__.columns} != set(_COPY_COLUMNS):  # a new column must be added here too
-        raise RuntimeError("findings columns changed: update engine._COPY_COLUMNS and engine._copy_line")
-    created = as_utc(now).isoformat()
-    body = "".join(
-        _copy_line(f, case_id, created) + "\n" for case_id, members in by_case.items() for f in members
-    ).encode()
-    raw = s.connection().connection.driver_connection
-    assert raw is not None
-    names = ", ".join(f'"{c}"' for c in _COPY_COLUMNS)
-    with raw.cursor() as cur:
-        cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS abusedesk_findings_in "
-            "(LIKE findings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        cur.execute("DELETE FROM abusedesk_findings_in")
-        with cur.copy(f"COPY abusedesk_findings_in ({names}) FROM STDIN") as copy:
-            copy.write(body)
-        cur.execute(  # column names come from the table definition, values travel by COPY
-            f"INSERT INTO findings ({names}) SELECT {names} FROM abusedesk_findings_in "  # noqa: S608
-            "ON CONFLICT DO NOTHING RETURNING id"
-        )
-        return {str(row[0]) for row in cur.fetchall()}
-
-
 def _repeat_rule(policy: Policy, clause_id: str) -> Any:
     clause = policy.clauses.get(clause_id)
     if clause is not None and clause.playbook is not None:
@@ -544,8 +468,6 @@ def _repeat_rule(policy: Policy, clause_id: str) -> Any:
 
 
 def _transition_row(case: CaseRow, at: datetime, actor: str) -> Any:
-    from abusedesk.store.tables.cases import CaseTransitionRow
-
     return CaseTransitionRow(
         case_id=case.id, from_state=None, to_state=CaseState.NEW.value, actor=actor, reason="opened", at=at
     )

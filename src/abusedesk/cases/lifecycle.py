@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, inspect, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from abusedesk.domain.casestate import CONFIRMED, ENDED, CaseState, check_transition, path_to
 from abusedesk.domain.errors import NotFound
@@ -22,14 +24,15 @@ from abusedesk.domain.ids import stable_id
 from abusedesk.domain.records import Severity
 from abusedesk.domain.timeutil import iso
 from abusedesk.evidence import audit
-from abusedesk.policy.model import ClauseRole, Policy, ProposedAction, StepType
+from abusedesk.policy.model import MIN_APPROVALS, ClauseRole, Policy, ProposedAction, StepType
 from abusedesk.store.tables.cases import ActionRow, CaseRow, CaseTransitionRow, FindingRow
 
 log = logging.getLogger(__name__)
 
 #: Actors that are the system itself; they never count as one of the persons a destructive action needs.
 MACHINE_ACTORS = frozenset({"engine", "scheduler"})
-#: Actions that need two persons: one proposes, a different one approves.
+#: Actions that need two persons: one proposes, a different one approves (a playbook may ask for more persons:
+#: ``approvals``, at least :data:`abusedesk.policy.model.MIN_APPROVALS`).
 TWO_PERSON = frozenset(a.value for a in ProposedAction)
 #: Action kinds an analyst may start alone (they go straight to ``pending``).
 ONE_PERSON = frozenset({"notify", "request-to-cease", "renotify", "reinstate"})
@@ -54,7 +57,14 @@ FINDING_SAMPLE = 20
 
 
 AUDIT_BUFFER = "abusedesk.case_audit_buffer"
-FRESH_CASES = "abusedesk.fresh_cases"
+#: session.info: case id -> the idempotency keys of its actions, for cases whose keys a writer loaded in one go
+ACTION_KEYS = "abusedesk.action_keys"
+#: The columns a writer of cases changes; :func:`write_cases` writes exactly these (and the version).
+MUTABLE_COLUMNS = (
+    "state", "open_key", "closed_at", "severity", "base_severity", "deadline", "notified_at", "last_finding_at",
+    "finding_count", "reopen_count", "updated_at",
+)  # fmt: skip
+_MUTABLE = frozenset(MUTABLE_COLUMNS)
 
 
 def record(session: Session, **entry: Any) -> None:
@@ -78,6 +88,61 @@ def buffered_audit(session: Session) -> Iterator[None]:
         audit.append_many(session, session.info[AUDIT_BUFFER])
     finally:
         session.info.pop(AUDIT_BUFFER, None)
+
+
+def load_action_keys(session: Session, case_ids: Sequence[str], *, new: Sequence[str] = ()) -> None:
+    """Load the action idempotency keys of ``case_ids`` in one query (``new`` cases have none yet), so that
+    :func:`add_action` checks them in memory instead of asking the database once per action."""
+    known: dict[str, set[str]] = session.info.setdefault(ACTION_KEYS, {})
+    for cid in new:
+        known[cid] = set()
+    todo = [cid for cid in dict.fromkeys(case_ids) if cid not in known]
+    for i in range(0, len(todo), 500):
+        part = todo[i : i + 500]
+        for cid in part:
+            known[cid] = set()
+        rows = session.execute(select(ActionRow.case_id, ActionRow.idempotency_key).where(ActionRow.case_id.in_(part)))
+        for cid, key in rows:
+            known[cid].add(key)
+
+
+def write_cases(session: Session, cases: Sequence[CaseRow]) -> int:
+    """Write stored cases whose :data:`MUTABLE_COLUMNS` changed in one executemany, each checked against the
+    version it was read at (as the ORM's own flush does, but that flush sends one UPDATE per case, a round trip
+    each). Raises StaleDataError when another writer changed one of them. Returns how many were written.
+
+    Cases with other changes, and new cases, are left to the session's flush.
+    """
+    table: Any = CaseRow.__table__
+    rows, written = [], []
+    for case in cases:
+        state = inspect(case)
+        if not state.persistent or not state.modified:
+            continue
+        changed = state.committed_state.keys()  # the attributes set since the last load or flush
+        if not changed or not changed <= _MUTABLE:
+            continue
+        row = {f"v_{col}": getattr(case, col) for col in MUTABLE_COLUMNS}
+        row["k_id"], row["k_version"], row["v_version"] = case.id, case.version, case.version + 1
+        rows.append(row)
+        written.append(case)
+    if not rows:
+        return 0
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("k_id"), table.c.version == bindparam("k_version"))
+        .values({col: bindparam(f"v_{col}", type_=table.c[col].type) for col in (*MUTABLE_COLUMNS, "version")})
+    )
+    result = session.connection().execute(stmt, rows)
+    if result.rowcount != len(rows):
+        raise StaleDataError(
+            f"{len(rows) - result.rowcount} of {len(rows)} cases were changed by another writer since they were read"
+        )
+    for case in written:  # the session now holds what the database holds: nothing left for its flush to write
+        for col in MUTABLE_COLUMNS:
+            set_committed_value(case, col, getattr(case, col))
+        set_committed_value(case, "version", case.version + 1)
+    return len(written)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -164,10 +229,14 @@ def add_action(
     payload: dict[str, Any],
 ) -> ActionRow | None:
     """Create an action once per idempotency ``key``; returns None if it already exists."""
-    if case.id not in session.info.get(FRESH_CASES, ()):  # a case opened in this transaction has no actions yet
-        exists = session.scalar(select(ActionRow.id).where(ActionRow.idempotency_key == key))
-        if exists is not None:
+    known = session.info.get(ACTION_KEYS, {}).get(case.id)
+    if known is None:
+        if session.scalar(select(ActionRow.id).where(ActionRow.idempotency_key == key)) is not None:
             return None
+    elif key in known:
+        return None
+    else:
+        known.add(key)
     row = ActionRow(
         id=stable_id("ac", key),
         case_id=case.id,
@@ -268,7 +337,7 @@ def action_payload(
         "findings": list(findings)[:FINDING_SAMPLE],
     }
     if kind in TWO_PERSON:
-        out["approvals_needed"] = 2
+        out["approvals_needed"] = MIN_APPROVALS
         out["approvers"] = []
     return out | (extra or {})
 
@@ -352,6 +421,47 @@ def run_playbook(
                 if case.deadline is None or deadline > case.deadline:  # deadlines never move backwards
                     case.deadline = deadline
                 case.notified_at = at
+            elif (
+                case.deadline is not None
+                and deadline < case.deadline
+                and case.state in (CaseState.NOTIFIED.value, CaseState.AWAITING_CUSTOMER.value)
+            ):
+                # the severity rose and its playbook gives less time: a new request to cease says so (the earlier
+                # deadline only binds the customer once it has been told); once per severity
+                earlier = add_action(
+                    session,
+                    case,
+                    "request-to-cease",
+                    status="pending",
+                    actor=actor,
+                    at=at,
+                    key=f"{key}:{case.severity}",
+                    payload=action_payload(
+                        policy,
+                        case,
+                        "request-to-cease",
+                        summaries,
+                        deadline=deadline,
+                        extra={"replaces_deadline": iso(case.deadline), "severity_rose_to": case.severity},
+                    ),
+                )
+                if earlier is not None:
+                    run.actions.append(earlier)
+                    record(
+                        session,
+                        at=at,
+                        actor=actor,
+                        action="case.deadline",
+                        subject_type="case",
+                        subject_id=case.id,
+                        payload={
+                            "ref": case.ref,
+                            "from": iso(case.deadline),
+                            "to": iso(deadline),
+                            "severity": case.severity,
+                        },
+                    )
+                    case.deadline = deadline
             advance(
                 session,
                 case,
@@ -375,7 +485,7 @@ def run_playbook(
                     case,
                     step.action.value,
                     summaries,
-                    extra={"approvals_needed": max(2, step.approvals), "approvers": []},
+                    extra={"approvals_needed": max(MIN_APPROVALS, step.approvals), "approvers": []},
                 ),
             )
             if row is not None:

@@ -30,12 +30,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, insert, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from abusedesk.domain.errors import ConfigError
 from abusedesk.domain.ids import canonical_json
 from abusedesk.domain.timeutil import iso
+from abusedesk.store import bulk
 from abusedesk.store.tables.evidence import AuditRow
 
 GENESIS = "0" * 64
@@ -123,7 +124,7 @@ def append_many(session: Session, entries: list[dict[str, Any]]) -> int:
             }
         )
         prev = digest
-    session.execute(insert(AuditRow), rows)
+    bulk.copy_rows(session, AuditRow.__table__, rows)  # one COPY on PostgreSQL
     _remember_head(session, seq, prev)
     return len(rows)
 
