@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
+import abusedesk.policy
 from abusedesk.cases.engine import CaseEngine
 from abusedesk.cases.scheduler import Scheduler
 from abusedesk.cases.service import CaseService
+from abusedesk.policy.loader import load_policy_text
 from abusedesk.runtime import Runtime
 from tests.cases.support import finding
 
@@ -66,3 +69,23 @@ def test_reminder_after_the_renotify_delay_once(runtime: Runtime, clock) -> None
     actions = CaseService(runtime).get(ref)["actions"]
     assert [a["kind"] for a in actions] == ["request-to-cease", "renotify"]
     assert actions[1]["deadline"] == "2026-03-02T10:00:00Z"
+
+
+def test_escalation_asks_for_as_many_persons_as_the_playbook_says(runtime: Runtime, clock) -> None:  # type: ignore[no-untyped-def]
+    policy_file = Path(abusedesk.policy.__file__).parent / "data" / "aup-2025-06-10.yaml"
+    text = policy_file.read_text(encoding="utf-8")
+    assert "approvals: 2" in text
+    three = load_policy_text(text.replace("approvals: 2", "approvals: 3"), source="three-persons.yaml")
+    p = runtime.policy
+    engine = CaseEngine(runtime)
+    ref = engine.ingest([finding(p, -30)]).opened[0]
+    clock.advance(timedelta(hours=3))
+    engine.ingest([finding(p, 180)])
+    clock.advance(timedelta(hours=21))
+    assert Scheduler(runtime, three).tick().escalated == [ref]
+    svc = CaseService(runtime)
+    [proposal] = [a for a in svc.get(ref)["actions"] if a["status"] == "proposed"]
+    assert proposal["approvals_needed"] == 3
+    assert svc.approve(proposal["id"], actor="alice")["status"] == "proposed"
+    assert svc.approve(proposal["id"], actor="bob")["status"] == "proposed"  # the scheduler is not a person
+    assert svc.approve(proposal["id"], actor="carol")["case_state"] == "restricted"

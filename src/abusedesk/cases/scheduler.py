@@ -27,7 +27,7 @@ from abusedesk.cases import lifecycle
 from abusedesk.domain.casestate import CaseState
 from abusedesk.domain.errors import Conflict, NotFound
 from abusedesk.domain.timeutil import iso
-from abusedesk.policy.model import Policy, ProposedAction, StepType
+from abusedesk.policy.model import MIN_APPROVALS, Policy, ProposedAction, StepType
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.cases import ActionRow, CaseRow, FindingRow
 
@@ -121,10 +121,11 @@ class Scheduler:
                 )
                 report.resolved.append(case.ref)
                 return
-            action = next(
-                (st.action for st in steps if st.type is StepType.ESCALATE_ON_REPEAT and st.action is not None),
-                ProposedAction.SUSPEND_SERVICE,
+            escalate = next(
+                (st for st in steps if st.type is StepType.ESCALATE_ON_REPEAT and st.action is not None), None
             )
+            action = escalate.action if escalate is not None and escalate.action else ProposedAction.SUSPEND_SERVICE
+            approvals = max(MIN_APPROVALS, escalate.approvals if escalate is not None else 0)
             lifecycle.transition(
                 s,
                 case,
@@ -147,7 +148,12 @@ class Scheduler:
                     case,
                     action.value,
                     lifecycle.finding_summaries(s, case),
-                    extra={"findings_since_notice": since, "notified_at": iso(case.notified_at)},
+                    extra={
+                        "findings_since_notice": since,
+                        "notified_at": iso(case.notified_at),
+                        "approvals_needed": approvals,
+                        "approvers": [],
+                    },
                 ),
             )
             case.updated_at = now
