@@ -502,7 +502,7 @@ def _ctip_azure(rec: dict[str, Any], i: int, n: int | None, feed: str) -> Iterat
 
 # --- Feodo Tracker (abuse.ch) HTML table --------------------------------------------------------------------------
 
-_FEODO_HEAD = re.compile(rb"<html\b.*feodo\s*tracker", re.IGNORECASE | re.DOTALL)
+_FEODO_NAME = re.compile(rb"feodo\s*tracker")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.IGNORECASE)
 _ASN = re.compile(r"^AS(\d+)\b\s*(.*)$", re.IGNORECASE)
 
@@ -578,7 +578,8 @@ class _HtmlTables(HTMLParser):
 
 
 def _sniff_feodo(report: Report) -> bool:
-    return bool(_FEODO_HEAD.search(report.head))
+    head = report.head.lower()
+    return b"<html" in head and bool(_FEODO_NAME.search(head))
 
 
 def _column(header: list[str], *prefixes: str) -> int | None:
