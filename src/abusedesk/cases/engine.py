@@ -34,7 +34,7 @@ from abusedesk.domain.timeutil import as_utc, iso, parse_time
 from abusedesk.policy.model import Policy
 from abusedesk.runtime import Runtime
 from abusedesk.store import bulk
-from abusedesk.store.tables.cases import ActionRow, CaseRow, CaseTransitionRow, FindingRow
+from abusedesk.store.tables.cases import ActionRow, CaseRow, FindingRow
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class CaseEngine:
         report = IngestReport(received=len(findings))
         try:
             with self.rt.sessions() as session, session.begin():
-                with lifecycle.buffered_audit(session):  # one insert for the batch's audit entries
+                with lifecycle.buffered_writes(session):  # one insert for the batch's transitions, one for its audit
                     self._ingest(session, findings, policy_version, report)
                 session.info.pop(lifecycle.ACTION_KEYS, None)
                 outcomes = lifecycle.pop_outcomes(session)
@@ -205,8 +205,9 @@ class CaseEngine:
                 )
                 report.actions += len(run.actions)
             lifecycle.write_cases(s, [c for cid, c in cases_by_id.items() if cid not in new_ids])
-        # new cases, their transitions and actions by COPY (in foreign-key order), then whatever else is pending
-        bulk.flush_new(s, [CaseRow, CaseTransitionRow, ActionRow])
+        # new cases and their actions by COPY (in foreign-key order), then whatever else is pending; the transitions
+        # and audit entries follow at the end of buffered_writes
+        bulk.flush_new(s, [CaseRow, ActionRow])
         s.flush()
         report.stored = self._insert_findings(s, by_case, now)
         report.opened = [c.ref for c in new_cases]
@@ -260,7 +261,9 @@ class CaseEngine:
                     current = self._new_case(f, key, version or f.policy_version or policy.version, now)
                     s.add(current)
                     new_cases.append(current)
-                    s.add(_transition_row(current, now, self.actor))
+                    lifecycle.add_transition(
+                        s, current.id, None, CaseState.NEW.value, actor=self.actor, reason="opened", at=now
+                    )
                     lifecycle.record(
                         s,
                         at=now,
@@ -465,9 +468,3 @@ def _repeat_rule(policy: Policy, clause_id: str) -> Any:
     if clause is not None and clause.playbook is not None:
         return clause.playbook.severity_on_repeat
     return policy.severity_on_repeat
-
-
-def _transition_row(case: CaseRow, at: datetime, actor: str) -> Any:
-    return CaseTransitionRow(
-        case_id=case.id, from_state=None, to_state=CaseState.NEW.value, actor=actor, reason="opened", at=at
-    )

@@ -25,6 +25,7 @@ from abusedesk.domain.records import Severity
 from abusedesk.domain.timeutil import iso
 from abusedesk.evidence import audit
 from abusedesk.policy.model import MIN_APPROVALS, ClauseRole, Policy, ProposedAction, StepType
+from abusedesk.store import bulk
 from abusedesk.store.tables.cases import ActionRow, CaseRow, CaseTransitionRow, FindingRow
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ FINDING_SAMPLE = 20
 
 
 AUDIT_BUFFER = "abusedesk.case_audit_buffer"
+TRANSITION_BUFFER = "abusedesk.case_transition_buffer"
 #: session.info: case id -> the idempotency keys of its actions, for cases whose keys a writer loaded in one go
 ACTION_KEYS = "abusedesk.action_keys"
 #: The columns a writer of cases changes; :func:`write_cases` writes exactly these (and the version).
@@ -70,7 +72,7 @@ _MUTABLE = frozenset(MUTABLE_COLUMNS)
 def record(session: Session, **entry: Any) -> None:
     """Write an audit entry (the arguments of ``audit.append``) in the caller's transaction.
 
-    Inside :func:`buffered_audit` the entries are collected and written at the end in one insert, in order.
+    Inside :func:`buffered_writes` the entries are collected and written at the end in one insert, in order.
     """
     buffer = session.info.get(AUDIT_BUFFER)
     if buffer is None:
@@ -79,15 +81,37 @@ def record(session: Session, **entry: Any) -> None:
         buffer.append(entry)
 
 
+def add_transition(
+    session: Session, case_id: str, from_state: str | None, to_state: str, *, actor: str, reason: str, at: datetime
+) -> None:
+    """Add a row to the case's timeline (buffered inside :func:`buffered_writes`)."""
+    row = {
+        "case_id": case_id,
+        "from_state": from_state,
+        "to_state": to_state,
+        "actor": actor,
+        "reason": reason,
+        "at": at,
+    }
+    buffer = session.info.get(TRANSITION_BUFFER)
+    if buffer is None:
+        session.add(CaseTransitionRow(**row))
+    else:
+        buffer.append(row)
+
+
 @contextmanager
-def buffered_audit(session: Session) -> Iterator[None]:
-    """Collect the audit entries of a block and append them in one go (same chain, same transaction)."""
-    session.info[AUDIT_BUFFER] = []
+def buffered_writes(session: Session) -> Iterator[None]:
+    """Collect the transitions and audit entries of a block and write them at its end, each kind in one go (same
+    chain, same transaction); the block must have written the cases they refer to by then."""
+    session.info[AUDIT_BUFFER], session.info[TRANSITION_BUFFER] = [], []
     try:
         yield
+        bulk.copy_rows(session, CaseTransitionRow.__table__, session.info[TRANSITION_BUFFER])
         audit.append_many(session, session.info[AUDIT_BUFFER])
     finally:
         session.info.pop(AUDIT_BUFFER, None)
+        session.info.pop(TRANSITION_BUFFER, None)
 
 
 def load_action_keys(session: Session, case_ids: Sequence[str], *, new: Sequence[str] = ()) -> None:
@@ -191,9 +215,7 @@ def transition(
     else:
         case.open_key = case.case_key
         case.closed_at = None
-    session.add(
-        CaseTransitionRow(case_id=case.id, from_state=src, to_state=dst.value, actor=actor, reason=reason, at=at)
-    )
+    add_transition(session, case.id, src, dst.value, actor=actor, reason=reason, at=at)
     record(
         session,
         at=at,
