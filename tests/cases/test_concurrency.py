@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 
+from abusedesk.cases import lifecycle
 from abusedesk.cases.engine import CaseEngine
 from abusedesk.cases.service import CaseService
 from abusedesk.domain.errors import Conflict
@@ -99,3 +100,23 @@ def test_two_engine_workers_ingest_the_same_findings(runtime: Runtime, size: int
     assert len(cases) == 3, [(c.group_key, c.finding_count, c.state, c.open_key, c.id) for c in cases]
     assert sorted(c.finding_count for c in cases) == [size // 3] * 3
     assert stored == size
+
+
+def test_bulk_case_write_refuses_a_case_changed_since_it_was_read(runtime: Runtime) -> None:
+    """``lifecycle.write_cases`` (the engine's one-statement case update) keeps the optimistic version check."""
+    ref = CaseEngine(runtime).ingest([finding(runtime.policy, 0)]).opened[0]
+    with runtime.sessions() as a, runtime.sessions() as b:
+        row_a = a.scalar(select(CaseRow).where(CaseRow.ref == ref))
+        row_b = b.scalar(select(CaseRow).where(CaseRow.ref == ref))
+        assert row_a is not None and row_b is not None
+        a.commit(), b.commit()
+        row_a.finding_count += 5
+        assert lifecycle.write_cases(a, [row_a]) == 1
+        a.commit()
+        row_b.finding_count += 7
+        with pytest.raises(StaleDataError, match="1 of 1 cases were changed by another writer"):
+            lifecycle.write_cases(b, [row_b])
+        b.rollback()
+    with runtime.sessions() as s:
+        case = s.scalar(select(CaseRow).where(CaseRow.ref == ref))
+        assert case is not None and (case.finding_count, case.version) == (6, 2)

@@ -105,3 +105,32 @@ def test_an_unknown_column_type_is_refused_by_name() -> None:
     table = Table("t", MetaData(), Column("blob", LargeBinary))
     with pytest.raises(TypeError, match=r"t\.blob"):
         bulk.encoder(table.c.blob)
+
+
+def test_update_rows_changes_the_matching_rows_in_one_go(probe: Runtime) -> None:
+    with probe.sessions() as s, s.begin():
+        bulk.copy_rows(s, ProbeRow.__table__, _rows(50))
+    later = datetime(2026, 4, 1, 8, 30, tzinfo=timezone(timedelta(hours=2)))
+    # (match name, count) -> set count, body, at, flag, ratio; every 10th row's count no longer matches
+    rows = [
+        [f"row-{i}", i if i % 10 else -1, i + 1000, AWKWARD[i % len(AWKWARD)], later, True, None] for i in range(50)
+    ]
+    with probe.sessions() as s, s.begin():
+        assert (
+            bulk.update_rows(s, ProbeRow.__table__, ("name", "count"), ("count", "body", "at", "flag", "ratio"), rows)
+            == 45
+        )
+    with probe.sessions() as s:
+        stored = {r.name: r for r in s.scalars(select(ProbeRow))}
+    for i in range(50):
+        got = stored[f"row-{i}"]
+        if i % 10:
+            assert (got.count, got.body, got.at, got.flag, got.ratio) == (
+                i + 1000,
+                AWKWARD[i % len(AWKWARD)],
+                later,
+                True,
+                None,
+            )
+        else:
+            assert got.count == i  # not matched: unchanged

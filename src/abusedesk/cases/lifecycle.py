@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, inspect, select, update
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -131,13 +131,12 @@ def load_action_keys(session: Session, case_ids: Sequence[str], *, new: Sequence
 
 
 def write_cases(session: Session, cases: Sequence[CaseRow]) -> int:
-    """Write stored cases whose :data:`MUTABLE_COLUMNS` changed in one executemany, each checked against the
-    version it was read at (as the ORM's own flush does, but that flush sends one UPDATE per case, a round trip
-    each). Raises StaleDataError when another writer changed one of them. Returns how many were written.
+    """Write stored cases whose :data:`MUTABLE_COLUMNS` changed in one statement, each checked against the version
+    it was read at (as the ORM's own flush does, but that flush sends one UPDATE per case, a round trip each).
+    Raises StaleDataError when another writer changed one of them. Returns how many were written.
 
     Cases with other changes, and new cases, are left to the session's flush.
     """
-    table: Any = CaseRow.__table__
     rows, written = [], []
     for case in cases:
         state = inspect(case)
@@ -146,21 +145,14 @@ def write_cases(session: Session, cases: Sequence[CaseRow]) -> int:
         changed = state.committed_state.keys()  # the attributes set since the last load or flush
         if not changed or not changed <= _MUTABLE:
             continue
-        row = {f"v_{col}": getattr(case, col) for col in MUTABLE_COLUMNS}
-        row["k_id"], row["k_version"], row["v_version"] = case.id, case.version, case.version + 1
-        rows.append(row)
+        rows.append([case.id, case.version, *(getattr(case, col) for col in MUTABLE_COLUMNS), case.version + 1])
         written.append(case)
     if not rows:
         return 0
-    stmt = (
-        update(table)
-        .where(table.c.id == bindparam("k_id"), table.c.version == bindparam("k_version"))
-        .values({col: bindparam(f"v_{col}", type_=table.c[col].type) for col in (*MUTABLE_COLUMNS, "version")})
-    )
-    result = session.connection().execute(stmt, rows)
-    if result.rowcount != len(rows):
+    matched = bulk.update_rows(session, CaseRow.__table__, ("id", "version"), (*MUTABLE_COLUMNS, "version"), rows)
+    if matched != len(rows):
         raise StaleDataError(
-            f"{len(rows) - result.rowcount} of {len(rows)} cases were changed by another writer since they were read"
+            f"{len(rows) - matched} of {len(rows)} cases were changed by another writer since they were read"
         )
     for case in written:  # the session now holds what the database holds: nothing left for its flush to write
         for col in MUTABLE_COLUMNS:
