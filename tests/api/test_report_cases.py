@@ -28,3 +28,22 @@ def test_status_names_the_case(runtime: Runtime, settings: Settings, clock: Manu
     assert status["events"] == 1
     assert len(status["cases"]) == 1
     assert status["cases"][0].startswith("AD-")
+
+
+def test_status_names_only_the_cases_its_own_events_led_to(
+    runtime: Runtime, settings: Settings, clock: ManualClock
+) -> None:
+    """Two reports about two addresses of one service open two cases; each report's status names its own."""
+    add_inventory(runtime)
+    rt = Runtime(quiet_settings(settings), clock=clock, engine=runtime.engine)
+    wire_all(rt)
+    statuses = []
+    with TestClient(create_app(rt)) as c:
+        for n, ip in enumerate((SPAM_IP, "198.51.100.26")):
+            body = json.dumps(xarf(report_id=f"5d6f3c2a-9a4e-4f5e-8a1b-0c2d3e4f5a6{n}", ip=ip))
+            r = c.post("/api/v1/reports", content=body, headers={"Content-Type": "application/json"})
+            assert r.status_code == 202
+            statuses.append(c.get(r.json()["status_url"]).json())
+    first, second = (s["cases"] for s in statuses)
+    assert len(first) == 1 and len(second) == 1
+    assert first != second
