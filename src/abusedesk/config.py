@@ -44,6 +44,9 @@ class IntakeSettings(BaseModel):
     send_acks: bool = True
     reply_not_ours: bool = False
     drop_folder: Path | None = None
+    api_submissions_per_minute: int = 60
+    api_submissions_burst: int = 20
+    api_trusted_proxies: list[str] = []
 
 
 class Settings(BaseSettings):

@@ -5,14 +5,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import func, select
 
 from abusedesk.api.app import create_app
 from abusedesk.cli.intake import wire_all
 from abusedesk.runtime import Runtime
+from abusedesk.store.tables.intake import RawInputRow
 from tests.intake.samples import xarf_bytes
 from tests.support.components import free_port, wait_for_port
 
@@ -78,3 +81,24 @@ def test_413_while_streaming_without_length(base_url: str, runtime: Runtime) -> 
     assert body["error"] == (
         "request body is over the limit of 1000 bytes (setting intake.max_input_bytes); it was not stored"
     )
+
+
+def test_a_client_over_its_rate_gets_429_and_nothing_is_stored(base_url: str, runtime: Runtime, clock) -> None:  # type: ignore[no-untyped-def]
+    runtime.settings.intake.api_submissions_burst = 3
+    runtime.settings.intake.api_submissions_per_minute = 6  # one more every 10 s
+
+    def post(n: int) -> httpx.Response:
+        body = xarf_bytes(report_id=f"5d6f3c2a-9a4e-4f5e-8a1b-0c2d3e4f5{n:03d}")
+        return c.post("/api/v1/reports", content=body, headers={"Content-Type": "application/json"})
+
+    with httpx.Client(base_url=base_url, timeout=10) as c:
+        assert [post(n).status_code for n in range(3)] == [202, 202, 202]
+        refused = post(3)
+        assert refused.status_code == 429
+        assert refused.headers["Retry-After"] == "10"
+        assert refused.json()["error"].startswith("too many reports from 127.0.0.1: at most 3 at once")
+        with runtime.sessions() as s:
+            assert s.scalar(select(func.count()).select_from(RawInputRow)) == 3  # the refused body was not stored
+        clock.advance(timedelta(seconds=10))
+        assert post(4).status_code == 202
+        assert post(5).status_code == 429

@@ -2,8 +2,9 @@
 
 Every error response is ``{"ok": false, "error": "<sentence>", "errors": [...], "status": <code>}``; the status
 code comes from the error class (``AbuseDeskError.status``: ParseError 422, InputRejected 413, NotFound 404,
-Conflict 409, Forbidden 403, ConfigError 400, SourceError 502/503, ActionError 502). Request validation errors
-are 422 with one entry per field in ``errors``. Anything unexpected is a 500 that says no more than that.
+Conflict 409, Forbidden 403, RateLimited 429 (with Retry-After), ConfigError 400, SourceError 502/503,
+ActionError 502). Request validation errors are 422 with one entry per field in ``errors``. Anything unexpected
+is a 500 that says no more than that.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from abusedesk.domain.errors import AbuseDeskError, ConfigError
+from abusedesk.domain.errors import AbuseDeskError, ConfigError, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,10 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     errors: list[Any] = []
     if isinstance(exc, ConfigError):
         errors = [e.message for e in exc.errors]
-    return error_response(exc.status, exc.message, errors)
+    response = error_response(exc.status, exc.message, errors)
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -2,7 +2,8 @@
 
 A body over ``intake.max_input_bytes`` is refused with 413: by its Content-Length before anything is read, and
 while streaming when no length was given, so an oversized upload never sits in memory whole. A new report
-answers 202, a re-sent one (same bytes, or same XARF ``report_id``) 200 with the same reference.
+answers 202, a re-sent one (same bytes, or same XARF ``report_id``) 200 with the same reference. One client
+submitting too fast gets 429 with ``Retry-After`` (``abusedesk.api.ratelimit``), before its body is read.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from abusedesk.api.ratelimit import SubmissionLimiter
 from abusedesk.domain.errors import InputRejected
 from abusedesk.intake.channels import MailDoor
 from abusedesk.intake.http import HttpIntake, report_status
@@ -33,6 +35,14 @@ def _intake(request: Request) -> HttpIntake:
         state.http_intake = HttpIntake(MailDoor(IntakeService(_rt(request))))
     intake: HttpIntake = state.http_intake
     return intake
+
+
+def _limiter(request: Request) -> SubmissionLimiter:
+    state = request.app.state
+    if getattr(state, "submission_limiter", None) is None:
+        state.submission_limiter = SubmissionLimiter(_rt(request))
+    limiter: SubmissionLimiter = state.submission_limiter
+    return limiter
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -59,8 +69,10 @@ async def read_limited(request: Request, limit: int) -> bytes:
 async def submit_report(request: Request, background: BackgroundTasks) -> JSONResponse:
     """Submit a report; the answer carries the reference and where to poll its status."""
     rt = _rt(request)
-    body = await read_limited(request, rt.settings.intake.max_input_bytes)
     peer = request.client.host if request.client else None
+    limiter = _limiter(request)
+    limiter.check(limiter.client(peer, request.headers.get("x-forwarded-for")))
+    body = await read_limited(request, rt.settings.intake.max_input_bytes)
     submission = await run_in_threadpool(
         _intake(request).submit, body, request.headers.get("content-type", ""), peer=peer
     )

@@ -101,6 +101,16 @@ class InputRejected(AbuseDeskError):
     status = 413
 
 
+class RateLimited(InputRejected):
+    """Too many submissions from one client; ``retry_after`` says in how many seconds one more is accepted."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ActionError(AbuseDeskError):
     """An adapter could not carry out an action; ``retryable`` says whether a retry may help."""
 
