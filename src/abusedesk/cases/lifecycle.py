@@ -420,16 +420,16 @@ def run_playbook(
         elif step.type is StepType.REQUEST_TO_CEASE:
             assert step.deadline is not None  # the loader requires it
             deadline = at + step.deadline
-            row = add_action(
-                session,
-                case,
-                "request-to-cease",
-                status="pending",
-                actor=actor,
-                at=at,
-                key=key,
-                payload=action_payload(policy, case, "request-to-cease", summaries, deadline=deadline),
-            )
+
+            def request(
+                key: str, extra: dict[str, Any] | None = None, deadline: datetime = deadline
+            ) -> ActionRow | None:
+                payload = action_payload(policy, case, "request-to-cease", summaries, deadline=deadline, extra=extra)
+                return add_action(
+                    session, case, "request-to-cease", status="pending", actor=actor, at=at, key=key, payload=payload
+                )
+
+            row = request(key)
             if row is not None:
                 run.actions.append(row)
                 if case.deadline is None or deadline > case.deadline:  # deadlines never move backwards
@@ -442,22 +442,9 @@ def run_playbook(
             ):
                 # the severity rose and its playbook gives less time: a new request to cease says so (the earlier
                 # deadline only binds the customer once it has been told); once per severity
-                earlier = add_action(
-                    session,
-                    case,
-                    "request-to-cease",
-                    status="pending",
-                    actor=actor,
-                    at=at,
-                    key=f"{key}:{case.severity}",
-                    payload=action_payload(
-                        policy,
-                        case,
-                        "request-to-cease",
-                        summaries,
-                        deadline=deadline,
-                        extra={"replaces_deadline": iso(case.deadline), "severity_rose_to": case.severity},
-                    ),
+                earlier = request(
+                    f"{key}:{case.severity}",
+                    {"replaces_deadline": iso(case.deadline), "severity_rose_to": case.severity},
                 )
                 if earlier is not None:
                     run.actions.append(earlier)
