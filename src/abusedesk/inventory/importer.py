@@ -14,9 +14,11 @@ from __future__ import annotations
 import csv
 import ipaddress
 import json
+import socket
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -24,12 +26,13 @@ from typing import Any
 from abusedesk.domain.errors import ConfigError
 from abusedesk.domain.ipnet import V4_BASE
 from abusedesk.domain.timeutil import iso, parse_time
-from abusedesk.inventory.index import from_us, to_us
+from abusedesk.inventory.index import EPOCH, from_us, to_us
 
 Progress = Callable[[str, int, int | None], None]
 """``progress(stage, done, total)``: called every ``PROGRESS_EVERY`` rows of a stage (total None if unknown)."""
 
 PROGRESS_EVERY = 100_000
+_US = timedelta(microseconds=1)
 
 RECORD_TYPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # record type: (required columns, optional columns)
@@ -58,7 +61,13 @@ class Allocation:
     service_id: str
     valid_from: int  # epoch µs
     valid_to: int | None  # epoch µs, None = open
-    where: Where
+    file: str
+    row: int
+
+    @property
+    def where(self) -> Where:
+        # made when an error names the row: a Where per row of a million-row file cost ~1 s
+        return Where(self.file, self.row, "allocations")
 
 
 @dataclass(slots=True)
@@ -85,8 +94,43 @@ def row_error(where: Where, field_name: str | None, reason: str) -> ConfigError:
 # ---------------------------------------------------------------------------- field parsers
 
 
+_PREFIXLEN = {str(n): n for n in range(129)}  # exactly the texts int() would accept without a leading zero
+
+
 def parse_prefix(text: str) -> tuple[str, int, int, int]:
-    """``(canonical, first, last, prefixlen128)``; strict (host bits must be zero). Fast path for IPv4."""
+    """``(canonical, first, last, prefixlen128)``; strict (host bits must be zero).
+
+    The usual forms (dotted IPv4, plain IPv6) are read by the C library's ``inet_pton`` (about five times faster
+    than the Python parsers below); anything it refuses or that needs a second look (embedded IPv4, host bits,
+    the IPv4-mapped range) goes to :func:`_parse_prefix_checked`, which also words every error.
+    """
+    addr, _, plen_text = text.partition("/")
+    plen = _PREFIXLEN.get(plen_text)
+    if plen is not None:
+        try:
+            if ":" in addr:
+                if "." not in addr:
+                    packed = socket.inet_pton(socket.AF_INET6, addr)
+                    value = int.from_bytes(packed, "big")
+                    size = 1 << (128 - plen)
+                    if not value & (size - 1) and not V4_BASE <= value <= V4_BASE + 0xFFFF_FFFF:
+                        canonical = socket.inet_ntop(socket.AF_INET6, packed)
+                        if "." in canonical:  # some C libraries still write ::a.b.c.d for IPv4-compatible
+                            canonical = _v6_text(value)
+                        return f"{canonical}/{plen}", value, value + size - 1, plen
+            elif plen <= 32:
+                # inet_pton (unlike inet_aton) takes exactly four decimal parts of at most 255, no leading zeros
+                value = int.from_bytes(socket.inet_pton(socket.AF_INET, addr), "big")
+                size = 1 << (32 - plen)
+                if not value & (size - 1):
+                    return text, V4_BASE + value, V4_BASE + value + size - 1, 96 + plen
+        except OSError:
+            pass
+    return _parse_prefix_checked(text)
+
+
+def _parse_prefix_checked(text: str) -> tuple[str, int, int, int]:
+    """:func:`parse_prefix` in Python, for what ``inet_pton`` refuses: valid unusual forms, and the errors."""
     addr, sep, plen_text = text.partition("/")
     parts = addr.split(".")
     if sep and len(parts) == 4 and plen_text.isdigit() and all(p.isdigit() and len(p) <= 3 for p in parts):
@@ -199,10 +243,22 @@ class _Times:
     def us(self, text: str) -> int:
         value = self.cache.get(text)
         if value is None:
-            value = self.cache[text] = to_us(parse_aware_time(text))
             if len(self.cache) > 200_000:
                 self.cache.clear()
+            value = self.cache[text] = self._parse(text)
         return value
+
+    @staticmethod
+    def _parse(text: str) -> int:
+        try:
+            # the usual form ('...Z' or an offset, no spaces) straight from C; parse_time would only strip and
+            # turn a final Z into +00:00 first, which fromisoformat (3.11) reads the same way
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None and parsed.utcoffset() is not None:
+            return (parsed - EPOCH) // _US
+        return to_us(parse_aware_time(text))  # the exact answer, or the error as worded for people
 
 
 # ---------------------------------------------------------------------------- reading
@@ -231,7 +287,12 @@ def collect_inventory(path: Path, *, progress: Progress | None = None) -> tuple[
         files = [path]
     for f in files:
         out.sources.append(str(f))
-        records = _json_records(f, errors) if f.suffix.lower() == ".json" else _csv_records(f, errors)
+        if f.suffix.lower() == ".json":
+            records = _json_records(f, errors)
+        else:
+            to_allocations = partial(_csv_allocations, file=str(f), out=out, errors=errors, times=times,
+                                     progress=progress)  # fmt: skip
+            records = _csv_records(f, errors, to_allocations)
         for kind, where, values in records:
             _accept(out, kind, where, values, errors, times)
             if progress and kind == "allocations" and len(out.allocations) % PROGRESS_EVERY == 0:
@@ -240,7 +301,10 @@ def collect_inventory(path: Path, *, progress: Progress | None = None) -> tuple[
     return out, errors
 
 
-def _csv_records(f: Path, errors: list[ConfigError]) -> Iterator[tuple[str, Where, dict[str, str]]]:
+def _csv_records(
+    f: Path, errors: list[ConfigError], allocations: Callable[[Any, list[str]], None] | None = None
+) -> Iterator[tuple[str, Where, dict[str, str]]]:
+    """The rows of one CSV file as records; an allocations file goes to ``allocations(reader, header)`` instead."""
     with f.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
         try:
@@ -264,6 +328,9 @@ def _csv_records(f: Path, errors: list[ConfigError]) -> Iterator[tuple[str, Wher
                 )
             )
             return
+        if kind == "allocations" and allocations is not None:
+            allocations(reader, header)
+            return
         width = len(header)
         for row in reader:
             if not row or (len(row) == 1 and not row[0].strip()):
@@ -273,6 +340,80 @@ def _csv_records(f: Path, errors: list[ConfigError]) -> Iterator[tuple[str, Wher
                 errors.append(row_error(where, None, f"has {len(row)} fields, the header has {width}"))
                 continue
             yield kind, where, dict(zip(header, row, strict=True))
+
+
+def _csv_allocations(
+    reader: Any,
+    header: list[str],
+    *,
+    file: str,
+    out: InventoryFile,
+    errors: list[ConfigError],
+    times: _Times,
+    progress: Progress | None,
+) -> None:
+    """The rows of an allocations CSV, straight to ``out.allocations``: no dict and no Where per row.
+
+    A row that is not plainly good (an empty or long field, a prefix or time the fast parsers refuse, an interval
+    that ends before it starts) goes through :func:`_accept` like a JSON record, so it is accepted or refused
+    with exactly the same words, file and line.
+    """
+    width = len(header)
+    i_prefix, i_service, i_from = header.index("prefix"), header.index("service_id"), header.index("valid_from")
+    i_to = header.index("valid_to") if "valid_to" in header else -1
+    allocations = out.allocations
+    append = allocations.append
+    cache = times.cache
+    for row in reader:
+        if len(row) != width:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            where = Where(file, reader.line_num, "allocations")
+            errors.append(row_error(where, None, f"has {len(row)} fields, the header has {width}"))
+            continue
+        line = reader.line_num
+        a = _plain_allocation(row, i_prefix, i_service, i_from, i_to, file, line, cache, times)
+        if a is None:
+            _accept(out, "allocations", Where(file, line, "allocations"), dict(zip(header, row, strict=True)),
+                    errors, times)  # fmt: skip
+        else:
+            append(a)
+        if progress and len(allocations) % PROGRESS_EVERY == 0:
+            progress("read", len(allocations), None)
+
+
+def _plain_allocation(
+    row: list[str],
+    i_prefix: int,
+    i_service: int,
+    i_from: int,
+    i_to: int,
+    file: str,
+    line: int,
+    cache: dict[str, int],
+    times: _Times,
+) -> Allocation | None:
+    """The allocation of a plainly good CSV row, else None (the caller then words the problem)."""
+    prefix_text = row[i_prefix].strip()
+    service_id = row[i_service].strip()
+    if not prefix_text or len(prefix_text) > 64 or not service_id or len(service_id) > MAX_ID:
+        return None
+    try:
+        prefix, first, last, plen = parse_prefix(prefix_text)
+        text = row[i_from]
+        vf = cache.get(text)
+        if vf is None:
+            vf = times.us(text)
+        vt = None
+        if i_to >= 0 and (text := row[i_to]) and not text.isspace():
+            vt = cache.get(text)
+            if vt is None:
+                vt = times.us(text)
+            if vt <= vf:
+                return None
+    except ValueError:
+        return None
+    return Allocation(prefix, first, last, plen, service_id, vf, vt, file, line)
 
 
 def detect_record_type(header: list[str]) -> str | ConfigError:
@@ -432,7 +573,7 @@ def _allocation(values: dict[str, Any], where: Where, times: _Times) -> Allocati
     vt = _time(values, "valid_to", where, times, required=False)
     if vt is not None and vt <= vf:
         raise row_error(where, "valid_to", "is not after valid_from (intervals are [valid_from, valid_to))")
-    return Allocation(prefix, first, last, plen, service_id, vf, vt, where)
+    return Allocation(prefix, first, last, plen, service_id, vf, vt, where.file, where.row)
 
 
 def _check_unique_intervals(out: InventoryFile, errors: list[ConfigError]) -> None:

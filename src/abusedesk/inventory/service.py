@@ -24,7 +24,7 @@ import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from abusedesk.inventory.importer import (
 )
 from abusedesk.inventory.index import AllocationEntry, AttributionIndex, from_us, to_us
 from abusedesk.runtime import Runtime
+from abusedesk.store import bulk
 from abusedesk.store.db import transaction
 from abusedesk.store.tables.inventory import (
     AccountRow,
@@ -65,6 +66,7 @@ log = logging.getLogger(__name__)
 ALLOCATIONS: Table = AllocationRow.__table__  # type: ignore[assignment]  # a mapped class's table is a Table
 GENERATION_CHECK_SECONDS = 1.0
 INSERT_CHUNK = 20_000
+REBUILD_INDEXES_AT = 50_000  # allocations into an empty table: from here on, indexes are built after the rows
 
 _ENTITY_FIELDS: dict[str, tuple[Any, tuple[str, ...]]] = {
     "customers": (CustomerRow, ("name", "contact_email")),
@@ -203,7 +205,7 @@ class InventoryService:
                     row_error(a.where, "service_id", f"service {a.service_id!r} is not in the file or the database")
                 )
 
-        new_allocs, closes = self._plan_allocations(session, inv, errors, report, sync=sync)
+        new_allocs, closes, was_empty = self._plan_allocations(session, inv, errors, report, sync=sync)
         if errors:
             errors.sort(key=lambda e: (e.file or "", e.line or 0))
             raise ConfigError(
@@ -226,7 +228,7 @@ class InventoryService:
             t = ALLOCATIONS
             stmt = update(t).where(t.c.id == bindparam("b_id")).values(valid_to=bindparam("b_vt"))
             session.execute(stmt, [{"b_id": i, "b_vt": from_us(vt)} for i, vt in closes])
-        self._insert_allocations(session, new_allocs, progress)
+        self._insert_allocations(session, new_allocs, progress, was_empty=was_empty)
         if not report.changed:  # the same file again: no new generation, the cached index stays valid
             report.generation = int(session.scalar(select(func.max(InventoryImportRow.id))) or 0)
             return
@@ -237,23 +239,25 @@ class InventoryService:
 
     def _plan_allocations(
         self, session: Session, inv: InventoryFile, errors: list[ConfigError], report: ImportReport, *, sync: bool
-    ) -> tuple[list[Allocation], list[tuple[int, int]]]:
-        """New allocations to insert and (allocation id, valid_to µs) closes; problems go to ``errors``."""
-        t = ALLOCATIONS
+    ) -> tuple[list[Allocation], list[tuple[int, int]], bool]:
+        """New allocations to insert, (allocation id, valid_to µs) closes, and whether the table was empty;
+        problems go to ``errors``."""
         db: dict[tuple[int, int], list[_DbAllocation]] = {}
         prefix_of: dict[tuple[int, int], str] = {}
-        if session.scalar(select(func.count()).select_from(t)):
-            query = select(
-                t.c.id, t.c.first_hex, t.c.last_hex, t.c.prefix, t.c.service_id, t.c.valid_from, t.c.valid_to
-            )
-            for aid, fh, lh, prefix, sid, vf, vt in session.execute(query):
-                key = (int(fh, 16), int(lh, 16))
-                db.setdefault(key, []).append(_DbAllocation(aid, sid, to_us(vf), None if vt is None else to_us(vt)))
-                prefix_of[key] = prefix
+        conn = session.connection()
+        # straight from the driver: SQLAlchemy's per-value result processing cost seconds per million rows
+        query = "SELECT id, first_hex, last_hex, prefix, service_id, valid_from, valid_to FROM allocations"
+        us = _DbTimes()
+        for aid, fh, lh, prefix, sid, vf, vt in conn.exec_driver_sql(query):
+            key = (int(fh, 16), int(lh, 16))
+            db.setdefault(key, []).append(_DbAllocation(aid, sid, us(vf), None if vt is None else us(vt)))
+            prefix_of[key] = prefix
         new: list[Allocation] = []
         closes: dict[int, int] = {}
         unchanged = 0
-        for key, items in group_by_prefix(inv.allocations).items():
+        if not db:  # the first import: every allocation is new (the file's own overlaps were checked on reading)
+            new = list(inv.allocations)
+        for key, items in group_by_prefix(inv.allocations).items() if db else ():
             existing = db.get(key)
             if not existing:
                 new.extend(items)
@@ -309,24 +313,25 @@ class InventoryService:
                         continue
                     closes[d.id] = d.valid_to = now
         report.counts["allocations"] = {"added": len(new), "unchanged": unchanged, "closed": len(closes)}
-        return new, sorted(closes.items())
+        return new, sorted(closes.items()), not db
 
-    def _insert_allocations(self, session: Session, allocs: Sequence[Allocation], progress: Progress | None) -> None:
+    def _insert_allocations(
+        self, session: Session, allocs: Sequence[Allocation], progress: Progress | None, *, was_empty: bool
+    ) -> None:
         if not allocs:
             return
         total = len(allocs)
         conn = session.connection()
+        # Into an empty table, a large import writes the rows first and builds the secondary indexes after: one
+        # sort per index instead of a B-tree insert per row and index (on SQLite ~3x faster). Same transaction, so
+        # a failure rolls the indexes back too. PostgreSQL: dropping an index locks readers out of the table until
+        # the commit, so it is done there only when the table was empty (nobody has anything to read yet).
+        rebuild = was_empty and total >= REBUILD_INDEXES_AT
+        if rebuild:
+            for index in ALLOCATIONS.indexes:
+                index.drop(conn)
         if conn.dialect.name == "postgresql":
-            raw: Any = conn.connection.driver_connection
-            cols = "service_id, prefix, first_hex, last_hex, prefixlen, valid_from, valid_to"
-            with raw.cursor() as cur, cur.copy(f"COPY allocations ({cols}) FROM STDIN") as copy:
-                for n, a in enumerate(allocs, start=1):
-                    copy.write_row((
-                        a.service_id, a.prefix, f"{a.first:032x}", f"{a.last:032x}", a.prefixlen,
-                        from_us(a.valid_from), None if a.valid_to is None else from_us(a.valid_to),
-                    ))  # fmt: skip
-                    if progress and n % PROGRESS_EVERY == 0:
-                        progress("write", n, total)
+            self._copy_allocations(conn, allocs, progress)
         else:
             # SQLite: straight to the driver's executemany; per-row SQLAlchemy type processing would triple the
             # time. Times are written in SQLAlchemy's SQLite DATETIME text form (UTC, no zone), as UtcDateTime does.
@@ -345,8 +350,31 @@ class InventoryService:
                 done = min(total, i + INSERT_CHUNK)
                 if progress and (done // PROGRESS_EVERY) > (i // PROGRESS_EVERY):
                     progress("write", done, total)
+        if rebuild:
+            for index in sorted(ALLOCATIONS.indexes, key=lambda x: str(x.name)):
+                index.create(conn)
         if progress:
             progress("write", total, total)
+
+    @staticmethod
+    def _copy_allocations(conn: Any, allocs: Sequence[Allocation], progress: Progress | None) -> None:
+        """One COPY in text format, each chunk encoded as one string (bulk.py's encoders; times once per value)."""
+        total = len(allocs)
+        cols = ("service_id", "prefix", "first_hex", "last_hex", "prefixlen", "valid_from", "valid_to")
+        text = bulk.copy_text
+        time_text = _CachedEncoder(bulk.encoder(ALLOCATIONS.c.valid_from))
+        raw: Any = conn.connection.driver_connection
+        with raw.cursor() as cur, cur.copy(f"COPY allocations ({', '.join(cols)}) FROM STDIN") as copy:
+            for i in range(0, total, INSERT_CHUNK):
+                body = "".join([
+                    f"{text(a.service_id)}\t{text(a.prefix)}\t{a.first:032x}\t{a.last:032x}\t{a.prefixlen}\t"
+                    f"{time_text(a.valid_from)}\t{bulk.NULL if a.valid_to is None else time_text(a.valid_to)}\n"
+                    for a in allocs[i : i + INSERT_CHUNK]
+                ])  # fmt: skip
+                copy.write(body.encode())
+                done = min(total, i + INSERT_CHUNK)
+                if progress and (done // PROGRESS_EVERY) > (i // PROGRESS_EVERY):
+                    progress("write", done, total)
 
     # ------------------------------------------------------------------ attribution
 
@@ -450,6 +478,38 @@ class _SqliteTimes:
             if len(self.cache) < 100_000:
                 self.cache[us] = value
         return value
+
+
+class _CachedEncoder:
+    """Epoch µs → the COPY text of that time (bulk.py's encoder), once per distinct value."""
+
+    def __init__(self, encode: bulk.Encoder) -> None:
+        self.encode = encode
+        self.cache: dict[int, str] = {}
+
+    def __call__(self, us: int) -> str:
+        value = self.cache.get(us)
+        if value is None:
+            value = self.encode(from_us(us))
+            if len(self.cache) < 200_000:
+                self.cache[us] = value
+        return value
+
+
+class _DbTimes:
+    """A time as the driver returns it (SQLite: naive UTC text; PostgreSQL: aware datetime) → epoch µs, cached."""
+
+    def __init__(self) -> None:
+        self.cache: dict[Any, int] = {}
+
+    def __call__(self, value: Any) -> int:
+        us = self.cache.get(value)
+        if us is None:
+            parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+            us = to_us(parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC))
+            if len(self.cache) < 200_000:
+                self.cache[value] = us
+        return us
 
 
 def _iso(value: int | None) -> str:

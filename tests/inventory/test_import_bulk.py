@@ -1,0 +1,173 @@
+"""The bulk paths of the inventory import: the fast CSV reader, inet_pton prefixes, C time parsing, indexes built
+after the rows, COPY text. Each must give exactly what the careful path gives, errors included."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, inspect, select
+
+from abusedesk.domain.errors import ConfigError
+from abusedesk.inventory import importer
+from abusedesk.inventory import service as service_module
+from abusedesk.inventory.importer import _parse_prefix_checked, _Times, parse_aware_time, parse_prefix
+from abusedesk.inventory.index import to_us
+from abusedesk.inventory.service import InventoryService
+from abusedesk.runtime import Runtime
+from abusedesk.store.tables.inventory import AllocationRow
+from tests.inventory.sample import sample, write_csv_dir
+
+PREFIXES = [
+    "192.0.2.0/24", "192.0.2.7/32", "0.0.0.0/0", "198.51.100.128/25", "203.0.113.1/24", "203.0.113.0/33",
+    "010.0.0.0/8", "192.0.2.0/024", "192.0.2/24", "256.0.2.0/24", "192.0.2.0 /24", "192.0.2.0", "192.0.2.0/",
+    "2001:db8::/32", "2001:DB8:0:0:1::/80", "2001:db8:0:0:1:0:0:1/128", "2001:db8:1:0:0:0:0:0/48", "::/0",
+    "::1/128", "::2:0:0/96", "1:0:0:1:0:0:0:1/128", "2001:db8::1/64", "2001:db8::/129", "2001:db8:::/32",
+    "::ffff:192.0.2.0/120", "::ffff:c000:200/120", "2001:db8::192.0.2.0/120", "2001:0db8:0000::/32",
+    "fe80::1%eth0/128", "2001:db8::/32x", "2001:db8::/+32", "1.2.3.4/٣",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", PREFIXES)
+def test_fast_prefix_parser_agrees_with_the_checked_one(text: str) -> None:
+    def run(parse: Any) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            return ("error", str(exc))
+
+    assert run(parse_prefix) == run(_parse_prefix_checked)
+
+
+TIMES = [
+    "2026-03-01T12:00:00Z", "2026-03-01T12:00:00z", "2026-03-01T12:00:00+02:00", "2026-03-01T12:00:00.5Z",
+    "2026-03-01T12:00:00.123456-05:30", "2026-03-01 12:00:00Z", " 2026-03-01T12:00:00Z ", "2026-03-01T12:00:00",
+    "2026-03-01", "2026-02-30T00:00:00Z", "yesterday", "", "1970-01-01T00:00:00Z", "1969-12-31T23:59:59Z",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", TIMES)
+def test_time_cache_agrees_with_parse_aware_time(text: str) -> None:
+    def run(parse: Any) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            return ("error", str(exc))
+
+    assert run(_Times().us) == run(lambda t: to_us(parse_aware_time(t)))
+
+
+def _big_csv(path: Path, n: int, bad: dict[int, list[str]] | None = None) -> Path:
+    """``n`` allocations (/32s in 10.0.0.0/8 plus /64s of 2001:db8::/32, a few re-assigned); ``bad`` replaces
+    the row with that index (row i is on line i + 2)."""
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["prefix", "service_id", "valid_from", "valid_to"])
+        for i in range(n):
+            if bad and i in bad:
+                w.writerow(bad[i])
+            elif i % 3 == 0:
+                w.writerow([f"2001:db8:{i >> 16:x}:{i & 0xFFFF:x}::/64", "svc-v6", "2026-01-01T00:00:00Z", ""])
+            elif i % 3 == 1:
+                ip = (10 << 24) + i
+                prefix = f"{ip >> 24}.{(ip >> 16) & 255}.{(ip >> 8) & 255}.{ip & 255}/32"
+                w.writerow([prefix, "svc-a", f"2026-01-{1 + i % 28:02d}T{i % 24:02d}:00:00Z",
+                            f"2026-02-{1 + i % 28:02d}T00:00:00+01:00"])  # fmt: skip
+            else:
+                w.writerow(["198.51.100.0/24" if i == 2 else f"2001:db8:ffff:{i:x}::/64", "svc-b",
+                            "2025-06-01T00:00:00Z", ""])  # fmt: skip
+    return path
+
+
+def _allocation_count(rt: Runtime) -> int:
+    with rt.sessions() as s:
+        return int(s.scalar(select(func.count()).select_from(AllocationRow)) or 0)
+
+
+def test_bad_rows_deep_in_a_large_file_are_named_by_line(runtime: Runtime, tmp_path: Path) -> None:
+    svc = InventoryService(runtime)
+    svc.import_file(write_csv_dir(tmp_path / "base"))
+    before = _allocation_count(runtime)
+    bad = {
+        41_234: ["10.1.2.3/24", "svc-a", "2026-01-01T00:00:00Z", ""],
+        50_001: ["2001:db8::/32", "svc-a", "2026-01-01T00:00:00", ""],
+        59_998: ["192.0.2.0/24", "svc-a", "2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z"],
+        60_000: ["192.0.2.0/24", "svc-a", "2026-01-02T00:00:00Z"],
+        60_001: ["192.0.2.0/24", "svc-x", "2026-01-02T00:00:00Z", ""],
+        60_002: ["", "svc-a", "2026-01-02T00:00:00Z", ""],
+    }
+    path = _big_csv(tmp_path / "allocations.csv", 60_010, bad)
+    with pytest.raises(ConfigError) as err:
+        svc.import_file(path)
+    got = [(e.file, e.line, e.field) for e in err.value.errors]
+    assert got == [
+        (str(path), 41_236, "prefix"), (str(path), 50_003, "valid_from"), (str(path), 60_000, "valid_to"),
+        (str(path), 60_002, None), (str(path), 60_003, "service_id"), (str(path), 60_004, "prefix"),
+    ]  # fmt: skip
+    messages = [e.message for e in err.value.errors]
+    assert "'10.1.2.3/24' has host bits set (did you mean 10.1.2.0/24?)" in messages[0]
+    assert "has no time zone" in messages[1]
+    assert "is not after valid_from" in messages[2]
+    assert "has 3 fields, the header has 4" in messages[3]
+    assert "service 'svc-x' is not in the file or the database" in messages[4]
+    assert "is missing or empty" in messages[5]
+    assert all(m.startswith(f"{path}:") and "allocations row" in m for m in messages)
+    assert _allocation_count(runtime) == before
+
+
+def test_large_import_into_an_empty_table_then_again_and_a_reassignment(
+    runtime: Runtime, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The first import writes the rows and then builds the indexes; re-import changes nothing; a later row of a
+    prefix closes the old interval."""
+    monkeypatch.setattr(service_module, "REBUILD_INDEXES_AT", 1_000)
+    data = sample()
+    data["allocations"] = []
+    svc = InventoryService(runtime)
+    svc.import_file(write_csv_dir(tmp_path / "base", data))
+    assert _allocation_count(runtime) == 0
+    n = 5_000
+    path = _big_csv(tmp_path / "allocations.csv", n)
+    report = svc.import_file(path)
+    assert report.counts["allocations"] == {"added": n, "unchanged": 0, "closed": 0}
+    assert _allocation_count(runtime) == n
+    names = {ix["name"] for ix in inspect(runtime.engine).get_indexes("allocations")}
+    assert {"ix_allocations_bounds", "ix_allocations_prefix", "ix_allocations_service_id"} <= names
+    noon = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    assert svc.attribute("10.0.0.4", noon).prefix == "10.0.0.4/32"
+    assert svc.attribute("2001:db8:0:3::1", noon).service_id == "svc-v6"
+    again = svc.import_file(path)
+    assert not again.changed and again.counts["allocations"] == {"added": 0, "unchanged": n, "closed": 0}
+    later = tmp_path / "later.csv"  # the CMDB sends the new owner only
+    later.write_text("prefix,service_id,valid_from\n198.51.100.0/24,svc-a,2026-03-01T00:00:00Z\n")
+    moved = svc.import_file(later)
+    assert moved.counts["allocations"] == {"added": 1, "unchanged": 0, "closed": 1}
+    assert svc.attribute("198.51.100.9", datetime(2026, 2, 28, tzinfo=UTC)).service_id == "svc-b"
+    assert svc.attribute("198.51.100.9", datetime(2026, 3, 1, tzinfo=UTC)).service_id == "svc-a"
+    assert _allocation_count(runtime) == n + 1
+
+
+def test_service_ids_that_need_escaping_survive_the_bulk_write(runtime: Runtime, tmp_path: Path) -> None:
+    """COPY text escapes backslash and tab (bulk.copy_text); SQLite takes them as they are."""
+    odd = "svc\\tab\there"
+    data = sample()
+    data["services"].append({"id": odd, "project_id": "prj-a", "kind": "vm", "name": "odd", "hostnames": []})
+    data["allocations"] = [{"prefix": "192.0.2.0/24", "service_id": odd, "valid_from": "2026-01-01T00:00:00Z"}]
+    svc = InventoryService(runtime)
+    svc.import_file(write_csv_dir(tmp_path / "csv", data))
+    with runtime.sessions() as s:
+        assert s.scalars(select(AllocationRow.service_id)).all() == [odd]
+    assert svc.attribute("192.0.2.1", datetime(2026, 3, 1, tzinfo=UTC)).service_id == odd
+
+
+def test_the_fast_reader_reports_progress_and_lines(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr(importer, "PROGRESS_EVERY", 1_000)
+    seen: list[tuple[str, int, int | None]] = []
+    path = _big_csv(tmp_path / "allocations.csv", 2_500)
+    inv = importer.read_inventory(path, progress=lambda *a: seen.append(a))
+    assert seen == [("read", 1_000, None), ("read", 2_000, None)]
+    assert [(a.where.file, a.where.row) for a in inv.allocations[::1_000]] == [
+        (str(path), 2), (str(path), 1_002), (str(path), 2_002)]  # fmt: skip
