@@ -17,15 +17,15 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from email.header import Header
 from email.message import Message
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
 from abusedesk.domain.errors import ParseError
 from abusedesk.domain.records import Event, ParseIssue
-from abusedesk.parsers import mime
+from abusedesk.parsers import fastmime, mime
 from abusedesk.parsers.base import Parser, Report
 
 #: RFC 5965 §7.3 feedback types (plus RFC 6650 auth-failure) → event kind and confidence
@@ -41,7 +41,32 @@ FEEDBACK_KINDS: dict[str, tuple[str, float]] = {
     "abuse-report": ("spam", 0.9),
 }
 _IP_TOKEN = re.compile(r"[0-9A-Fa-f:.]{3,45}")
+# dotted-quad IPv4 as ipaddress writes it (no leading zeros, each octet <= 255)
+_CANONICAL_V4 = re.compile(
+    r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+)
 _MAX_HOPS = 25
+# the parts mime.embedded_message takes for the reported message, and those the fast path reads itself
+_ATTACHED_MESSAGE = ("message/rfc822", "message/global")
+_ATTACHED_HEADERS = ("text/rfc822-headers", "text/rfc822-header")
+_FAST_MESSAGE_PARTS = ("message/feedback-report", *_ATTACHED_MESSAGE)
+#: feedback-report fields (lower-case) read into ``extra``: the first value, and every value
+_SINGLE_FIELDS = (
+    ("user-agent", "user_agent"),
+    ("version", "arf_version"),
+    ("original-mail-from", "original_mail_from"),
+    ("original-envelope-id", "original_envelope_id"),
+    ("reporting-mta", "reporting_mta"),
+    ("incidents", "incidents"),
+    ("authentication-results", "authentication_results"),
+    ("abuse-type", "abuse_type"),
+)
+_LIST_FIELDS = (
+    ("original-rcpt-to", "original_rcpt_to"),
+    ("reported-domain", "reported_domains"),
+    ("reported-uri", "reported_uris"),
+    ("redacted-address", "redacted_addresses"),
+)
 
 
 def feedback_fields(msg: Message) -> Message | None:
@@ -85,12 +110,120 @@ def find_arf(msg: Message, depth: int = 0) -> Message | None:
 
 def first_ip(text: str | None) -> str | None:
     """The first IP address in a field value such as ``192.0.2.1`` or ``[2001:db8::1] (host)``."""
+    token: str
     for token in _IP_TOKEN.findall(text or ""):
+        token = token.strip(".:")
+        if _CANONICAL_V4.fullmatch(token):
+            return token  # what str(ipaddress.ip_address(token)) gives, without building the object
         try:
-            return str(ipaddress.ip_address(token.strip(".:")))
+            return str(ipaddress.ip_address(token))
         except ValueError:
             continue
     return None
+
+
+class ArfView(NamedTuple):
+    """The pieces of a feedback report the parser reads: all of them are header fields.
+
+    ``outer`` is the mail as received, ``msg`` the ARF report in it (``outer`` itself unless the report was
+    forwarded as an attachment), ``fields`` the ``message/feedback-report`` fields (lower-case name → values, as
+    ``get_all`` returns them) and ``original`` the reported message's headers (None when the report carries none).
+    Parsed messages (:func:`stdlib_view`) or header blocks read by :func:`fast_view`.
+    """
+
+    outer: mime.Headers
+    msg: mime.Headers
+    fields: dict[str, list[str | Header]]
+    original: mime.Headers | None
+
+
+def field_values(msg: Message) -> dict[str, list[str | Header]]:
+    """A message's fields as lower-case name → values in order (what ``get_all`` returns for each name)."""
+    out: dict[str, list[str | Header]] = {}
+    for key, value in msg.items():
+        out.setdefault(key.lower(), []).append(value)
+    return out
+
+
+def fast_view(data: bytes) -> ArfView | None:
+    """The common shape of a feedback report read without the standard library's MIME parser; None otherwise.
+
+    The common shape: a flat top-level multipart (not signed, not a digest) with a ``message/feedback-report`` part
+    and no other ``message/*`` part than ``message/rfc822`` or ``message/global`` before the parts the parser reads.
+    What it gives is what :func:`stdlib_view` finds in the same mail (``tests/parsers/test_arf_fastpath.py`` holds
+    the two to the same events); anything else — a forwarded or signed report, a nested multipart, another
+    ``message/*`` part, a feedback part with a Content-Type field of its own, whatever ``fastmime`` declines — gives
+    None, and the caller takes :func:`stdlib_view`.
+    """
+    if not mime.looks_like_mail(data):
+        return None
+    top = fastmime.read_multipart(data)
+    if top is None or top.content_type in ("multipart/signed", "multipart/digest"):
+        return None  # signed: mime.signed_content unwraps it; digest: parts default to message/rfc822
+    feedback = attached = None
+    # mime.parts walks the parts in order; feedback_fields and embedded_message take the first of their kind, so
+    # parts after both do not matter
+    for part in top.parts():
+        if part is None:
+            return None
+        ctype = part.content_type
+        if ctype.startswith(("multipart/", "message/")):
+            if ctype not in _FAST_MESSAGE_PARTS:
+                return None  # a walk would descend into it
+            if feedback is None and ctype == "message/feedback-report":
+                feedback = part
+        if attached is None and (ctype in _ATTACHED_MESSAGE or ctype in _ATTACHED_HEADERS):
+            attached = part
+        if feedback is not None and attached is not None:
+            break
+    if feedback is None:
+        return None  # a forwarded report (find_arf looks inside attachments) or no report at all
+    block = feedback.message_headers(many=True)
+    if block is None:
+        return None
+    fields = block.mapping()
+    if "content-type" in fields:
+        return None  # the standard library would read the fields block as a typed part of its own
+    original: mime.Headers | None = None
+    if attached is not None:
+        if attached.content_type in _ATTACHED_MESSAGE:
+            original = attached.message_headers()
+            if original is None:
+                return None
+        else:
+            original = _header_part(attached)
+    return ArfView(top.headers, top.headers, fields, original)
+
+
+def _header_part(part: fastmime.Part) -> mime.Headers:
+    """A ``text/rfc822-headers`` part read as mime.embedded_message reads it (transfer encoding undone)."""
+    shim = Message()  # get_payload(decode=True) of the standard library, on the part's own fields and payload
+    for name, value in part.headers.raw_items():
+        shim.set_raw(name, value)
+    shim.set_payload(part.payload())
+    data = mime.part_bytes(shim).lstrip() + b"\n\n"
+    block = fastmime.read_headers(data)
+    return block if block is not None else mime.parse_message(data)
+
+
+def stdlib_view(report: Report) -> ArfView:
+    """The report's pieces from the standard library's parse of the mail; raises ParseError when there are none."""
+    outer = report.message
+    if outer is None:
+        raise ParseError("input is not an e-mail message; an ARF report is a multipart/report mail", parser="arf")
+    msg = find_arf(outer) or mime.signed_content(outer)
+    fields = feedback_fields(msg)
+    if fields is None:
+        raise ParseError(
+            "mail has no message/feedback-report part; it is not an ARF report or was truncated", parser="arf"
+        )
+    return ArfView(outer, msg, field_values(fields), mime.embedded_message(msg))
+
+
+def _first(fields: dict[str, list[str | Header]], name: str) -> str | None:
+    """``mime.header`` for a fields mapping: the first value, encoded words decoded, folding undone."""
+    values = fields.get(name)
+    return mime.decode_header_value(values[0]) if values else None
 
 
 class ArfParser(Parser):
@@ -105,82 +238,87 @@ class ArfParser(Parser):
         derive_source_ip: bool = True
 
     def recognises(self, report: Report) -> bool:
-        if report.message is None:
-            return False
-        msg = find_arf(report.message)
-        if msg is None:
-            return False
-        fields = feedback_fields(msg)
-        return fields is None or (mime.header(fields, "Feedback-Type") or "").strip().lower() != "xarf"
+        view = fast_view(report.data)
+        if view is None:
+            if report.message is None:
+                return False
+            msg = find_arf(report.message)
+            if msg is None:
+                return False
+            found = feedback_fields(msg)
+            if found is None:
+                return True
+            fields = field_values(found)
+        else:
+            fields = view.fields
+        return (_first(fields, "feedback-type") or "").strip().lower() != "xarf"
 
     def parse(self, report: Report) -> Iterator[Event | ParseIssue]:
-        outer = report.message
-        if outer is None:
-            raise ParseError(
-                "input is not an e-mail message; an ARF report is a multipart/report mail", parser=self.name
-            )
-        msg = find_arf(outer) or mime.signed_content(outer)
-        fields = feedback_fields(msg)
-        if fields is None:
-            raise ParseError(
-                "mail has no message/feedback-report part; it is not an ARF report or was truncated",
-                parser=self.name,
-            )
-        feedback_type = (mime.header(fields, "Feedback-Type") or "").strip().lower()
+        # the fast path reads the common shape of a report straight from the bytes (~10x less work than the
+        # standard library's parse, issue 4); anything else, and every report it cannot read for certain, takes
+        # the standard library's path. Both give the same events (tests/parsers/test_arf_fastpath.py).
+        return self.events(fast_view(report.data) or stdlib_view(report))
+
+    def events(self, view: ArfView) -> Iterator[Event | ParseIssue]:
+        """The event (and issues) of one report, from its pieces however they were read."""
+        outer, msg, fields, original = view
+        feedback_type = (_first(fields, "feedback-type") or "").strip().lower()
         if not feedback_type:
             raise ParseError("ARF report has no Feedback-Type field (RFC 5965 §3.1 requires it)", parser=self.name)
         kind, confidence = FEEDBACK_KINDS.get(feedback_type, ("other", 0.3))
-        original = mime.embedded_message(msg)
         issues: list[ParseIssue] = []
 
-        source_ip = first_ip(mime.header(fields, "Source-IP"))
+        stated = _first(fields, "source-ip")
+        source_ip = first_ip(stated)
         derived = False
         extra: dict[str, Any] = {"feedback_type": feedback_type}
-        if source_ip is None and mime.header(fields, "Source-IP"):
-            issues.append(ParseIssue(f"Source-IP {mime.header(fields, 'Source-IP')!r} is not an IP address"))
+        if source_ip is None and stated:
+            issues.append(ParseIssue(f"Source-IP {stated!r} is not an IP address"))
         if source_ip is None and original is not None and self.params.derive_source_ip:  # type: ignore[attr-defined]
             hop = mime.first_external_hop(original)
             if hop is not None and hop.ip:
                 source_ip, derived = hop.ip, True
                 extra["derived_from_hop"] = hop.raw[:500]
 
-        when = self._time(fields, original, outer, issues)
-        if when is None:
-            raise ParseError(
-                "ARF report has no readable Arrival-Date, Received-Date or Date; cannot place the event in time",
-                parser=self.name,
-            )
-
-        for name, key in (
-            ("User-Agent", "user_agent"),
-            ("Version", "arf_version"),
-            ("Original-Mail-From", "original_mail_from"),
-            ("Original-Envelope-Id", "original_envelope_id"),
-            ("Reporting-MTA", "reporting_mta"),
-            ("Incidents", "incidents"),
-            ("Authentication-Results", "authentication_results"),
-            ("Abuse-Type", "abuse_type"),
-        ):
-            value = mime.header(fields, name)
+        when = None
+        for name, label in (("arrival-date", "Arrival-Date"), ("received-date", "Received-Date")):
+            value = _first(fields, name)
             if value:
-                extra[key] = value
-        for name, key in (
-            ("Original-Rcpt-To", "original_rcpt_to"),
-            ("Reported-Domain", "reported_domains"),
-            ("Reported-URI", "reported_uris"),
-            ("Redacted-Address", "redacted_addresses"),
-        ):
-            values = [re.sub(r"\s+", " ", str(v)).strip() for v in fields.get_all(name, failobj=[]) or []]
+                when = mime.parse_mail_date(value)
+                if when is not None:
+                    break
+                issues.append(ParseIssue(f"{label} {value!r} is not a readable date"))
+        if when is None:
+            for headers in (original, outer):
+                if headers is not None:
+                    when = mime.parse_mail_date(mime.header(headers, "Date"))
+                    if when is not None:
+                        break
+            else:
+                raise ParseError(
+                    "ARF report has no readable Arrival-Date, Received-Date or Date; cannot place the event in time",
+                    parser=self.name,
+                )
+
+        for name, key in _SINGLE_FIELDS:
+            values = fields.get(name)
             if values:
-                extra[key] = values
+                value = mime.decode_header_value(values[0])
+                if value:
+                    extra[key] = value
+        for name, key in _LIST_FIELDS:
+            values = fields.get(name)
+            if values:
+                # " ".join(s.split()) is re.sub(r"\s+", " ", s).strip(): both split on str.isspace() white space
+                extra[key] = [" ".join(str(v).split()) for v in values]
         if original is not None:
             for name, key in (("Message-ID", "original_message_id"), ("Subject", "original_subject")):
                 value = mime.header(original, name)
                 if value:
                     extra[key] = value[:500]
-            hops = mime.received_hops(original)
-            if hops:
-                extra["received_chain"] = [h.raw[:500] for h in hops[:_MAX_HOPS]]
+            chain = mime.received_lines(original)
+            if chain:
+                extra["received_chain"] = [line[:500] for line in chain[:_MAX_HOPS]]
             extra["evidence_headers"] = True
         message_id = mime.header(outer, "Message-ID")
         if message_id:
@@ -191,9 +329,12 @@ class ArfParser(Parser):
                 "ARF report names no Source-IP and no external Received hop was found in the embedded message",
                 parser=self.name,
             )
-        reporter = mime.sender_address(msg) or mime.sender_address(outer)
-        if msg is not outer and mime.sender_address(msg):
-            extra["forwarded_by"] = mime.sender_address(outer)
+        reporter = mime.sender_address(msg)
+        if msg is not outer:
+            if reporter:
+                extra["forwarded_by"] = mime.sender_address(outer)
+            else:
+                reporter = mime.sender_address(outer)
         fqdn = (extra.get("reported_domains") or [None])[0]
         uri = (extra.get("reported_uris") or [None])[0]
         yield from issues
@@ -210,19 +351,3 @@ class ArfParser(Parser):
             description=f"ARF feedback report ({feedback_type}) from {reporter or 'unknown reporter'}",
             extra=extra,
         )
-
-    @staticmethod
-    def _time(fields: Message, original: Message | None, outer: Message, issues: list[ParseIssue]) -> datetime | None:
-        for name in ("Arrival-Date", "Received-Date"):
-            value = mime.header(fields, name)
-            if value:
-                when = mime.parse_mail_date(value)
-                if when is not None:
-                    return when
-                issues.append(ParseIssue(f"{name} {value!r} is not a readable date"))
-        for msg in (original, outer):
-            if msg is not None:
-                when = mime.parse_mail_date(mime.header(msg, "Date"))
-                if when is not None:
-                    return when
-        return None

@@ -16,14 +16,21 @@ import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from email import policy
-from email.errors import HeaderParseError
+from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesParser
+from typing import TYPE_CHECKING
 
 from abusedesk.domain.errors import ParseError
+
+if TYPE_CHECKING:
+    from abusedesk.parsers.fastmime import HeaderBlock
+
+    #: what the header readers below accept: a parsed message, or a header block read by parsers.fastmime
+    Headers = Message | HeaderBlock
 
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+:[ \t]?", re.MULTILINE)
 
@@ -50,12 +57,18 @@ def looks_like_mail(data: bytes) -> bool:
     head = data[:8192].lstrip()
     if head.startswith(b"From "):
         head = head.split(b"\n", 1)[-1]
-    first = head.split(b"\n", 1)[0]
-    if not _HEADER_LINE.match(first):
+    if not _HEADER_LINE.match(head):  # the first line (the pattern never reaches past a line end)
         return False
-    # at least two header-shaped lines before the first blank line
-    block = head.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
-    return len(_HEADER_LINE.findall(block)) >= 2
+    # at least two header-shaped lines before the first blank line: the first, and the next one after it, with
+    # no blank line (LF LF or CRLF CRLF) in between
+    second = head.find(b"\n") + 1
+    if second == 0:
+        return False
+    m = _HEADER_LINE.search(head, second)
+    if m is None:
+        return False
+    at = m.start()
+    return head.find(b"\n\n", 0, at) < 0 and head.find(b"\r\n\r\n", 0, at) < 0
 
 
 def parse_message(data: bytes) -> Message:
@@ -106,12 +119,15 @@ def decode_header_value(value: object) -> str:
     """RFC 2047 encoded words decoded, folding undone; a malformed encoding is kept as it was written."""
     text = str(value)
     if "=?" in text:
-        with contextlib.suppress(HeaderParseError, LookupError, UnicodeError, ValueError):
+        # MessageError: HeaderParseError, and CharsetError for a charset name that is not ASCII ("=?\xf5tf-8?q?..?=")
+        with contextlib.suppress(MessageError, LookupError, UnicodeError, ValueError):
             text = str(make_header(decode_header(text)))
+    elif "\n" not in text:
+        return text.strip()  # the common case, without the regex: nothing folded, nothing encoded
     return re.sub(r"\s*\r?\n\s+", " ", text).strip()
 
 
-def header(msg: Message, name: str) -> str | None:
+def header(msg: Headers, name: str) -> str | None:
     """A header as text (encoded words decoded, folding undone); None when absent; never raises."""
     try:
         value = msg.get(name)
@@ -278,11 +294,25 @@ def is_internal_ip(text: str) -> bool:
     return any(addr in net for net in _INTERNAL_NETS if net.version == addr.version)
 
 
-def received_hops(msg: Message) -> list[ReceivedHop]:
+def received_lines(msg: Headers) -> list[str]:
+    """The ``Received:`` headers, newest first, each on one line (runs of white space made one space)."""
+    values = [str(raw) for raw in msg.get_all("Received", failobj=[]) or []]
+    joined = "\x00".join(values)
+    if len(values) < 2 or "\x00" in joined:
+        # " ".join(s.split()) is re.sub(r"\s+", " ", s).strip(): both split on str.isspace() white space
+        return [" ".join(value.split()) for value in values]
+    # the same for all of them at once: NUL is not white space, so runs never cross from one value to the next
+    return _AROUND_NUL.sub("\x00", _WHITE_SPACE.sub(" ", joined)).strip().split("\x00")
+
+
+_WHITE_SPACE = re.compile(r"\s+")
+_AROUND_NUL = re.compile(r" ?\x00 ?")
+
+
+def received_hops(msg: Headers) -> list[ReceivedHop]:
     """The ``Received:`` chain, newest first, each with the first valid address found in its ``from`` clause."""
     hops: list[ReceivedHop] = []
-    for raw in msg.get_all("Received", failobj=[]) or []:
-        text = re.sub(r"\s+", " ", str(raw)).strip()
+    for text in received_lines(msg):
         from_part = re.split(r"\bby\b", text, maxsplit=1, flags=re.IGNORECASE)[0]
         ip = None
         for cand in _RECEIVED_IP.findall(from_part):
@@ -298,7 +328,7 @@ def received_hops(msg: Message) -> list[ReceivedHop]:
     return hops
 
 
-def first_external_hop(msg: Message) -> ReceivedHop | None:
+def first_external_hop(msg: Headers) -> ReceivedHop | None:
     """The newest hop whose sending address is not internal: the address the receiving system saw connect.
 
     Used when a report names no source address (Microsoft JMRP-style sparse ARF); the caller marks the address
@@ -310,6 +340,17 @@ def first_external_hop(msg: Message) -> ReceivedHop | None:
     return None
 
 
+# "Tue, 19 Jan 2016 14:32:40 -0500 (EST)": a four-digit year, seconds, a numeric zone, at most a zone comment
+_RFC5322_DATE = re.compile(
+    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?([0-9]{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+    r"([1-9][0-9]{3}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})(?: \([^()]*\))?"
+)
+_MONTHS = {
+    m: i
+    for i, m in enumerate(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], start=1)
+}
+
+
 def parse_mail_date(text: str | None) -> datetime | None:
     """An RFC 5322 date (or ISO 8601) as aware UTC; tolerant of ``UT``, ``(CET)`` comments and missing zones.
 
@@ -317,6 +358,27 @@ def parse_mail_date(text: str | None) -> datetime | None:
     """
     if not text:
         return None
+    m = _RFC5322_DATE.fullmatch(text)
+    if m is not None:  # the usual form read directly, as email.utils reads it (tests/parsers/test_fastmime.py)
+        day, month, year, hour, minute, second, sign, tz_hours, tz_minutes = m.groups()
+        offset = int(tz_hours) * 3600 + int(tz_minutes) * 60
+        try:
+            return datetime(
+                int(year),
+                _MONTHS[month],
+                int(day),
+                int(hour),
+                int(minute),
+                int(second),
+                tzinfo=timezone(timedelta(seconds=-offset if sign == "-" else offset)),
+            ).astimezone(UTC)
+        except (ValueError, OverflowError):
+            pass  # out of range: the general reading decides
+    return _parse_mail_date_general(text)
+
+
+def _parse_mail_date_general(text: str) -> datetime | None:
+    """parse_mail_date for any form: comments dropped, ``UT`` read as UTC, then email.utils or ISO 8601."""
     s = re.sub(r"\([^)]*\)", " ", text).strip()
     s = re.sub(r"\bUTz?\b", "UTC", s)
     s = re.sub(r"\s+", " ", s)
@@ -466,10 +528,17 @@ def parts(msg: Message) -> Iterator[Message]:
     return _walk_all(msg)
 
 
-def sender_address(msg: Message) -> str | None:
+def sender_address(msg: Headers) -> str | None:
     """The bare address of ``From:`` (lower case), or None."""
     value = header(msg, "From")
     if not value:
         return None
+    m = _PLAIN_FROM.fullmatch(value)
+    if m is not None:  # "a@example.net" or "Name <a@example.net>": what email.utils.parseaddr finds, directly
+        return (m.group(1) or m.group(2)).lower()
     _, addr = email.utils.parseaddr(value)
     return addr.lower() or None
+
+
+_ADDR = r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_PLAIN_FROM = re.compile(rf"({_ADDR})|(?:[A-Za-z0-9_-]+(?: [A-Za-z0-9_-]+)*|\"[^\"\\]*\") ?<({_ADDR})>")
