@@ -18,7 +18,7 @@ from abusedesk.inventory.importer import _parse_prefix_checked, _Times, parse_aw
 from abusedesk.inventory.index import to_us
 from abusedesk.inventory.service import InventoryService
 from abusedesk.runtime import Runtime
-from abusedesk.store.tables.inventory import AllocationRow
+from abusedesk.store.tables.inventory import AccountRow, AllocationRow, CustomerRow, ServiceRow
 from tests.inventory.sample import sample, write_csv_dir
 
 PREFIXES = [
@@ -160,6 +160,14 @@ def test_service_ids_that_need_escaping_survive_the_bulk_write(runtime: Runtime,
     svc.import_file(write_csv_dir(tmp_path / "csv", data))
     with runtime.sessions() as s:
         assert s.scalars(select(AllocationRow.service_id)).all() == [odd]
+        # entities are written by COPY on PostgreSQL: the columns' defaults are filled as an INSERT fills them
+        customer = s.get(CustomerRow, "cus-a")
+        service = s.get(ServiceRow, odd)
+        assert customer is not None and (customer.status, customer.meta) == ("active", {})
+        assert service is not None and (service.status, service.data_access, service.hostnames) == (
+            "active", "enabled", [])  # fmt: skip
+        account = s.get(AccountRow, "acc-a")
+        assert account is not None and account.created_at == datetime(2025, 1, 1, tzinfo=UTC)
     assert svc.attribute("192.0.2.1", datetime(2026, 3, 1, tzinfo=UTC)).service_id == odd
 
 
@@ -171,3 +179,52 @@ def test_the_fast_reader_reports_progress_and_lines(tmp_path: Path, monkeypatch:
     assert seen == [("read", 1_000, None), ("read", 2_000, None)]
     assert [(a.where.file, a.where.row) for a in inv.allocations[::1_000]] == [
         (str(path), 2), (str(path), 1_002), (str(path), 2_002)]  # fmt: skip
+
+
+def test_reimport_compares_exact_times_including_fractions_and_before_1970(runtime: Runtime, tmp_path: Path) -> None:
+    """Recorded times are read back as epoch µs by the database itself; each must equal the file's to the µs."""
+    data = sample()
+    data["allocations"] = [
+        {"prefix": "192.0.2.0/25", "service_id": "svc-a", "valid_from": "1969-12-31T23:59:59.5Z",
+         "valid_to": "1970-01-01T00:00:00.000001Z"},
+        {"prefix": "192.0.2.128/25", "service_id": "svc-a", "valid_from": "1960-06-01T00:00:00.999999Z",
+         "valid_to": ""},
+        {"prefix": "2001:db8:5::/48", "service_id": "svc-v6", "valid_from": "2026-01-01T00:00:00.000001+05:00",
+         "valid_to": "2026-01-01T00:00:00.000002+05:00"},
+    ]  # fmt: skip
+    svc = InventoryService(runtime)
+    svc.import_file(write_csv_dir(tmp_path / "a", data))
+    again = svc.import_file(write_csv_dir(tmp_path / "b", data))
+    assert not again.changed and again.counts["allocations"] == {"added": 0, "unchanged": 3, "closed": 0}
+    data["allocations"][0]["valid_to"] = "1970-01-01T00:00:00.000002Z"  # one µs later: a rewrite, refused
+    with pytest.raises(ConfigError) as err:
+        svc.import_file(write_csv_dir(tmp_path / "c", data))
+    assert [e.field for e in err.value.errors] == ["valid_to"]
+    assert "ended at 1970-01-01T00:00:00.000001Z" in err.value.errors[0].message
+
+
+def test_sync_and_changes_among_many_unchanged_rows(runtime: Runtime, tmp_path: Path) -> None:
+    """Only the touched prefixes are planned in full; the rest count as unchanged, and sync still sees them all."""
+    data = sample()
+    data["allocations"] = []
+    svc = InventoryService(runtime)
+    svc.import_file(write_csv_dir(tmp_path / "base", data))
+    n = 3_000
+    path = _big_csv(tmp_path / "allocations.csv", n)
+    svc.import_file(path)
+    lines = path.read_text().splitlines()
+    # row 0 (2001:db8:0:0::/64, open) is dropped: sync closes it; row 3 gets an end: closed; a new /64 is added
+    assert lines[1].startswith("2001:db8:0:0::/64") and lines[4].startswith("2001:db8:0:3::/64")
+    lines[4] = "2001:db8:0:3::/64,svc-v6,2026-01-01T00:00:00Z,2026-02-01T00:00:00Z"
+    del lines[1]
+    lines.append("2001:db8:ffff:ffff::/64,svc-v6,2026-01-01T00:00:00Z,")
+    changed = tmp_path / "changed.csv"
+    changed.write_text("\n".join(lines) + "\n")
+    report = svc.import_file(changed, sync=True)
+    assert report.counts["allocations"] == {"added": 1, "unchanged": n - 2, "closed": 2}
+    now = runtime.clock.now()
+    assert svc.attribute("2001:db8::1", now).is_ours is False
+    assert svc.attribute("2001:db8:0:3::1", datetime(2026, 1, 31, tzinfo=UTC)).service_id == "svc-v6"
+    assert not svc.attribute("2001:db8:0:3::1", datetime(2026, 2, 1, tzinfo=UTC)).is_ours
+    assert svc.attribute("2001:db8:ffff:ffff::1", now).service_id == "svc-v6"
+    assert not svc.import_file(changed, sync=True).changed

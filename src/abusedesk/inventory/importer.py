@@ -256,7 +256,7 @@ class _Times:
             parsed = datetime.fromisoformat(text)
         except ValueError:
             parsed = None
-        if parsed is not None and parsed.tzinfo is not None and parsed.utcoffset() is not None:
+        if parsed is not None and parsed.tzinfo is not None:  # fromisoformat gives a fixed offset, never a rule
             return (parsed - EPOCH) // _US
         return to_us(parse_aware_time(text))  # the exact answer, or the error as worded for people
 
