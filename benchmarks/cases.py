@@ -10,9 +10,16 @@ For each backend (SQLite file, local PostgreSQL):
   counters (what AbuseIO's ``FindContact``/``Incident`` → ``Ticket`` loop does). It writes no audit log and runs no
   playbook, so it does *less* work than ours.
 
-Rounds alternate ours and the peer on fresh, disjoint customers; the figures are medians. Then one large run of
-ours (up to ``--total`` findings, 1M by default) measures sustained throughput, bounded by ``--budget`` seconds per
-backend (what was measured is printed). The last line is one JSON object.
+Rounds alternate ours and the peer on fresh, disjoint customers; the figures are medians. Each batch of the rounds
+holds whole cases (``--per-case`` findings each, in order). Two more shapes, ours only, show the other ends:
+
+- ``interleaved``: the same findings shuffled, so every batch adds to hundreds of cases that already exist (the
+  steady state of a busy desk: the same subjects keep being reported);
+- ``small cases``: 10 findings per case, so a batch opens ~500 cases, each with its playbook (notice, request to
+  cease with a deadline) and audit entries.
+
+Then one large run of ours (up to ``--total`` findings, 1M by default) measures sustained throughput, bounded by
+``--budget`` seconds per backend (what was measured is printed). The last line is one JSON object.
 
     .venv/bin/python benchmarks/cases.py [--total 1000000] [--budget 45] [--backends sqlite,postgresql]
 """
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import sys
 import tempfile
@@ -166,6 +174,13 @@ def bench_backend(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, A
         sizes[str(b)] = round(ours(rt, make_findings(0, args.round_size, per_case=args.per_case, tag=f"b{j}"), b))
     be.drop(rt, "batches")
     out["batch_sizes_fps"] = sizes
+    # the other shapes: findings of many existing cases in every batch; many small new cases per batch
+    rt = be.runtime("shapes")
+    mixed = make_findings(0, args.shape_size, per_case=args.per_case, tag="mix")
+    random.Random(7).shuffle(mixed)
+    out["interleaved_fps"] = round(ours(rt, mixed, args.batch))
+    out["small_cases_fps"] = round(ours(rt, make_findings(0, args.shape_size, per_case=10, tag="small"), args.batch))
+    be.drop(rt, "shapes")
     # sustained: up to --total findings within --budget seconds
     rt = be.runtime("big")
     engine = CaseEngine(rt)
@@ -200,6 +215,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--round-size", type=int, default=4_000)
     ap.add_argument("--peer-size", type=int, default=400)
+    ap.add_argument("--shape-size", type=int, default=40_000, help="findings in the interleaved and small-case runs")
     ap.add_argument("--per-case", type=int, default=100, help="findings per case")
     ap.add_argument("--batch", type=int, default=5_000)
     ap.add_argument("--batch-sizes", default="1000,5000")
