@@ -301,12 +301,10 @@ def received_lines(msg: Headers) -> list[str]:
     if len(values) < 2 or "\x00" in joined:
         # " ".join(s.split()) is re.sub(r"\s+", " ", s).strip(): both split on str.isspace() white space
         return [" ".join(value.split()) for value in values]
-    # the same for all of them at once: NUL is not white space, so runs never cross from one value to the next
-    return _AROUND_NUL.sub("\x00", _WHITE_SPACE.sub(" ", joined)).strip().split("\x00")
-
-
-_WHITE_SPACE = re.compile(r"\s+")
-_AROUND_NUL = re.compile(r" ?\x00 ?")
+    # the same for all of them at once: NUL is no white space, so split() keeps it inside a word; the one space
+    # the squeeze may leave beside it is the edge of a value and goes
+    squeezed = " ".join(joined.split()).replace(" \x00", "\x00").replace("\x00 ", "\x00")
+    return squeezed.split("\x00")
 
 
 def received_hops(msg: Headers) -> list[ReceivedHop]:
