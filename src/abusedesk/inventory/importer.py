@@ -124,7 +124,7 @@ def parse_prefix(text: str) -> tuple[str, int, int, int]:
                 size = 1 << (32 - plen)
                 if not value & (size - 1):
                     return text, V4_BASE + value, V4_BASE + value + size - 1, 96 + plen
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL in the text
             pass
     return _parse_prefix_checked(text)
 
