@@ -285,7 +285,7 @@ def feedback_reports(draw: st.DrawFn) -> bytes:
         separator = [""] if draw(st.integers(0, 7)) else []
         parts.append(phead + separator + [text])
     for part in parts:
-        lines += [f"--{boundary}", *part]
+        lines += [f"--{_odd(draw, [boundary], ['b2'])}", *part]
     lines += [_odd(draw, [f"--{boundary}--"], [f"--{boundary}-- ", "", f"--{boundary}"]), ""]
     return eol.join("\n".join(lines).split("\n")).encode("utf-8", "surrogateescape")
 

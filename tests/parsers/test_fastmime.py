@@ -132,7 +132,7 @@ def multiparts(draw: st.DrawFn) -> bytes:
     lines = ["From: a@example.net", f"Content-Type: {draw(st.sampled_from(TOP_TYPES))}", ""]
     lines += draw(st.lists(st.sampled_from(["preamble", "", "--b1x"]), max_size=2))
     for _ in range(draw(st.integers(0, 4))):
-        lines.append(draw(st.sampled_from(["--b1", "--b1 ", "--b1\t", "--b1--"])))
+        lines.append(draw(st.sampled_from(["--b1", "--b1 ", "--b1\t", "--b1--", "--b2", "--b2--"])))
         lines += draw(st.lists(st.sampled_from(PART_HEADS), max_size=3))
         if draw(st.integers(0, 5)):
             lines.append("")

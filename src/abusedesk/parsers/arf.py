@@ -257,7 +257,7 @@ class ArfParser(Parser):
         # the fast path reads the common shape of a report straight from the bytes (~10x less work than the
         # standard library's parse, issue 4); anything else, and every report it cannot read for certain, takes
         # the standard library's path. Both give the same events (tests/parsers/test_arf_fastpath.py).
-        return self.events(fast_view(report.data) or stdlib_view(report))
+        yield from self.events(fast_view(report.data) or stdlib_view(report))
 
     def events(self, view: ArfView) -> Iterator[Event | ParseIssue]:
         """The event (and issues) of one report, from its pieces however they were read."""
