@@ -137,6 +137,8 @@ def test_large_import_into_an_empty_table_then_again_and_a_reassignment(
     assert _allocation_count(runtime) == n
     names = {ix["name"] for ix in inspect(runtime.engine).get_indexes("allocations")}
     assert {"ix_allocations_bounds", "ix_allocations_prefix", "ix_allocations_service_id"} <= names
+    fks = inspect(runtime.engine).get_foreign_keys("allocations")  # dropped during the COPY on PostgreSQL
+    assert [(fk["constrained_columns"], fk["referred_table"]) for fk in fks] == [(["service_id"], "services")]
     noon = datetime(2026, 1, 5, 12, tzinfo=UTC)
     assert svc.attribute("10.0.0.4", noon).prefix == "10.0.0.4/32"
     assert svc.attribute("2001:db8:0:3::1", noon).service_id == "svc-v6"

@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from abusedesk.domain.errors import ConfigError
 from abusedesk.domain.ipnet import ip_to_int
@@ -348,6 +349,14 @@ class InventoryService:
         # indexes back too. Only when the table was empty: on PostgreSQL, dropping an index locks readers out of
         # the table until the commit, and with nothing recorded yet there is nothing for them to read.
         rebuild = was_empty and total >= REBUILD_INDEXES_AT
+        # PostgreSQL checks a foreign key per COPY row by a trigger (~4.5 s per 1M rows); added back after the
+        # rows, it is checked by one join (~0.2 s). Every service_id was already checked against the file and the
+        # database above, so this only changes how the database confirms it.
+        foreign_keys = (
+            list(ALLOCATIONS.foreign_key_constraints) if rebuild and conn.dialect.name == "postgresql" else []
+        )
+        for fk in foreign_keys:
+            conn.execute(DropConstraint(fk))
         if rebuild:
             for index in ALLOCATIONS.indexes:
                 index.drop(conn)
@@ -376,6 +385,8 @@ class InventoryService:
                 conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
             for index in sorted(ALLOCATIONS.indexes, key=lambda x: str(x.name)):
                 index.create(conn)
+        for fk in foreign_keys:
+            conn.execute(AddConstraint(fk))
         if progress:
             progress("write", total, total)
 
