@@ -231,3 +231,34 @@ def test_sync_and_changes_among_many_unchanged_rows(runtime: Runtime, tmp_path: 
     assert not svc.attribute("2001:db8:0:3::1", datetime(2026, 2, 1, tzinfo=UTC)).is_ours
     assert svc.attribute("2001:db8:ffff:ffff::1", now).service_id == "svc-v6"
     assert not svc.import_file(changed, sync=True).changed
+
+
+def test_a_failing_bulk_write_rolls_back_rows_indexes_and_foreign_key(
+    runtime: Runtime, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The indexes (and on PostgreSQL the foreign key) are dropped inside the import's transaction: a failure in
+    the middle of the write leaves the table as it was, indexes and constraint included."""
+    monkeypatch.setattr(service_module, "REBUILD_INDEXES_AT", 1_000)
+    data = sample()
+    data["allocations"] = []
+    svc = InventoryService(runtime)
+    svc.import_file(write_csv_dir(tmp_path / "base", data))
+    written = 0
+    real = service_module._UtcText.__call__
+
+    def fail_midway(self: Any, us: int) -> str:  # a disk full, a lost connection: anything after the drop
+        nonlocal written
+        written += 1
+        if written > 2_000:
+            raise OSError("write failed")
+        return real(self, us)
+
+    monkeypatch.setattr(service_module._UtcText, "__call__", fail_midway)
+    with pytest.raises(OSError, match="write failed"):
+        svc.import_file(_big_csv(tmp_path / "allocations.csv", 5_000))
+    assert _allocation_count(runtime) == 0
+    names = {ix["name"] for ix in inspect(runtime.engine).get_indexes("allocations")}
+    assert {"ix_allocations_bounds", "ix_allocations_prefix", "ix_allocations_service_id"} <= names
+    assert len(inspect(runtime.engine).get_foreign_keys("allocations")) == 1
+    monkeypatch.setattr(service_module._UtcText, "__call__", real)
+    assert svc.import_file(tmp_path / "allocations.csv").counts["allocations"]["added"] == 5_000

@@ -363,6 +363,11 @@ class InventoryService:
         for fk in foreign_keys:
             conn.execute(DropConstraint(fk))
         if rebuild:
+            raw: Any = conn.connection.driver_connection
+            if conn.dialect.name == "sqlite" and not raw.in_transaction:
+                # pysqlite opens a transaction only before INSERT/UPDATE/DELETE: without this BEGIN, a DROP INDEX
+                # ahead of the first of them would be committed on its own and not come back on a rollback
+                raw.execute("BEGIN")
             for index in ALLOCATIONS.indexes:
                 index.drop(conn)
         if conn.dialect.name == "postgresql":
