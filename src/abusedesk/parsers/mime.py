@@ -71,6 +71,15 @@ def looks_like_mail(data: bytes) -> bool:
     return head.find(b"\n\n", 0, at) < 0 and head.find(b"\r\n\r\n", 0, at) < 0
 
 
+# an RFC 2231 parameter name ("name*=", "name*0=", "name*0*="), which get_param decodes or joins
+_RFC2231_PARAM = re.compile(rb"\*(?:[0-9]+\*?)?\s*=")
+
+
+def has_rfc2231_param(data: bytes) -> bool:
+    """Whether the bytes may hold an RFC 2231 parameter: a value that is percent-encoded or split in pieces."""
+    return _RFC2231_PARAM.search(data) is not None
+
+
 def parse_message(data: bytes) -> Message:
     """Parse bytes into a Message; defects are recorded on the message, not raised.
 
