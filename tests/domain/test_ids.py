@@ -1,4 +1,4 @@
-"""canonical_json takes the C encoder directly (issue 4); it must write exactly what json.JSONEncoder writes."""
+"""Event and finding ids are stored: canonical_json must keep writing exactly what json.JSONEncoder writes."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_canonical_json_still_refuses_circular_values_and_recovers() -> None:
 
 
 def test_stable_id_is_pinned() -> None:
-    # computed with the JSONEncoder.encode path this replaced: ids are stored, so they must never change
+    # ids are stored, so they must never change
     assert (
         stable_id(
             "ev", "spam", "2026-03-01T10:00:00Z", "arf", None, "192.0.2.7", 25, 1.5, {"b": [1, None], "a": "é\u2028"}, T

@@ -214,8 +214,7 @@ class Event:
         values["confidence"] = conf
         values.setdefault("extra", {})
         ident = [values.get(a) for a in _IDENTITY_ATTRS]
-        # iso() without its as_utc: the time is UTC already (above), and astimezone(UTC) of it is itself
-        ident[1] = values["time"].isoformat().replace("+00:00", "Z")
+        ident[1] = iso(values["time"])
         values["id"] = stable_id("ev", *ident, values["extra"].get("identity"))
         return cls(**values)
 
