@@ -346,3 +346,41 @@ def test_fast_path_regressions(path: Path) -> None:
     ``email.header`` raise CharsetError in ``mime.decode_header_value``; both paths crashed the parser alike.
     """
     assert_same(path.read_bytes())
+
+
+# --- the view kept between sniffing and parsing ----------------------------------------------------------------
+
+
+def _events(parser: ArfParser, data: bytes, *, sniff_first: bytes | None = None) -> Any:
+    if sniff_first is not None:
+        parser.recognises(make_report(sniff_first))
+    try:
+        return [e.to_dict() if isinstance(e, Event) else e for e in parser.parse(make_report(data))]
+    except ParseError as exc:
+        return ("error", exc.message)
+
+
+def test_a_report_sniffed_then_parsed_gives_what_a_fresh_parser_gives() -> None:
+    # the intake calls recognises, then parse, on the same Report: the second reads the view the first kept
+    cases = [p.read_bytes() for p in sorted(GOLDEN.glob("arf/*.in"))] + list(FIXTURES.values())
+    for data in cases:
+        parser = ArfParser()
+        report = make_report(data)
+        parser.recognises(report)
+        assert parser._last_view is not None and parser._last_view[0] is report.data
+        try:
+            kept: Any = [e.to_dict() if isinstance(e, Event) else e for e in parser.parse(report)]
+        except ParseError as exc:
+            kept = ("error", exc.message)
+        assert kept == _events(ArfParser(), data)
+
+
+def test_the_kept_view_is_never_used_for_other_bytes() -> None:
+    first, second = FIXTURES["rfc5965"], FIXTURES["no_source_ip"]
+    parser = ArfParser()
+    assert _events(parser, second, sniff_first=first) == _events(ArfParser(), second)
+    # equal bytes in another object are read again, not taken from the kept view
+    copy = bytes(bytearray(first))
+    assert copy is not first
+    assert _events(parser, copy, sniff_first=first) == _events(ArfParser(), first)
+    assert parser._last_view is not None and parser._last_view[0] is copy
