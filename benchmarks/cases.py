@@ -213,7 +213,7 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=25.0, help="seconds per backend for the sustained run")
     ap.add_argument("--backends", default="sqlite,postgresql")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--round-size", type=int, default=4_000)
+    ap.add_argument("--round-size", type=int, default=20_000, help="findings per round of ours (batches of --batch)")
     ap.add_argument("--peer-size", type=int, default=400)
     ap.add_argument("--shape-size", type=int, default=40_000, help="findings in the interleaved and small-case runs")
     ap.add_argument("--per-case", type=int, default=100, help="findings per case")
