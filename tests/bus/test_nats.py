@@ -200,3 +200,35 @@ def test_make_bus_follows_the_bus_setting(tmp_path: Any, nats_url: str) -> None:
     assert isinstance(bus, NatsBus)
     assert bus.url == nats_url
     bus.close()
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_workers_starting_at_once_on_a_new_stream_all_connect(nats_url: str, round_: int) -> None:
+    """Several processes creating the stream at the same moment: the losers of the race use the winner's stream
+    (the server may refuse their create as "subjects overlap" rather than "exists")."""
+    name = f"RACE{round_}x{threading.get_ident() % 100000}"
+    buses = [NatsBus(nats_url, stream=name, prefix=name.lower(), timeout=5.0) for _ in range(6)]
+    start = threading.Barrier(len(buses), timeout=30)
+    errors: list[BaseException] = []
+
+    def connect(bus: NatsBus) -> None:
+        try:
+            start.wait()
+            bus.connect()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=connect, args=(b,)) for b in buses]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert errors == []
+        buses[0].publish("raw.stored", {"raw_id": "r1"})
+        seen: list[str] = []
+        drain(buses[-1], "raw.stored", lambda m: seen.append(m["raw_id"]))
+        assert seen == ["r1"]
+    finally:
+        for b in buses:
+            b.close()
