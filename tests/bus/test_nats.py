@@ -232,3 +232,15 @@ def test_workers_starting_at_once_on_a_new_stream_all_connect(nats_url: str, rou
     finally:
         for b in buses:
             b.close()
+
+
+def test_subjects_held_by_another_stream_are_a_named_setting_error(nats_url: str) -> None:
+    first = NatsBus(nats_url, stream="HOLDER", prefix="held", timeout=5.0)
+    second = NatsBus(nats_url, stream="SECOND", prefix="held", timeout=5.0)
+    try:
+        first.connect()
+        with pytest.raises(ConfigError, match=r"cannot create stream SECOND for subjects held\.>.*another stream"):
+            second.connect()
+    finally:
+        first.close()
+        second.close()

@@ -269,7 +269,21 @@ class NatsBus(Bus):
             await js.stream_info(self.stream)
             await js.update_stream(config)
         except nats.js.errors.NotFoundError:
-            await js.add_stream(config)
+            try:
+                await js.add_stream(config)
+            except nats.js.errors.BadRequestError as exc:
+                # another worker created the stream between our look and our add: use it; anything else (another
+                # stream already holds these subjects) is a setting to fix
+                try:
+                    await js.stream_info(self.stream)
+                except nats.js.errors.NotFoundError:
+                    await nc.close()
+                    raise ConfigError(
+                        f"NATS at {self.url}: cannot create stream {self.stream} for subjects {self.prefix}.> "
+                        f"({exc.description}); another stream already takes them",
+                        field="nats_url",
+                    ) from None
+                await js.update_stream(config)
         except nats.js.errors.ServiceUnavailableError:
             await nc.close()
             raise ConfigError(
