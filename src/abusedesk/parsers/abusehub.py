@@ -42,7 +42,7 @@ from abusedesk.domain.errors import ParseError
 from abusedesk.domain.ipnet import is_ip
 from abusedesk.domain.records import Event, ParseIssue
 from abusedesk.parsers import mime
-from abusedesk.parsers.base import Parser, Report
+from abusedesk.parsers.base import Parser, Report, clean_field, port_field
 
 Item = Event | ParseIssue
 
@@ -147,15 +147,11 @@ def is_abusehub_csv(filename: str | None, data: bytes) -> bool:
 
 
 def _clean(value: str | None) -> str | None:
-    if value is None:
-        return None
-    v = value.strip()
-    return None if v.lower() in _EMPTY else v
+    return clean_field(value, _EMPTY)
 
 
 def _port(value: str | None) -> int | None:
-    v = _clean(value)
-    return int(v) if v and v.isdigit() and int(v) <= 65535 else None
+    return port_field(value, _EMPTY)
 
 
 def _text_offsets(text: str) -> dict[datetime, timezone]:

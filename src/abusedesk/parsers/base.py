@@ -68,3 +68,18 @@ class Parser(ABC):
     @abstractmethod
     def parse(self, report: Report) -> Iterator[Event | ParseIssue]:
         """Yield Events (and ParseIssues for bad records); raise ParseError when the input cannot be read."""
+
+
+def clean_field(value: str | None, empty: frozenset[str]) -> str | None:
+    """A field's text without surrounding space, or None when absent or one of ``empty`` (compared in lower case:
+    each feed has its own spellings of "no value")."""
+    if value is None:
+        return None
+    v = value.strip()
+    return None if v.lower() in empty else v
+
+
+def port_field(value: str | None, empty: frozenset[str]) -> int | None:
+    """A port number 0-65535, or None when the field is empty or not one."""
+    v = clean_field(value, empty)
+    return int(v) if v and v.isdigit() and int(v) <= 65535 else None

@@ -44,7 +44,7 @@ from abusedesk.domain.errors import ParseError
 from abusedesk.domain.ipnet import is_ip
 from abusedesk.domain.kinds import KINDS
 from abusedesk.domain.records import Event, ParseIssue
-from abusedesk.parsers.base import Parser, Report
+from abusedesk.parsers.base import Parser, Report, clean_field, port_field
 
 Item = Event | ParseIssue
 _EMPTY = frozenset({"", "-", "?", "na", "n/a", "none", "null"})
@@ -118,15 +118,11 @@ class FeedFormat:
 
 
 def _clean(value: str | None) -> str | None:
-    if value is None:
-        return None
-    v = value.strip()
-    return None if v.lower() in _EMPTY else v
+    return clean_field(value, _EMPTY)
 
 
 def _port(value: str | None) -> int | None:
-    v = _clean(value)
-    return int(v) if v and v.isdigit() and int(v) <= 65535 else None
+    return port_field(value, _EMPTY)
 
 
 def _utc(text: str) -> datetime:
