@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from abusedesk.domain.errors import ParseError
 from abusedesk.parsers import mime
 from abusedesk.parsers.freetext import FreetextParser
 from tests.parsers.mailsupport import run
@@ -80,3 +81,34 @@ def test_opaque_smime_signed_data_is_unwrapped(tmp_path: Path, stream: bool) -> 
 @pytest.mark.parametrize("der", [b"", b"\x30\x80", b"\x30\x03\x06\x01\x00", b"\x04\x82\xff\xff", b"\x30" * 100])
 def test_cms_garbage_is_not_content(der: bytes) -> None:
     assert mime.cms_signed_content(der) is None
+
+
+def _zip_member(method: int, payload: bytes) -> bytes:
+    """A one-member zip whose member claims ``method`` and carries ``payload`` as its compressed data."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("scan_telnet.csv", b"ip,port\n192.0.2.1,23\n" * 50)
+    data = bytearray(buf.getvalue())
+    # local header: compression method at offset 8, compressed data after the 30-byte header and the name
+    name_len = int.from_bytes(data[26:28], "little")
+    start = 30 + name_len
+    data[8:10] = method.to_bytes(2, "little")
+    central = data.find(b"PK\x01\x02")
+    data[central + 10 : central + 12] = method.to_bytes(2, "little")
+    data[start : start + len(payload)] = payload
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("method", "payload", "reason"),
+    [
+        (99, b"", "unknown compression method"),  # zipfile: NotImplementedError
+        (8, b"\xff\xff\xff\xff\xff\xff", "corrupt deflate data"),  # zlib.error
+    ],
+)
+def test_a_corrupt_archive_is_a_parse_error_naming_the_member(method: int, payload: bytes, reason: str) -> None:
+    with pytest.raises(ParseError, match=r"zip member 'scan_telnet.csv' cannot be read|zip archive is corrupt"):
+        mime.expand_archive("report.zip", "application/zip", _zip_member(method, payload))

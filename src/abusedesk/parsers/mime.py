@@ -14,6 +14,7 @@ import io
 import ipaddress
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -223,7 +224,7 @@ def gunzip_limited(data: bytes, lim: Limits, where: str | None = None) -> bytes:
             while chunk := gz.read(1024 * 1024):
                 out.write(chunk)
                 _check_ratio(out.tell(), len(data), lim, where)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise ParseError(f"gzip data is corrupt: {exc}", source=where) from None
     return out.getvalue()
 
@@ -231,7 +232,7 @@ def gunzip_limited(data: bytes, lim: Limits, where: str | None = None) -> bytes:
 def unzip_limited(data: bytes, lim: Limits, where: str | None = None) -> list[Attachment]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
         raise ParseError(f"zip archive is corrupt: {exc}", source=where) from None
     infos = [i for i in zf.infolist() if not i.is_dir()]
     if len(infos) > lim.max_members:
@@ -246,7 +247,17 @@ def unzip_limited(data: bytes, lim: Limits, where: str | None = None) -> list[At
                     buf.write(chunk)
                     total += len(chunk)
                     _check_ratio(total, len(data), lim, f"{where or 'zip'}:{info.filename}")
-        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError) as exc:
+        # zipfile raises ValueError ("negative seek value"), NotImplementedError (an unknown compression method)
+        # and zlib.error on corrupt archives, besides BadZipFile
+        except (
+            zipfile.BadZipFile,
+            OSError,
+            EOFError,
+            RuntimeError,
+            ValueError,
+            NotImplementedError,
+            zlib.error,
+        ) as exc:
             raise ParseError(f"zip member {info.filename!r} cannot be read: {exc}", source=where) from None
         out.append(Attachment(info.filename, "application/octet-stream", buf.getvalue()))
     return out
