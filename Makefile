@@ -4,16 +4,26 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEB_STAMP := $(VENV)/.debs
+# the C reader of feedback reports (parsers/_mailscan.c), built in place beside its Python counterpart
+NATIVE := $(VENV)/.native
 # Debian packages the tests drive as real peers: an IMAP server, a NATS server, openssl for S/MIME samples
 DEBS := dovecot-imapd openssl nats-server coreutils
 
-.PHONY: demo test test-sqlite test-postgres lint fix typecheck migration services debs bench clean
+.PHONY: native demo test test-sqlite test-postgres lint fix typecheck migration services debs bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
+
+$(NATIVE): $(STAMP) setup.py src/abusedesk/parsers/_mailscan.c
+	rm -f src/abusedesk/parsers/_mailscan*.so
+	$(BIN)/python setup.py -q build_ext --inplace 2>&1 | grep -v -i 'beta\|warnings.warn' || true
+	$(BIN)/python -c 'import abusedesk.parsers._mailscan'
+	touch $(NATIVE)
+
+native: $(NATIVE)
 
 debs: $(DEB_STAMP)
 $(DEB_STAMP):
@@ -32,18 +42,18 @@ services:
 	@pg_isready -h 127.0.0.1 -p 5432
 	@pgrep -x nats-server >/dev/null || start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
 
-demo: $(STAMP)
+demo: $(NATIVE)
 	$(BIN)/abusedesk demo --data-dir ./demo-data --fresh
 
 # the whole suite on SQLite, then the whole suite again on PostgreSQL
-test: $(STAMP) debs services lint
+test: $(NATIVE) debs services lint
 	$(BIN)/pytest -n 2 -q -p no:cacheprovider
 	ABUSEDESK_TEST_DATABASE=postgresql $(BIN)/pytest -n 2 -q -p no:cacheprovider
 
-test-sqlite: $(STAMP) debs
+test-sqlite: $(NATIVE) debs
 	$(BIN)/pytest -n 2 -q
 
-test-postgres: $(STAMP) debs services
+test-postgres: $(NATIVE) debs services
 	ABUSEDESK_TEST_DATABASE=postgresql $(BIN)/pytest -n 2 -q
 
 lint: $(STAMP)
@@ -60,8 +70,8 @@ migration: $(STAMP)
 	$(BIN)/ruff format src/abusedesk/store/migrations
 	$(BIN)/ruff check --fix -q src/abusedesk/store/migrations || true
 
-bench: $(STAMP)
+bench: $(NATIVE)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache build src/abusedesk/parsers/*.so

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from abusedesk.domain.ids import canonical_json, stable_id
 
@@ -59,4 +62,29 @@ def test_stable_id_is_pinned() -> None:
             "ev", "spam", "2026-03-01T10:00:00Z", "arf", None, "192.0.2.7", 25, 1.5, {"b": [1, None], "a": "é\u2028"}, T
         )
         == "ev_47f49e24f66ccf76f9338ff151118147"
+    )
+
+
+def _reference_id(prefix: str, *parts: Any) -> str:
+    return f"{prefix}_{hashlib.sha256(_REFERENCE.encode(list(parts)).encode()).hexdigest()[:32]}"
+
+
+_SCALAR = st.one_of(st.none(), st.text(), st.integers(), st.booleans(), st.floats(allow_nan=False))
+
+
+@given(parts=st.lists(st.one_of(_SCALAR, st.lists(_SCALAR, max_size=3)), max_size=14))
+def test_stable_id_writes_what_the_encoder_writes(parts: list[Any]) -> None:
+    """Text, None and int parts are written without the encoder: the same bytes, so the same id, for any mix."""
+    try:
+        expected = _reference_id("ev", *parts)
+    except UnicodeEncodeError:  # a lone surrogate: refused on both paths
+        with pytest.raises(UnicodeEncodeError):
+            stable_id("ev", *parts)
+        return
+    assert stable_id("ev", *parts) == expected
+
+
+def test_stable_id_of_plain_parts_is_pinned() -> None:
+    assert stable_id("ev", "spam", "2026-03-01T10:00:00Z", "arf", None, "192.0.2.7", 25, 'é\u2028\x00"\\') == (
+        _reference_id("ev", "spam", "2026-03-01T10:00:00Z", "arf", None, "192.0.2.7", 25, 'é\u2028\x00"\\')
     )

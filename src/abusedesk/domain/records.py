@@ -189,33 +189,38 @@ class Event:
         """Validate and normalise, then compute the deterministic id. Raises ValueError naming the bad field."""
         if kind not in KINDS:
             raise ValueError(f"classification.type {kind!r} is not a known event kind")
-        values: dict[str, Any] = {"kind": kind, "time": as_utc(time), "feed": feed, **fields}
-        if values.get("observed") is not None:
+        # fields is this call's own dict (the ** of the call): it becomes the constructor's arguments
+        values, get = fields, fields.get
+        values["kind"], values["time"], values["feed"] = kind, as_utc(time), feed
+        if get("observed") is not None:
             values["observed"] = as_utc(values["observed"])
         for attr in ("source_ip", "destination_ip"):
-            if values.get(attr):
+            address = get(attr)
+            if address:
                 try:
-                    values[attr] = normalise_ip(str(values[attr]))
+                    values[attr] = normalise_ip(str(address))
                 except ValueError as exc:
                     raise ValueError(f"{_ATTR_TO_FIELD[attr]}: {exc}") from None
             elif attr in values:
                 values[attr] = None
         for attr in ("source_port", "destination_port"):
-            if values.get(attr) in (None, ""):
+            if attr not in values:
+                continue
+            if values[attr] in (None, ""):
                 values[attr] = None
                 continue
             port = int(values[attr])
             if not 0 <= port <= 65535:
                 raise ValueError(f"{_ATTR_TO_FIELD[attr]}: {port} is not a port number")
             values[attr] = port
-        conf = float(values.get("confidence", 1.0))
+        conf = float(get("confidence", 1.0))
         if not 0.0 <= conf <= 1.0:
             raise ValueError(f"event.confidence: {conf} is outside 0..1")
         values["confidence"] = conf
-        values.setdefault("extra", {})
-        ident = [values.get(a) for a in _IDENTITY_ATTRS]
-        ident[1] = iso(values["time"])
-        values["id"] = stable_id("ev", *ident, values["extra"].get("identity"))
+        extra = values.setdefault("extra", {})
+        ident = [get(a) for a in _IDENTITY_ATTRS]
+        ident[1] = values["time"].isoformat().replace("+00:00", "Z")  # iso() of a time already in UTC
+        values["id"] = stable_id("ev", *ident, extra.get("identity"))
         return cls(**values)
 
     def with_attribution(self, attribution: Attribution) -> Event:

@@ -48,6 +48,8 @@ _DELIMITER_TAIL = re.compile(r"(--)?[ \t]*(?:\r?\n|\Z)")
 # RFC 2046 bchars without the space (a boundary with blanks is left to the standard library)
 _BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=?]{1,200}")
 _fetch = policy.compat32.header_fetch_parse
+#: compat32's reading of a field value with non-ASCII bytes (the native reader calls it for those)
+fetch = _fetch
 _INDEX_UP_TO = 2048  # characters: a longer block is searched per name even when asked for many
 _PATTERNS: dict[str, re.Pattern[str]] = {}
 _T = TypeVar("_T")

@@ -28,10 +28,12 @@ from typing import TYPE_CHECKING
 from abusedesk.domain.errors import ParseError
 
 if TYPE_CHECKING:
+    from abusedesk.parsers._mailscan import Fields
     from abusedesk.parsers.fastmime import HeaderBlock
 
-    #: what the header readers below accept: a parsed message, or a header block read by parsers.fastmime
-    Headers = Message | HeaderBlock
+    #: what the header readers below accept: a parsed message, or a header block read by parsers.fastmime or by
+    #: its native counterpart (parsers/_mailscan.c)
+    Headers = Message | HeaderBlock | Fields
 
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+:[ \t]?", re.MULTILINE)
 
