@@ -19,6 +19,9 @@ parameters; a boundary outside RFC 2046's characters; no delimiter, or the close
 in a row; non-ASCII bytes in a Content-Type — gives None, and the caller parses the mail with the standard
 library instead. Nested multiparts are the caller's to refuse (each :class:`Part` says its content type).
 ``tests/parsers/test_fastmime.py`` holds all of it to the standard library.
+
+``parsers/_mailscan.c`` does this module's reading for a feedback report (``arf.fast_view``) in C; this module is
+its reference (``tests/parsers/test_mailscan.py``): change a rule here, change it there.
 """
 
 from __future__ import annotations
