@@ -189,6 +189,10 @@ EDGES: dict[str, bytes] = {
     "feedback_after_message": _BASE.replace(b"message/feedback-report", b"message/TMP")
     .replace(b"message/rfc822", b"message/feedback-report")
     .replace(b"message/TMP", b"message/rfc822"),
+    "two_messages_before_feedback": _BASE.replace(b"message/feedback-report", b"message/TMP")
+    .replace(b"message/rfc822", b"message/feedback-report")
+    .replace(b"message/TMP", b"message/rfc822")
+    .replace(b"Content-Type: text/plain\n\nThis is", b"Content-Type: message/rfc822\n\nX-First: 1\n\nThis is"),
     "empty_part_headers": _BASE.replace(b"--b1\nContent-Type: text/plain\n", b"--b1\n"),
     "part_without_blank_line": _BASE.replace(b"Content-Type: text/plain\n\n", b"Content-Type: text/plain\n"),
     "folded_content_type": _BASE.replace(b"Content-Type: message/rfc822", b"Content-Type:\n message/rfc822"),
@@ -226,6 +230,7 @@ def test_the_edges_the_native_reader_takes_on() -> None:
         "global_part",
         "no_attached_message",
         "feedback_after_message",
+        "two_messages_before_feedback",
         "folded_content_type",
         "nul_and_controls",
         "long_name",
@@ -302,3 +307,25 @@ def test_arbitrary_bytes_never_crash_the_native_reader(data: bytes) -> None:
 def test_the_native_reader_is_built_where_ci_runs() -> None:
     """CI builds it (make); a machine without a compiler reads the same blocks in Python, more slowly."""
     assert arf.NATIVE_READER is not None or not is_ci()
+
+
+def test_an_error_in_reading_a_value_reaches_the_caller() -> None:
+    """compat32's reading of an 8-bit value is called when the value is asked for; what it raises is not lost."""
+
+    def refuse(name: str, value: str) -> str:
+        raise RuntimeError(f"cannot read {name}")
+
+    data = FIXTURES["eight_bit_headers"]
+    found = _mailscan.feedback_report(data, refuse)
+    assert found is not None
+    top = found[0]
+    assert top.get("from") == "fbl@mailbox.example.net"  # ASCII values do not call it
+    with pytest.raises(RuntimeError, match="cannot read Subject"):
+        top.get("subject")
+    with pytest.raises(RuntimeError, match="cannot read Subject"):
+        top.items()
+    with pytest.raises(RuntimeError, match="cannot read Subject"):
+        top.mapping()
+    feedback_8bit = data.replace(b"Feedback-Type: abuse", b"Feedback-Type: abus\xe9")
+    with pytest.raises(RuntimeError, match="cannot read Feedback-Type"):
+        _mailscan.feedback_report(feedback_8bit, refuse)

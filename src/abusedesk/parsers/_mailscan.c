@@ -26,6 +26,13 @@ typedef struct {
     PyObject *fetch; /* compat32's header_fetch_parse, for a value with non-ASCII bytes */
 } Mail;
 
+/* The reference's text ("\n" + the mail after its mbox line) without copying the mail: position p of the text is
+ * byte p - 1 of the mail after skip bytes. Position 0 (the "\n") is never read; the pointer is formed within the
+ * bytes object, so it stays inside the object even when skip is 0. */
+static const char *text_of(PyObject *data, Py_ssize_t skip) {
+    return (const char *)data + offsetof(PyBytesObject, ob_sval) + skip - 1;
+}
+
 /* a field name character: [!-9;-~] */
 static inline int name_char(unsigned char c) { return (c >= '!' && c <= '9') || (c >= ';' && c <= '~'); }
 
@@ -43,23 +50,73 @@ static int starts_with(const char *s, Py_ssize_t n, Py_ssize_t pos, const char *
     return pos + len <= n && memcmp(s + pos, prefix, (size_t)len) == 0;
 }
 
-/* fastmime.read_block: the header block at start (up to end): its end (stop) and where the body begins.
- * 0 when the reference declines (a continuation line first, an mbox "From " line or a nameless field). */
-static int read_block(const Mail *m, Py_ssize_t start, Py_ssize_t end, Py_ssize_t *stop_out, Py_ssize_t *body_out) {
-    const char *s = m->s;
-    Py_ssize_t stop = start;
-    if (field_start(s, start, end)) {
-        stop = end;
-        const char *p = memchr(s + start, '\n', (size_t)(end - start));
-        while (p != NULL) {
-            Py_ssize_t i = p - s;
-            if (!(i + 1 < end && (s[i + 1] == ' ' || s[i + 1] == '\t')) && !field_start(s, i + 1, end)) {
-                stop = i + 1;
-                break;
-            }
-            p = memchr(p + 1, '\n', (size_t)(end - i - 1));
+/* One field of a block: its name [name, colon) and stored value [v, e) in the text. */
+typedef struct {
+    Py_ssize_t name, colon, v, e;
+} Span;
+
+/* The fields of one block as it is read: on the stack up to 64, on the heap beyond. */
+typedef struct {
+    Span *items;
+    Py_ssize_t count, cap;
+    Span local[64];
+} Spans;
+
+static void spans_init(Spans *sp) { sp->items = sp->local, sp->count = 0, sp->cap = 64; }
+
+static void spans_free(Spans *sp) {
+    if (sp->items != sp->local) PyMem_Free(sp->items);
+    spans_init(sp);
+}
+
+static int spans_push(Spans *sp, const Span *span) {
+    if (sp->count == sp->cap) {
+        Py_ssize_t cap = sp->cap * 2;
+        Span *items = PyMem_Malloc((size_t)cap * sizeof(Span));
+        if (items == NULL) {
+            PyErr_NoMemory();
+            return -1;
         }
+        memcpy(items, sp->items, (size_t)sp->count * sizeof(Span));
+        if (sp->items != sp->local) PyMem_Free(sp->items);
+        sp->items = items, sp->cap = cap;
     }
+    sp->items[sp->count++] = *span;
+    return 0;
+}
+
+/* fastmime.read_block, with the fields of the block (fastmime's _FIELDS) read on the way: the block at start (up
+ * to end) is the run of lines that are a field start ("name:") or a continuation, from a field start on; each
+ * field's value runs over its continuation lines, and the block stops at the first line after a value that does
+ * not start a field. Gives the block's end (stop) and where the body begins: 1; 0 where the reference declines
+ * (a continuation line first, an mbox "From " line or a nameless field), -1 on an error (no memory). */
+static int scan_block(const char *s, Py_ssize_t start, Py_ssize_t end, Spans *sp, Py_ssize_t *stop_out,
+                      Py_ssize_t *body_out) {
+    Py_ssize_t pos = start, len;
+    sp->count = 0;
+    while ((len = field_start(s, pos, end)) > 0) {
+        Span span;
+        span.name = pos, span.colon = pos + len;
+        Py_ssize_t i = span.colon + 1;
+        while (i < end && (s[i] == ' ' || s[i] == '\t')) i++;
+        span.v = i;
+        Py_ssize_t e = end;
+        const char *p = memchr(s + i, '\n', (size_t)(end - i));
+        while (p != NULL) {
+            Py_ssize_t j = p - s;
+            if (j + 1 < end && (s[j + 1] == ' ' || s[j + 1] == '\t')) {
+                p = memchr(p + 1, '\n', (size_t)(end - j - 1));
+                continue;
+            }
+            e = j;
+            break;
+        }
+        pos = e < end ? e + 1 : end;
+        if (e > span.v && s[e - 1] == '\r') e--;
+        span.e = e;
+        if (spans_push(sp, &span) < 0) return -1;
+    }
+    Py_ssize_t stop = pos;
     if (stop < end && (s[stop] == ' ' || s[stop] == '\t' || s[stop] == ':')) return 0;
     if (starts_with(s, end, stop, "From ", 5)) return 0;
     *stop_out = stop;
@@ -69,33 +126,6 @@ static int read_block(const Mail *m, Py_ssize_t start, Py_ssize_t end, Py_ssize_
         stop += 2;
     *body_out = stop;
     return 1;
-}
-
-/* The next field of a block [pos, stop): its name [*name, *colon) and value [*v, *e) as compat32 stores it (the
- * blanks after the colon and a final CR dropped); returns where the field after it starts. */
-static Py_ssize_t next_field(const char *s, Py_ssize_t pos, Py_ssize_t stop, Py_ssize_t *colon, Py_ssize_t *v,
-                             Py_ssize_t *e) {
-    Py_ssize_t i = pos;
-    while (i < stop && s[i] != ':') i++;
-    *colon = i;
-    i++;
-    while (i < stop && (s[i] == ' ' || s[i] == '\t')) i++;
-    *v = i;
-    Py_ssize_t end = stop;
-    const char *p = memchr(s + i, '\n', (size_t)(stop - i));
-    while (p != NULL) {
-        Py_ssize_t j = p - s;
-        if (j + 1 < stop && (s[j + 1] == ' ' || s[j + 1] == '\t')) {
-            p = memchr(p + 1, '\n', (size_t)(stop - j - 1));
-            continue;
-        }
-        end = j;
-        break;
-    }
-    Py_ssize_t next = end < stop ? end + 1 : stop;
-    if (end > *v && s[end - 1] == '\r') end--;
-    *e = end;
-    return next;
 }
 
 static int is_ascii(const char *s, Py_ssize_t n) {
@@ -115,16 +145,11 @@ static int lower_equals(const char *s, Py_ssize_t n, const char *lower) {
     return 1;
 }
 
-/* The first field called `lower` (any case) of the block [start, stop): 1 and its value span, or 0. */
-static int find_field(const char *s, Py_ssize_t start, Py_ssize_t stop, const char *lower, Py_ssize_t *v,
-                      Py_ssize_t *e) {
-    Py_ssize_t pos = start, colon;
-    while (pos < stop) {
-        Py_ssize_t next = next_field(s, pos, stop, &colon, v, e);
-        if (lower_equals(s + pos, colon - pos, lower)) return 1;
-        pos = next;
-    }
-    return 0;
+/* The first field called `lower` (any case) of a block: its span, or NULL. */
+static const Span *find_span(const char *s, const Spans *sp, const char *lower) {
+    for (Py_ssize_t i = 0; i < sp->count; i++)
+        if (lower_equals(s + sp->items[i].name, sp->items[i].colon - sp->items[i].name, lower)) return &sp->items[i];
+    return NULL;
 }
 
 /* Multipart.next_delimiter: the first delimiter line from pos (a line start) on. */
@@ -165,16 +190,18 @@ static void next_delimiter(const Mail *m, Py_ssize_t pos, Py_ssize_t *at_out, Py
     *at_out = n, *after_out = n, *closing = 1;
 }
 
-/* Multipart.block: the header block at start, ending at a delimiter line if one comes first. */
-static int part_block(const Mail *m, Py_ssize_t start, Py_ssize_t *stop, Py_ssize_t *body) {
-    if (!read_block(m, start, m->n, stop, body)) return 0;
-    if (m->delim_has_colon) {
+/* Multipart.block: the header block at start, ending at a delimiter line if one comes first (scan_block's
+ * answers). Read up to the end of the text: a delimiter line ends a block anyway, being no field, unless the
+ * boundary has a colon ("--a:b" has the shape of a field); only then is the next delimiter looked for. */
+static int part_block(const Mail *m, Py_ssize_t start, Spans *sp, Py_ssize_t *stop, Py_ssize_t *body) {
+    int found = scan_block(m->s, start, m->n, sp, stop, body);
+    if (found == 1 && m->delim_has_colon) {
         Py_ssize_t end, after;
         int closing;
         next_delimiter(m, start, &end, &after, &closing);
-        if (end < *body) return read_block(m, start, end, stop, body);
+        if (end < *body) return scan_block(m->s, start, end, sp, stop, body);
     }
-    return 1;
+    return found;
 }
 
 /* value.partition(";")[0].strip() of a value: its span [*i, *j) (compared below without regard to case) */
@@ -263,26 +290,27 @@ static PyObject *stored(const char *s, PyObject *fetch, Py_ssize_t name, Py_ssiz
     return out;
 }
 
-/* HeaderBlock.mapping() of the block [start, stop): lower-case name -> values in order */
-static PyObject *index_block(const Mail *m, Py_ssize_t start, Py_ssize_t stop) {
-    const char *s = m->s;
+/* HeaderBlock.mapping() of a block's fields: lower-case name -> values in order */
+static PyObject *index_spans(const char *s, PyObject *fetch, const Span *spans, Py_ssize_t count) {
     PyObject *index = PyDict_New();
     if (index == NULL) return NULL;
-    Py_ssize_t pos = start, colon, v, e;
     char small[64];
-    while (pos < stop) {
-        Py_ssize_t next = next_field(s, pos, stop, &colon, &v, &e);
-        Py_ssize_t len = colon - pos;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        const Span *span = &spans[i];
+        Py_ssize_t len = span->colon - span->name;
         char *lower = len <= (Py_ssize_t)sizeof small ? small : PyMem_Malloc((size_t)len);
-        if (lower == NULL) goto fail;
+        if (lower == NULL) {
+            PyErr_NoMemory();
+            goto fail;
+        }
         for (Py_ssize_t k = 0; k < len; k++) {
-            char c = s[pos + k];
+            char c = s[span->name + k];
             lower[k] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
         }
         PyObject *key = PyUnicode_DecodeASCII(lower, len, NULL);
         if (lower != small) PyMem_Free(lower);
         if (key == NULL) goto fail;
-        PyObject *value = stored(s, m->fetch, pos, colon, v, e);
+        PyObject *value = stored(s, fetch, span->name, span->colon, span->v, span->e);
         if (value == NULL) {
             Py_DECREF(key);
             goto fail;
@@ -307,7 +335,6 @@ static PyObject *index_block(const Mail *m, Py_ssize_t start, Py_ssize_t stop) {
         Py_DECREF(key);
         Py_DECREF(value);
         if (rc < 0) goto fail;
-        pos = next;
     }
     return index;
 fail:
@@ -317,43 +344,29 @@ fail:
 
 /* ------------------------------------------------------------------------------------------------ Fields */
 
-/* One field of a block: its name [name, colon) and stored value [v, e) in the text. */
-typedef struct {
-    Py_ssize_t name, colon, v, e;
-} Span;
-
 /* A header block read like a compat32 Message (get, get_all, items, `in`), its values made only when asked for:
  * a feedback report's top and attached blocks carry dozens of fields, of which the parser reads a handful. */
 typedef struct {
     PyObject_VAR_HEAD
-    PyObject *text;  /* bytes: "\n" + the mail */
+    PyObject *data;  /* the mail's bytes, which the text is read from (see text_of) */
+    Py_ssize_t skip; /* the mbox "From " line's length */
     PyObject *fetch; /* compat32's header_fetch_parse */
     PyObject *index; /* mapping(), made on first use */
-    Py_ssize_t start, stop; /* the block in the text */
     Span spans[1];
 } FieldsObject;
 
 static PyTypeObject FieldsType;
 
-static PyObject *fields_new(PyObject *text, PyObject *fetch, Py_ssize_t start, Py_ssize_t stop) {
-    const char *s = PyBytes_AS_STRING(text);
-    Py_ssize_t count = 0, pos = start, colon, v, e;
-    while (pos < stop) pos = next_field(s, pos, stop, &colon, &v, &e), count++;
-    FieldsObject *self = PyObject_NewVar(FieldsObject, &FieldsType, count);
+static PyObject *fields_new(PyObject *data, Py_ssize_t skip, PyObject *fetch, const Spans *sp) {
+    FieldsObject *self = PyObject_NewVar(FieldsObject, &FieldsType, sp->count);
     if (self == NULL) return NULL;
-    self->text = Py_NewRef(text), self->fetch = Py_NewRef(fetch), self->index = NULL;
-    self->start = start, self->stop = stop;
-    pos = start;
-    for (Py_ssize_t i = 0; i < count; i++) {
-        Span *span = &self->spans[i];
-        span->name = pos;
-        pos = next_field(s, pos, stop, &span->colon, &span->v, &span->e);
-    }
+    self->data = Py_NewRef(data), self->skip = skip, self->fetch = Py_NewRef(fetch), self->index = NULL;
+    memcpy(self->spans, sp->items, (size_t)sp->count * sizeof(Span));
     return (PyObject *)self;
 }
 
 static void fields_dealloc(FieldsObject *self) {
-    Py_DECREF(self->text);
+    Py_DECREF(self->data);
     Py_DECREF(self->fetch);
     Py_XDECREF(self->index);
     PyObject_Free(self);
@@ -362,7 +375,7 @@ static void fields_dealloc(FieldsObject *self) {
 /* the field name of span i is `name` (ASCII, any case) */
 static int span_is(const FieldsObject *self, const Span *span, const char *name, Py_ssize_t len) {
     if (span->colon - span->name != len) return 0;
-    const char *s = PyBytes_AS_STRING(self->text) + span->name;
+    const char *s = text_of(self->data, self->skip) + span->name;
     for (Py_ssize_t k = 0; k < len; k++) {
         char a = s[k], b = name[k];
         if (a >= 'A' && a <= 'Z') a = (char)(a + 32);
@@ -373,7 +386,7 @@ static int span_is(const FieldsObject *self, const Span *span, const char *name,
 }
 
 static PyObject *span_value(const FieldsObject *self, const Span *span) {
-    return stored(PyBytes_AS_STRING(self->text), self->fetch, span->name, span->colon, span->v, span->e);
+    return stored(text_of(self->data, self->skip), self->fetch, span->name, span->colon, span->v, span->e);
 }
 
 /* the name asked for, as ASCII bytes; NULL (no error set) for a name no field can have */
@@ -441,7 +454,7 @@ static PyObject *fields_get_all(FieldsObject *self, PyObject *const *args, Py_ss
 }
 
 static PyObject *fields_items(FieldsObject *self, PyObject *Py_UNUSED(ignored)) {
-    const char *s = PyBytes_AS_STRING(self->text);
+    const char *s = text_of(self->data, self->skip);
     PyObject *out = PyList_New(Py_SIZE(self));
     if (out == NULL) return NULL;
     for (Py_ssize_t i = 0; i < Py_SIZE(self); i++) {
@@ -460,12 +473,9 @@ static PyObject *fields_items(FieldsObject *self, PyObject *Py_UNUSED(ignored)) 
     return out;
 }
 
-static PyObject *index_block(const Mail *m, Py_ssize_t start, Py_ssize_t stop);
-
 static PyObject *fields_mapping(FieldsObject *self, PyObject *Py_UNUSED(ignored)) {
     if (self->index == NULL) {
-        Mail m = {PyBytes_AS_STRING(self->text), PyBytes_GET_SIZE(self->text), NULL, 0, 0, self->fetch};
-        self->index = index_block(&m, self->start, self->stop);
+        self->index = index_spans(text_of(self->data, self->skip), self->fetch, self->spans, Py_SIZE(self));
         if (self->index == NULL) return NULL;
     }
     return Py_NewRef(self->index);
@@ -520,13 +530,6 @@ static int part_kind(const char *t, Py_ssize_t n) {
     return OTHER;
 }
 
-static void release(PyObject *a, PyObject *b, PyObject *c, PyObject *text) {
-    Py_XDECREF(a);
-    Py_XDECREF(b);
-    Py_XDECREF(c);
-    Py_DECREF(text);
-}
-
 /* arf.fast_view on the bytes, as far as the fields go: (top, feedback fields, attached message's fields or None),
  * the feedback fields a mapping of lower-case name -> values in order (the parser reads nearly all of them), the
  * others Fields; None where the reference would not give the same. */
@@ -536,37 +539,43 @@ static PyObject *feedback_report(PyObject *module, PyObject *const *args, Py_ssi
         PyErr_SetString(PyExc_TypeError, "feedback_report(data: bytes, fetch) takes the mail's bytes and a callable");
         return NULL;
     }
-    const char *data = PyBytes_AS_STRING(args[0]);
-    Py_ssize_t size = PyBytes_GET_SIZE(args[0]);
-    if (size >= 5 && memcmp(data, "From ", 5) == 0) { /* data.split(b"\n", 1)[-1] */
-        const char *nl = memchr(data, '\n', (size_t)size);
-        if (nl != NULL) size -= (nl + 1 - data), data = nl + 1;
+    PyObject *data = args[0], *fetch = args[1];
+    const char *bytes = PyBytes_AS_STRING(data);
+    Py_ssize_t size = PyBytes_GET_SIZE(data), skip = 0;
+    if (size >= 5 && memcmp(bytes, "From ", 5) == 0) { /* data.split(b"\n", 1)[-1] */
+        const char *nl = memchr(bytes, '\n', (size_t)size);
+        if (nl != NULL) skip = nl + 1 - bytes;
     }
     /* a lone CR ends a line for the feed parser, not for the reference */
-    for (const char *cr = memchr(data, '\r', (size_t)size); cr != NULL;
-         cr = memchr(cr + 1, '\r', (size_t)(size - (cr + 1 - data)))) {
-        if (cr + 1 == data + size || cr[1] != '\n') Py_RETURN_NONE;
+    const char *last = bytes + size;
+    for (const char *cr = memchr(bytes + skip, '\r', (size_t)(size - skip)); cr != NULL;
+         cr = memchr(cr + 1, '\r', (size_t)(last - cr - 1))) {
+        if (cr + 1 == last || cr[1] != '\n') Py_RETURN_NONE;
     }
-    PyObject *text = PyBytes_FromStringAndSize(NULL, size + 1);
-    if (text == NULL) return NULL;
-    char *buf = PyBytes_AS_STRING(text);
-    buf[0] = '\n';
-    memcpy(buf + 1, data, (size_t)size);
-    Mail m = {buf, size + 1, NULL, 0, 0, args[1]};
-    const char *s = buf;
-    PyObject *top = NULL, *fields = NULL, *original = NULL;
+    const char *s = text_of(data, skip);
+    Mail m = {s, size - skip + 1, NULL, 0, 0, fetch};
+    PyObject *top = NULL, *fields = NULL, *original = NULL, *out = NULL;
+    Spans top_spans, spans;
+    spans_init(&top_spans), spans_init(&spans);
     char delim[3 + 200]; /* "\n--" + boundary; m.delim points after the "\n" */
-    Py_ssize_t top_stop, pos, v, e, b, be, ti, tj, at, after, first, stop, body, end;
-    int closing;
+    const Span *ct;
+    Py_ssize_t top_stop, pos, b, be, ti, tj, at, after, first, stop, body, end;
+    int closing, found;
+#define READ(call)                     \
+    do {                               \
+        if ((found = (call)) < 0) goto done; \
+        if (found == 0) goto decline;  \
+    } while (0)
 
     /* fastmime.read_multipart */
-    if (!read_block(&m, 1, m.n, &top_stop, &pos)) goto decline;
-    if (!find_field(s, 1, top_stop, "content-type", &v, &e) || !is_ascii(s + v, e - v)) goto decline;
-    media_type(s, v, e, &ti, &tj);
+    READ(scan_block(s, 1, m.n, &top_spans, &top_stop, &pos));
+    ct = find_span(s, &top_spans, "content-type");
+    if (ct == NULL || !is_ascii(s + ct->v, ct->e - ct->v)) goto decline;
+    media_type(s, ct->v, ct->e, &ti, &tj);
     if (!lower_prefix(s + ti, tj - ti, "multipart/") || count_char(s + ti, tj - ti, '/') != 1) goto decline;
     if (lower_equals(s + ti, tj - ti, "multipart/signed") || lower_equals(s + ti, tj - ti, "multipart/digest"))
         goto decline; /* arf.fast_view leaves these to the standard library */
-    if (!boundary_param(s, v, e, &b, &be) || b < 0 || !boundary_ok(s + b, be - b)) goto decline;
+    if (!boundary_param(s, ct->v, ct->e, &b, &be) || b < 0 || !boundary_ok(s + b, be - b)) goto decline;
     delim[0] = '\n', delim[1] = '-', delim[2] = '-';
     memcpy(delim + 3, s + b, (size_t)(be - b));
     m.delim = delim + 1, m.dlen = be - b + 2;
@@ -579,15 +588,15 @@ static PyObject *feedback_report(PyObject *module, PyObject *const *args, Py_ssi
     int attached_kind = OTHER;
     at = first;
     for (;;) {
-        if (!part_block(&m, at, &stop, &body)) goto decline;
+        READ(part_block(&m, at, &spans, &stop, &body));
         if (at == body) {
             next_delimiter(&m, at, &end, &after, &closing);
             if (end == at) goto decline; /* two delimiters in a row */
         }
         int kind = OTHER; /* text/plain when there is no Content-Type, or a type without exactly one slash */
-        if (stop > at && find_field(s, at, stop, "content-type", &v, &e)) {
-            if (!is_ascii(s + v, e - v)) goto decline;
-            media_type(s, v, e, &ti, &tj);
+        if ((ct = find_span(s, &spans, "content-type")) != NULL) {
+            if (!is_ascii(s + ct->v, ct->e - ct->v)) goto decline;
+            media_type(s, ct->v, ct->e, &ti, &tj);
             if (count_char(s + ti, tj - ti, '/') == 1) kind = part_kind(s + ti, tj - ti);
         }
         if (kind == REFUSED) goto decline; /* a walk would descend into it */
@@ -600,33 +609,31 @@ static PyObject *feedback_report(PyObject *module, PyObject *const *args, Py_ssi
     }
     if (feedback < 0 || attached_kind == HEADERS_PART) goto decline; /* the latter: decoded by the Python reader */
 
-    if (!part_block(&m, feedback, &stop, &body)) goto decline;
-    fields = index_block(&m, feedback, stop);
-    if (fields == NULL) goto error;
-    static PyObject *content_type = NULL;
-    if (content_type == NULL && (content_type = PyUnicode_InternFromString("content-type")) == NULL) goto error;
-    int typed = PyDict_Contains(fields, content_type);
-    if (typed < 0) goto error;
-    if (typed) goto decline; /* the standard library reads such a fields block as a typed part of its own */
+    READ(part_block(&m, feedback, &spans, &stop, &body));
+    if (find_span(s, &spans, "content-type") != NULL)
+        goto decline; /* the standard library reads such a fields block as a typed part of its own */
+    if ((fields = index_spans(s, fetch, spans.items, spans.count)) == NULL) goto done;
     if (attached >= 0) {
-        if (!part_block(&m, attached, &stop, &body)) goto decline;
-        original = fields_new(text, m.fetch, attached, stop);
+        READ(part_block(&m, attached, &spans, &stop, &body));
+        original = fields_new(data, skip, fetch, &spans);
     } else {
         original = Py_NewRef(Py_None);
     }
-    if (original == NULL) goto error;
-    top = fields_new(text, m.fetch, 1, top_stop);
-    if (top == NULL) goto error;
-    PyObject *out = PyTuple_Pack(3, top, fields, original);
-    release(top, fields, original, text);
-    return out;
+    if (original == NULL) goto done;
+    if ((top = fields_new(data, skip, fetch, &top_spans)) == NULL) goto done;
+    out = PyTuple_Pack(3, top, fields, original);
+    goto done;
+#undef READ
 
 decline:
-    release(top, fields, original, text);
-    Py_RETURN_NONE;
-error:
-    release(top, fields, original, text);
-    return NULL;
+    out = Py_NewRef(Py_None);
+done: /* out is NULL on an error */
+    Py_XDECREF(top);
+    Py_XDECREF(fields);
+    Py_XDECREF(original);
+    spans_free(&top_spans);
+    spans_free(&spans);
+    return out;
 }
 
 static PyMethodDef methods[] = {

@@ -17,7 +17,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.errors import MessageError
 from email.header import decode_header, make_header
@@ -371,6 +371,9 @@ _MONTHS = {
 }
 
 
+_ZONES: dict[str, timedelta] = {}  # "+0100" -> its offset (at most 2 * 100 * 100 spellings)
+
+
 def parse_mail_date(text: str | None) -> datetime | None:
     """An RFC 5322 date (or ISO 8601) as aware UTC; tolerant of ``UT``, ``(CET)`` comments and missing zones.
 
@@ -381,17 +384,16 @@ def parse_mail_date(text: str | None) -> datetime | None:
     m = _RFC5322_DATE.fullmatch(text)
     if m is not None:  # the usual form read directly, as email.utils reads it (tests/parsers/test_fastmime.py)
         day, month, year, hour, minute, second, sign, tz_hours, tz_minutes = m.groups()
-        offset = int(tz_hours) * 3600 + int(tz_minutes) * 60
+        zone = sign + tz_hours + tz_minutes
+        offset = _ZONES.get(zone)
+        if offset is None:
+            seconds = int(tz_hours) * 3600 + int(tz_minutes) * 60
+            offset = _ZONES[zone] = timedelta(seconds=-seconds if sign == "-" else seconds)
         try:
-            return datetime(
-                int(year),
-                _MONTHS[month],
-                int(day),
-                int(hour),
-                int(minute),
-                int(second),
-                tzinfo=timezone(timedelta(seconds=-offset if sign == "-" else offset)),
-            ).astimezone(UTC)
+            # the wall time less its offset: what astimezone(UTC) gives, without a timezone object per date
+            return (
+                datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second), tzinfo=UTC) - offset
+            )
         except (ValueError, OverflowError):
             pass  # out of range: the general reading decides
     return _parse_mail_date_general(text)
