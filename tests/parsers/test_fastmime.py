@@ -214,6 +214,10 @@ def test_quick_date_reading_examples() -> None:
     assert mime.parse_mail_date("Tue, 19 Jan 2016 14:32:40 -0500 (EST)") == expected
     assert mime.parse_mail_date("2 Feb 2026 10:00:00 -0000") == datetime(2026, 2, 2, 10, tzinfo=UTC)
     assert mime.parse_mail_date("31 Feb 2026 10:00:00 +0000") is None
+    # an offset of a day or more fits no time zone: unreadable, as email.utils finds it (hypothesis found it)
+    assert mime.parse_mail_date("1 Jan 2026 10:10:10 +2410") is None
+    assert mime.parse_mail_date("1 Jan 2026 10:10:10 -2359") == datetime(2026, 1, 2, 10, 9, 10, tzinfo=UTC)
+    assert mime.parse_mail_date("31 Dec 9999 23:00:00 -0200") is None  # past datetime's range in UTC
 
 
 atoms = st.text(alphabet="abXY09._+-!%", max_size=5)

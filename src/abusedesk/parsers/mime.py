@@ -388,6 +388,8 @@ def parse_mail_date(text: str | None) -> datetime | None:
         offset = _ZONES.get(zone)
         if offset is None:
             seconds = int(tz_hours) * 3600 + int(tz_minutes) * 60
+            if seconds >= 86400:  # no time zone object takes it: the general reading decides
+                return _parse_mail_date_general(text)
             offset = _ZONES[zone] = timedelta(seconds=-seconds if sign == "-" else seconds)
         try:
             # the wall time less its offset: what astimezone(UTC) gives, without a timezone object per date
