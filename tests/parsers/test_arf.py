@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import quopri
 from datetime import UTC, datetime
 
 import pytest
 
 from abusedesk.domain.errors import ParseError
-from abusedesk.parsers.arf import ArfParser
+from abusedesk.parsers.arf import ArfParser, fast_view
 from tests.parsers.mailsupport import make_report, run
 
 pytestmark = pytest.mark.unit
@@ -183,3 +185,33 @@ def test_wrong_and_missing_charsets_and_long_headers_do_not_break_parsing() -> N
     data = data.replace(b"Content-Type: text/plain\n", b"Content-Type: text/plain; charset=nonexistent\n\n\xff\xfe\xe9")
     (ev,), _ = run(ArfParser(), data)
     assert ev.source_ip == "192.0.2.44"
+
+
+def _encoded_feedback(fields: str, encoding: str, eol: str = "\n") -> tuple[bytes, bytes]:
+    """The same report twice: its feedback fields as written, and transfer-encoded (which RFC 2046 forbids)."""
+    plain = arf_mail(fields)
+    text = fields.encode()
+    body = base64.encodebytes(text) if encoding.strip().lower() == "base64" else quopri.encodestring(text)
+    encoded = plain.replace(
+        b"Content-Type: message/feedback-report\n\n" + text,
+        b"Content-Type: message/feedback-report\nContent-Transfer-Encoding: " + encoding.encode() + b"\n\n" + body,
+    )
+    assert encoded != plain
+    return plain.replace(b"\n", eol.encode()), encoded.replace(b"\n", eol.encode())
+
+
+LONG_FIELDS = RFC_FIELDS.replace("User-Agent: SomeGenerator/1.0", "User-Agent: " + "G" * 120 + "=x caf\u00e9")
+
+
+@pytest.mark.parametrize("encoding", ["base64", "quoted-printable", "Quoted-Printable ", " BASE64"])
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+@pytest.mark.parametrize("fields", [RFC_FIELDS, LONG_FIELDS], ids=["rfc", "long-8bit"])
+def test_transfer_encoded_feedback_fields_are_decoded(encoding: str, eol: str, fields: str) -> None:
+    """Some reporters base64 or quoted-printable encode the feedback part; it reads as the plain report does."""
+    plain, encoded = _encoded_feedback(fields, encoding, eol)
+    parser = ArfParser()
+    assert fast_view(encoded) is None  # the fast readers leave it to the standard library, which decodes it
+    assert parser.recognises(make_report(encoded))
+    assert [e.to_dict() for e in parser.parse(make_report(encoded))] == [
+        e.to_dict() for e in parser.parse(make_report(plain))
+    ]

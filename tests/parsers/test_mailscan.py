@@ -193,6 +193,15 @@ EDGES: dict[str, bytes] = {
     .replace(b"message/rfc822", b"message/feedback-report")
     .replace(b"message/TMP", b"message/rfc822")
     .replace(b"Content-Type: text/plain\n\nThis is", b"Content-Type: message/rfc822\n\nX-First: 1\n\nThis is"),
+    "base64_feedback_part": _BASE.replace(
+        b"message/feedback-report\n", b"message/feedback-report\nContent-Transfer-Encoding: base64\n"
+    ),
+    "binary_feedback_part": _BASE.replace(
+        b"message/feedback-report\n", b"message/feedback-report\nContent-Transfer-Encoding:  7BIT \n"
+    ),
+    "eight_bit_encoding_name": _BASE.replace(
+        b"message/feedback-report\n", b"message/feedback-report\nContent-Transfer-Encoding: 7bit\xe9\n"
+    ),
     "empty_part_headers": _BASE.replace(b"--b1\nContent-Type: text/plain\n", b"--b1\n"),
     "part_without_blank_line": _BASE.replace(b"Content-Type: text/plain\n\n", b"Content-Type: text/plain\n"),
     "folded_content_type": _BASE.replace(b"Content-Type: message/rfc822", b"Content-Type:\n message/rfc822"),
@@ -231,6 +240,7 @@ def test_the_edges_the_native_reader_takes_on() -> None:
         "no_attached_message",
         "feedback_after_message",
         "two_messages_before_feedback",
+        "binary_feedback_part",
         "folded_content_type",
         "nul_and_controls",
         "long_name",

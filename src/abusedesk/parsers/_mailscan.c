@@ -519,6 +519,17 @@ static PyTypeObject FieldsType = {
 
 /* ------------------------------------------------------------------------------------------------ reports */
 
+/* arf.transfer_encoding(value) in _IDENTITY_ENCODINGS: no field, or one that leaves the text as it is */
+static int identity_encoding(const char *s, const Span *cte) {
+    if (cte == NULL) return 1;
+    Py_ssize_t i = cte->v, j = cte->e;
+    if (!is_ascii(s + i, j - i)) return 0;
+    while (i < j && py_space((unsigned char)s[i])) i++;
+    while (j > i && py_space((unsigned char)s[j - 1])) j--;
+    return j == i || lower_equals(s + i, j - i, "7bit") || lower_equals(s + i, j - i, "8bit") ||
+           lower_equals(s + i, j - i, "binary");
+}
+
 enum { OTHER, FEEDBACK, MESSAGE, HEADERS_PART, REFUSED };
 
 /* how arf.fast_view treats a part's media type t (as written; fastmime lower-cases it) */
@@ -600,7 +611,11 @@ static PyObject *feedback_report(PyObject *module, PyObject *const *args, Py_ssi
             if (count_char(s + ti, tj - ti, '/') == 1) kind = part_kind(s + ti, tj - ti);
         }
         if (kind == REFUSED) goto decline; /* a walk would descend into it */
-        if (kind == FEEDBACK && feedback < 0) feedback = body;
+        if (kind == FEEDBACK && feedback < 0) {
+            if (!identity_encoding(s, find_span(s, &spans, "content-transfer-encoding")))
+                goto decline; /* encoded fields: arf.feedback_fields decodes them */
+            feedback = body;
+        }
         if (attached < 0 && (kind == MESSAGE || kind == HEADERS_PART)) attached = body, attached_kind = kind;
         if (feedback >= 0 && attached >= 0) break;
         next_delimiter(&m, body, &end, &after, &closing);

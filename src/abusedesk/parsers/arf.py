@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterator
+from email import errors
 from email.header import Header
 from email.message import Message
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
@@ -90,14 +91,47 @@ def _native_reader() -> _NativeReader | None:
 NATIVE_READER = _native_reader()
 
 
+#: transfer encodings that leave a part's text as it is (RFC 2046 §5.2.4 allows only these for message/*)
+_IDENTITY_ENCODINGS = ("", "7bit", "8bit", "binary")
+
+
+def transfer_encoding(value: object) -> str:
+    """A Content-Transfer-Encoding value as compared here: blanks and case dropped ('' when absent)."""
+    return "" if value is None else str(value).strip().lower()
+
+
+def _text_as_read(inner: Message) -> str:
+    """The text the standard library read as a message (compat32: raw values, line breaks kept) put back together.
+
+    Quoted-printable text has lines of the shape "name: value", which were read as fields up to the first line
+    that was not; a blank line between them and the rest is there only if the text had one (else the feed parser
+    notes its absence as a defect).
+    """
+    head = "".join(f"{name}: {value}\n" for name, value in inner.items())
+    separated = head and not any(isinstance(d, errors.MissingHeaderBodySeparatorDefect) for d in inner.defects)
+    body = inner.get_payload()
+    return head + ("\n" if separated else "") + (body if isinstance(body, str) else "")
+
+
 def feedback_fields(msg: Message) -> Message | None:
-    """The ``message/feedback-report`` part's fields as a header-only Message, or None when absent."""
+    """The ``message/feedback-report`` part's fields as a header-only Message, or None when absent.
+
+    RFC 2046 allows no transfer encoding on a message/* part, but some reporters base64 or quoted-printable
+    encode the feedback fields anyway; the standard library then reads the encoded text as the part's message.
+    That text is decoded and read as the fields.
+    """
     for part in mime.parts(msg):
         if part.get_content_type() != "message/feedback-report":
             continue
         payload = part.get_payload()
         if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-            return payload[0]
+            encoding = transfer_encoding(part.get("Content-Transfer-Encoding"))
+            if encoding in _IDENTITY_ENCODINGS:
+                return payload[0]
+            shim = Message()  # get_payload(decode=True) of the standard library, on the text as it arrived
+            shim["Content-Transfer-Encoding"] = encoding
+            shim.set_payload(_text_as_read(payload[0]))
+            return mime.parse_message(mime.part_bytes(shim).lstrip() + b"\n\n")
         data = mime.part_bytes(part).lstrip()
         return mime.parse_message(data + b"\n\n")
     return None
@@ -173,8 +207,8 @@ def fast_view(data: bytes, *, native: bool = True) -> ArfView | None:
     and no other ``message/*`` part than ``message/rfc822`` or ``message/global`` before the parts the parser reads.
     What it gives is what :func:`stdlib_view` finds in the same mail (``tests/parsers/test_arf_fastpath.py`` holds
     the two to the same events); anything else — a forwarded or signed report, a nested multipart, another
-    ``message/*`` part, a feedback part with a Content-Type field of its own, whatever ``fastmime`` declines — gives
-    None, and the caller takes :func:`stdlib_view`.
+    ``message/*`` part, a feedback part with a Content-Type field of its own or a transfer encoding, whatever
+    ``fastmime`` declines — gives None, and the caller takes :func:`stdlib_view`.
 
     The native reader (``parsers/_mailscan.c``, ``native``) answers first: it reads the same blocks as the
     Python reading below in one pass, ~8x quicker, and declines (None) whatever it does not read exactly so —
@@ -213,6 +247,8 @@ def python_view(data: bytes) -> ArfView | None:
             break
     if feedback is None:
         return None  # a forwarded report (find_arf looks inside attachments) or no report at all
+    if transfer_encoding(feedback.headers.get("content-transfer-encoding")) not in _IDENTITY_ENCODINGS:
+        return None  # encoded fields: feedback_fields decodes them
     block = feedback.message_headers(many=True)
     if block is None:
         return None
