@@ -1,9 +1,10 @@
-"""The XARF sniffers' structural pre-checks (issue 4) decline only mail that their full checks decline too.
+"""The sniffers' structural pre-checks (issue 4) decline only mail that their full checks decline too.
 
-``xarf.may_attach_json`` and ``xarf_legacy.may_hold_report`` let the intake decline a non-XARF mail without a
-standard-library MIME parse. They may say "maybe" too often, never too rarely: over every corpus and golden input,
-a file the full check accepts passes the pre-check. The crafted cases below hide the markers in the ways the
-pre-checks must see through (transfer encodings, charsets, RFC 2231, YAML escapes).
+``xarf.may_attach_json``, ``xarf_legacy.may_hold_report`` and ``acns.may_attach_xml`` let the intake decline a
+mail that holds none of their reports without a standard-library MIME parse. They may say "maybe" too often,
+never too rarely: over every corpus and golden input, a file the full check accepts passes the pre-check. The
+crafted cases below hide the markers in the ways the pre-checks must see through (transfer encodings, charsets,
+RFC 2231, YAML escapes, folded fields).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from abusedesk.parsers import xarf, xarf_legacy
+from abusedesk.parsers import acns, xarf, xarf_legacy
+from abusedesk.parsers.acns import AcnsParser
 from abusedesk.parsers.xarf import XarfParser
 from abusedesk.parsers.xarf_legacy import XarfLegacyParser
 from tests.conftest import CORPUS
@@ -30,11 +32,12 @@ def _inputs() -> list[Path]:
     return files
 
 
-def _full(parser: XarfParser | XarfLegacyParser, data: bytes, monkeypatch: pytest.MonkeyPatch) -> bool:
+def _full(parser: XarfParser | XarfLegacyParser | AcnsParser, data: bytes, monkeypatch: pytest.MonkeyPatch) -> bool:
     """The parser's recognises with its pre-check switched off."""
     with monkeypatch.context() as m:
         m.setattr(xarf, "may_attach_json", lambda _data: True)
         m.setattr(xarf_legacy, "may_hold_report", lambda _data: True)
+        m.setattr(acns, "may_attach_xml", lambda _data: True)
         return parser.recognises(make_report(data))
 
 
@@ -52,6 +55,7 @@ def test_the_precheck_never_declines_what_the_full_check_accepts(monkeypatch: py
         for parser, precheck in (
             (XarfParser(), _json_precheck),
             (XarfLegacyParser(), xarf_legacy.may_hold_report),
+            (AcnsParser(), lambda d: acns._MARKER in d or acns.may_attach_xml(d)),
         ):
             full = _full(parser, data, monkeypatch)
             assert parser.recognises(make_report(data)) == full, path  # the parser's answer is unchanged
@@ -133,3 +137,43 @@ def test_a_plain_feedback_report_is_declined_without_a_mime_parse() -> None:
     assert not XarfParser().recognises(report)
     assert not XarfLegacyParser().recognises(report)
     assert "message" not in report.__dict__  # the cached standard-library parse was never made
+
+
+NOTICE = (
+    b'<?xml version="1.0"?>\r\n<Infringement xmlns="http://www.acns.net/ACNS">'
+    b"<Case><ID>c1</ID></Case><Source><IP_Address>192.0.2.7</IP_Address></Source></Infringement>\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        'Content-Type: application/octet-stream; name="notice.XML"\r\nContent-Transfer-Encoding: base64',
+        "Content-Type: Text/Xml\r\nContent-Transfer-Encoding: base64",
+        "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+        "Content-Disposition: attachment; filename*=''notice%2E%78%6D%6C",
+        "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+        'Content-Disposition: attachment; filename*0="notice.x"; filename*1="ml"',
+        'CONTENT-TYPE: application/octet-stream;\r\n\tname="notice.xml"\r\nContent-Transfer-Encoding: base64',
+        "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+        "Content-Disposition: attachment;\r\n filename=notice.xml",
+    ],
+    ids=["name", "type", "rfc2231-percent", "rfc2231-pieces", "folded-name", "folded-filename"],
+)
+def test_hidden_acns_notices_pass_the_precheck(headers: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The marker is hidden by base64; what shows the part is XML is a header field, or an RFC 2231 name."""
+    data = _arf_like(headers, base64.encodebytes(NOTICE))
+    assert acns._MARKER not in data
+    assert _full(AcnsParser(), data, monkeypatch)  # the case is a real notice
+    assert acns.may_attach_xml(data)
+    assert AcnsParser().recognises(make_report(data))
+
+
+def test_a_feedback_report_is_declined_without_a_mime_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.parsers.test_arf import RFC_FIELDS, arf_mail
+
+    data = arf_mail(RFC_FIELDS).replace(b"body\n", b'<html xmlns="http://www.w3.org/1999/xhtml">body</html>\n')
+    report = make_report(data)
+    assert not acns.may_attach_xml(data)
+    assert not AcnsParser().recognises(report)
+    assert "message" not in vars(report)  # the cached parse was never made
