@@ -9,7 +9,7 @@ NATIVE := $(VENV)/.native
 # Debian packages the tests drive as real peers: an IMAP server, a NATS server, openssl for S/MIME samples
 DEBS := dovecot-imapd openssl nats-server coreutils
 
-.PHONY: native demo test test-sqlite test-postgres lint fix typecheck migration services debs bench clean
+.PHONY: native fuzz demo test test-sqlite test-postgres lint fix typecheck migration services debs bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -70,8 +70,15 @@ migration: $(STAMP)
 	$(BIN)/ruff format src/abusedesk/store/migrations
 	$(BIN)/ruff check --fix -q src/abusedesk/store/migrations || true
 
+# coverage-guided fuzzing of sniffing, reading and parsing (atheris); the suite runs it for 20 s
+FUZZ_SECONDS ?= 600
+fuzz: $(NATIVE)
+	@mkdir -p .fuzz/work
+	$(BIN)/python scripts/fuzz_intake.py .fuzz/work tests/golden $$(ls -d ../shared/corpus/reports/*/* 2>/dev/null) \
+	  -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 -timeout=10 -artifact_prefix=.fuzz/
+
 bench: $(NATIVE)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache build src/abusedesk/parsers/*.so
+	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache .fuzz build src/abusedesk/parsers/*.so

@@ -11,7 +11,8 @@ Workloads, each run by both sides on the same bytes in the same process, alterna
   parser bot fed with the ``message/feedback-report`` part, which its mail collector would extract: that MIME
   step is counted on IntelMQ's side, as abusedesk's ArfParser does it too.
 
-Also measured, ours only: every Shadowserver file of the corpus (93 CSVs, 18 zipped mails).
+Also measured, ours only: every Shadowserver file of the corpus (93 CSVs, 18 zipped mails), and the ARF samples
+through every parser's sniffing in the intake's order before the parse (what a feedback report costs the intake).
 
 Run: ``.venv/bin/python benchmarks/intake.py [--quick]``. The last line printed is one JSON object.
 """
@@ -52,6 +53,7 @@ from abusedesk.domain.records import Event, RawInput  # noqa: E402
 from abusedesk.parsers.arf import ArfParser  # noqa: E402
 from abusedesk.parsers.base import Parser, Report  # noqa: E402
 from abusedesk.parsers.shadowserver import ShadowserverParser  # noqa: E402
+from abusedesk.plugins import load_parsers  # noqa: E402
 
 RECEIVED = datetime(2026, 3, 1, tzinfo=UTC)
 Sample = tuple[str, bytes]  # (file name, bytes)
@@ -262,6 +264,20 @@ def main() -> None:
         10,
     )
 
+    # ours only: what the intake does with a feedback report, every parser's sniffing in order, then the parse
+    sniffers = load_parsers()
+    t, n = timed(lambda: sniff_and_parse(sniffers, arf * 5))
+    workloads["ours_only_arf_sniffed_and_parsed"] = {
+        "reports": len(arf) * 5,
+        "events": n,
+        "reports_per_s": round(len(arf) * 5 / t, 1),
+        "us_per_report": round(t / (len(arf) * 5) * 1e6, 1),
+    }
+    print(
+        f"{'ARF sniffed + parsed':22s} ours {n / t:>10,.0f} ev/s {len(arf) * 5 / t:>9,.1f} rep/s (ours only: every"
+        f" parser's sniffing in the intake's order, then the parse)"
+    )
+
     every = all_shadowserver()
     t, n = timed(lambda: ours_run_tolerant(ours_ss, every))
     workloads["ours_only_all_shadowserver"] = {
@@ -296,6 +312,18 @@ def main() -> None:
             }
         )
     )
+
+
+def sniff_and_parse(parsers: list[Parser], samples: list[Sample]) -> int:
+    """IntakeService's sniffing (the first parser that recognises the input) and parse, without the storage."""
+    events = 0
+    for name, data in samples:
+        report = Report(
+            RawInput(id="bench", size=len(data), channel="smtp", received_at=RECEIVED, meta={"filename": name}), data
+        )
+        parser = next(p for p in parsers if p.recognises(report))
+        events += sum(isinstance(item, Event) for item in parser.parse(report))
+    return events
 
 
 def ours_run_tolerant(parser: Parser, samples: list[Sample]) -> int:

@@ -1,0 +1,56 @@
+"""Coverage-guided fuzzing (atheris, libFuzzer) of what the intake does with a mail: sniff, read, parse.
+
+For every input:
+
+- the C reader of feedback reports (``parsers/_mailscan.c``) must read what the Python reading reads, or decline
+  (``tests.parsers.test_mailscan.same_view``);
+- every parser that recognises the input must parse it to events and issues or raise ParseError, never anything
+  else (the intake would quarantine it as a crash).
+
+Run: ``.venv/bin/python scripts/fuzz_intake.py WORKDIR [SEED_DIR ...] -runs=N -max_total_time=S`` (libFuzzer's
+options). New inputs go to WORKDIR only; the seed directories (the shared corpus, the golden files) are read.
+A failing input is written as ``crash-*`` beside ``-artifact_prefix``; keep it under
+``tests/parsers/fuzz_regressions/<parser>/`` as ``NAME.bin`` so that the test suite replays it.
+``tests/parsers/test_fuzz_intake.py`` runs this for a bounded time in CI.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import atheris
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.parsers.test_mailscan, for same_view
+
+with atheris.instrument_imports(include=["abusedesk"]):
+    from tests.parsers.mailsupport import make_report
+    from tests.parsers.test_mailscan import same_view
+
+    from abusedesk.domain.errors import ParseError
+    from abusedesk.domain.records import Event, ParseIssue
+    from abusedesk.plugins import load_parsers
+
+PARSERS = load_parsers()
+
+
+def one_input(data: bytes) -> None:
+    same_view(data)
+    report = make_report(data)
+    for parser in PARSERS:
+        try:
+            if not parser.recognises(report):
+                continue
+            for item in parser.parse(report):
+                assert isinstance(item, Event | ParseIssue), item
+        except ParseError:
+            pass
+
+
+def main() -> None:
+    atheris.Setup(sys.argv, one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
