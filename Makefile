@@ -74,7 +74,7 @@ migration: $(STAMP)
 FUZZ_SECONDS ?= 600
 fuzz: $(NATIVE)
 	@mkdir -p .fuzz/work
-	$(BIN)/python scripts/fuzz_intake.py .fuzz/work tests/golden $$(ls -d ../shared/corpus/reports/*/* 2>/dev/null) \
+	$(BIN)/python scripts/fuzz_intake.py .fuzz/work tests/golden $$(find ../shared/corpus/reports -mindepth 2 -maxdepth 2 -type d 2>/dev/null) \
 	  -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 -timeout=10 -artifact_prefix=.fuzz/
 
 bench: $(NATIVE)

@@ -110,14 +110,16 @@ class SmtpIntakeServer:
     def serve_forever(self) -> None:
         import threading
 
-        self.start()
-        log.info("%s intake listening on %s:%d", self.handler.channel.upper(), self.host, self.port)
-        try:
+        try:  # an interrupt at any point, start() included, still stops the listener (its thread keeps us alive)
+            self.start()
+            log.info("%s intake listening on %s:%d", self.handler.channel.upper(), self.host, self.port)
             threading.Event().wait()
         except KeyboardInterrupt:
             pass
         finally:
-            self.stop()
+            if getattr(self.controller, "_thread", None) is not None:  # aiosmtpd's: None until started
+                self.controller.stop()
+            self.handler.executor.shutdown(wait=True)
 
 
 def parse_listen(text: str, default_port: int = 2525) -> tuple[str, int]:
