@@ -93,7 +93,11 @@ class Cluster:
             ):
                 return
             time.sleep(0.1)
-        raise AssertionError(f"the pipeline did not settle in {timeout}s: {counts(self.base)}")
+        raise AssertionError(
+            f"the pipeline did not settle in {timeout}s: {counts(self.base)}; backlog "
+            f"{ {s: probe.backlog(s, self.partitions.get(s)) for s in MESSAGE_STAGES.values()} }; workers ended with "
+            f"{self.results}; dead letters {[(d.subject, d.error) for d in probe.dead_letters()]}"
+        )
 
     def shutdown(self) -> None:
         self.stop.set()
