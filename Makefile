@@ -46,9 +46,11 @@ demo: $(NATIVE)
 	$(BIN)/abusedesk demo --data-dir ./demo-data --fresh
 
 # the whole suite on SQLite, then the whole suite again on PostgreSQL
+# (the fuzzing run takes a core for its whole time: alone, so that it slows no timing-sensitive test beside it)
 test: $(NATIVE) debs services lint
-	$(BIN)/pytest -n 2 -q -p no:cacheprovider
-	ABUSEDESK_TEST_DATABASE=postgresql $(BIN)/pytest -n 2 -q -p no:cacheprovider
+	$(BIN)/pytest -n 2 -q -p no:cacheprovider -m "not fuzzing"
+	ABUSEDESK_TEST_DATABASE=postgresql $(BIN)/pytest -n 2 -q -p no:cacheprovider -m "not fuzzing"
+	$(BIN)/pytest -q -p no:cacheprovider -m fuzzing
 
 test-sqlite: $(NATIVE) debs
 	$(BIN)/pytest -n 2 -q

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import CORPUS
 from tests.support.components import missing
 
@@ -21,6 +23,7 @@ HARNESS = ROOT / "scripts" / "fuzz_intake.py"
 SECONDS = int(os.environ.get("ABUSEDESK_ATHERIS_SECONDS", "20"))
 
 
+@pytest.mark.fuzzing
 def test_atheris_finds_nothing_in_a_bounded_run(tmp_path: Path) -> None:
     try:
         import atheris  # noqa: F401
