@@ -20,7 +20,16 @@ from hypothesis import strategies as st
 
 from abusedesk.parsers import arf, fastmime
 from abusedesk.parsers.arf import fast_view, python_view
-from tests.parsers.test_arf_fastpath import ARF_FAMILIES, FIXTURES, FUZZ, GOLDEN, feedback_reports, mutated, seed_pool
+from tests.parsers.test_arf_fastpath import (
+    ARF_FAMILIES,
+    FIXTURES,
+    FUZZ,
+    GOLDEN,
+    assert_same,
+    feedback_reports,
+    mutated,
+    seed_pool,
+)
 from tests.support.components import is_ci, missing
 
 try:
@@ -221,6 +230,7 @@ def test_edges_read_the_same_natively_or_it_declines(name: str) -> None:
     data = EDGES[name]
     for variant in (data, data.replace(b"\n", b"\r\n"), b"From x@example.net Mon Feb  2 12:00:00 2026\n" + data):
         same_view(variant)
+        assert_same(variant)  # and every path gives the standard library's events (or its ParseError)
 
 
 def test_the_edges_the_native_reader_takes_on() -> None:

@@ -219,8 +219,8 @@ def fast_view(data: bytes, *, native: bool = True) -> ArfView | None:
     if native and NATIVE_READER is not None:
         found = NATIVE_READER(data, fastmime.fetch)
         if found is not None:
-            top, feedback_fields, original = found
-            return ArfView(top, top, feedback_fields, original)
+            top, fields, original = found
+            return ArfView(top, top, fields, original)
     return python_view(data)
 
 
