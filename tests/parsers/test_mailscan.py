@@ -222,6 +222,15 @@ EDGES: dict[str, bytes] = {
     "mbox_from_line_without_newline": b"From nobody",
     "only_headers": b"From: a@example.net\nTo: b@example.net\n",
     "empty": b"",
+    # more fields than the reader keeps on its stack (64): its spans move to the heap, in every block
+    "many_fields": _BASE.replace(
+        b"Subject: FBL\n", b"Subject: FBL\n" + b"".join(b"X-Top-%d: v%d\n" % (i, i) for i in range(300))
+    )
+    .replace(b"Version: 1\n", b"Version: 1\n" + b"".join(b"X-Fb-%d: v\n" % i for i in range(100)))
+    .replace(
+        b"Subject: Buy now\n",
+        b"Subject: Buy now\n" + b"".join(b"Received: from h%d [192.0.2.%d]\n" % (i, i % 250) for i in range(200)),
+    ),
 }
 
 
@@ -254,6 +263,7 @@ def test_the_edges_the_native_reader_takes_on() -> None:
         "folded_content_type",
         "nul_and_controls",
         "long_name",
+        "many_fields",
     } <= taken
 
 
