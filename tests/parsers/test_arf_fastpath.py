@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from abusedesk.domain.errors import ParseError
 from abusedesk.domain.records import Event
 from abusedesk.parsers.arf import ArfParser, ArfView, fast_view, stdlib_view
-from tests.parsers.mailsupport import make_report
+from tests.parsers.mailsupport import make_report, mutate
 from tests.parsers.test_arf import RFC_FIELDS, arf_mail
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
@@ -299,25 +299,8 @@ def feedback_reports(draw: st.DrawFn) -> bytes:
 
 @st.composite
 def mutated(draw: st.DrawFn, pool: list[bytes]) -> bytes:
-    data = bytearray(draw(st.sampled_from(pool)))
     tokens = [b"\n", b"\r\n", b"\r", b"--", b": ", b" ", b"\t", b"From ", b":", b"=?", b"\xe9", b"Content-Type: "]
-    for _ in range(draw(st.integers(1, 4))):
-        if not data:
-            break
-        i = draw(st.integers(0, len(data) - 1))
-        op = draw(st.sampled_from(["truncate", "flip", "insert", "delete", "duplicate"]))
-        if op == "truncate":
-            del data[i:]
-        elif op == "flip":
-            data[i] ^= draw(st.integers(1, 255))
-        elif op == "insert":
-            data[i:i] = draw(st.sampled_from(tokens)) if draw(st.booleans()) else draw(st.binary(max_size=8))
-        elif op == "delete":
-            del data[i : i + draw(st.integers(1, 80))]
-        else:
-            j = draw(st.integers(i, min(len(data), i + 300)))
-            data[j:j] = data[i:j]
-    return bytes(data)
+    return mutate(draw, draw(st.sampled_from(pool)), tokens)
 
 
 def seed_pool() -> list[bytes]:

@@ -35,7 +35,7 @@ from abusedesk.parsers.urlreport import UrlReportParser
 from abusedesk.parsers.xarf import XarfParser
 from abusedesk.parsers.xarf_legacy import XarfLegacyParser
 from tests.conftest import CORPUS
-from tests.parsers.mailsupport import make_report
+from tests.parsers.mailsupport import make_report, mutate
 from tests.parsers.test_xarf import ABUSIX, V4
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
@@ -231,24 +231,8 @@ def xarf_docs(draw: st.DrawFn) -> Any:
 
 @st.composite
 def mutated(draw: st.DrawFn, pool: list[bytes]) -> bytes:
-    data = bytearray(draw(st.sampled_from(pool)))
-    for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.sampled_from(["truncate", "flip", "insert", "delete", "duplicate"]))
-        if not data:
-            break
-        i = draw(st.integers(0, len(data) - 1))
-        if op == "truncate":
-            del data[i:]
-        elif op == "flip":
-            data[i] ^= draw(st.integers(1, 255))
-        elif op == "insert":
-            data[i:i] = draw(st.binary(max_size=40)) if draw(st.booleans()) else draw(st.sampled_from(TOKENS)).encode()
-        elif op == "delete":
-            del data[i : i + draw(st.integers(1, 200))]
-        else:
-            j = draw(st.integers(i, min(len(data), i + 500)))
-            data[j:j] = data[i:j]
-    return bytes(data)
+    tokens = [t.encode() for t in TOKENS]
+    return mutate(draw, draw(st.sampled_from(pool)), tokens, insert=40, delete=200, copy=500)
 
 
 # --- tests --------------------------------------------------------------------------------------------------
