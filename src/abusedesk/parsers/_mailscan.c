@@ -400,13 +400,13 @@ static const char *asked_name(PyObject *name, Py_ssize_t *len) {
     return (const char *)PyUnicode_DATA(name);
 }
 
-/* (name, failobj=None) of get and get_all, failobj also by keyword (mime.received_lines passes it so) */
-static int get_args(const char *what, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, PyObject **name,
-                    PyObject **failobj) {
+/* The (name, failobj=None) of get and get_all, failobj also by keyword (mime.received_lines passes it so): 1 with
+ * the name as ASCII bytes (NULL for a name no field can have) and failobj; 0 with an error set. */
+static int get_args(const char *what, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, const char **name,
+                    Py_ssize_t *len, PyObject **failobj) {
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
     *failobj = Py_None;
     if (nargs + nkw < 1 || nargs + nkw > 2 || nargs < 1) goto usage;
-    *name = args[0];
     if (nargs == 2) *failobj = args[1];
     if (nkw == 1) {
         if (!PyUnicode_Check(PyTuple_GET_ITEM(kwnames, 0)) ||
@@ -414,30 +414,28 @@ static int get_args(const char *what, PyObject *const *args, Py_ssize_t nargs, P
             goto usage;
         *failobj = args[nargs];
     }
-    return 1;
+    *name = asked_name(args[0], len);
+    return *name != NULL || !PyErr_Occurred();
 usage:
     PyErr_Format(PyExc_TypeError, "%s(name, failobj=None)", what);
     return 0;
 }
 
 static PyObject *fields_get(FieldsObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
-    PyObject *key, *failobj;
-    if (!get_args("get", args, nargs, kwnames, &key, &failobj)) return NULL;
+    const char *name;
     Py_ssize_t len = 0;
-    const char *name = asked_name(key, &len);
-    if (name == NULL && PyErr_Occurred()) return NULL;
-    if (name != NULL)
-        for (Py_ssize_t i = 0; i < Py_SIZE(self); i++)
-            if (span_is(self, &self->spans[i], name, len)) return span_value(self, &self->spans[i]);
+    PyObject *failobj;
+    if (!get_args("get", args, nargs, kwnames, &name, &len, &failobj)) return NULL;
+    for (Py_ssize_t i = 0; name != NULL && i < Py_SIZE(self); i++)
+        if (span_is(self, &self->spans[i], name, len)) return span_value(self, &self->spans[i]);
     return Py_NewRef(failobj);
 }
 
 static PyObject *fields_get_all(FieldsObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
-    PyObject *key, *failobj;
-    if (!get_args("get_all", args, nargs, kwnames, &key, &failobj)) return NULL;
+    const char *name;
     Py_ssize_t len = 0;
-    const char *name = asked_name(key, &len);
-    if (name == NULL && PyErr_Occurred()) return NULL;
+    PyObject *failobj;
+    if (!get_args("get_all", args, nargs, kwnames, &name, &len, &failobj)) return NULL;
     PyObject *out = NULL;
     for (Py_ssize_t i = 0; name != NULL && i < Py_SIZE(self); i++) {
         if (!span_is(self, &self->spans[i], name, len)) continue;

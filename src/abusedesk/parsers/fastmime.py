@@ -50,9 +50,8 @@ _LONE_CR = re.compile(r"\r(?!\n)")
 _DELIMITER_TAIL = re.compile(r"(--)?[ \t]*(?:\r?\n|\Z)")
 # RFC 2046 bchars without the space (a boundary with blanks is left to the standard library)
 _BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=?]{1,200}")
-_fetch = policy.compat32.header_fetch_parse
-#: compat32's reading of a field value with non-ASCII bytes (the native reader calls it for those)
-fetch = _fetch
+#: compat32's reading of a field value with non-ASCII bytes (the native reader calls it for those too)
+fetch = policy.compat32.header_fetch_parse
 _INDEX_UP_TO = 2048  # characters: a longer block is searched per name even when asked for many
 _PATTERNS: dict[str, re.Pattern[str]] = {}
 _T = TypeVar("_T")
@@ -62,7 +61,7 @@ def _stored(name: str, value: str) -> str | Header:
     """A value as ``Message.get`` returns it under compat32, from what the patterns capture (a CR line end kept)."""
     if value.endswith("\r"):
         value = value[:-1]
-    return value if value.isascii() else _fetch(name, value)
+    return value if value.isascii() else fetch(name, value)
 
 
 def _pattern(name: str) -> re.Pattern[str]:
