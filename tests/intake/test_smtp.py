@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import smtplib
+import threading
+import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 
@@ -16,7 +19,7 @@ from abusedesk.runtime import Runtime
 from abusedesk.store.tables.intake import RawInputRow
 from tests.intake.mailsink import Sink, point_smtp_at
 from tests.intake.samples import complaint
-from tests.support.components import free_port
+from tests.support.components import free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
 
@@ -190,3 +193,32 @@ def test_very_long_header_lines_and_nested_messages(runtime: Runtime, server: Sm
 )
 def test_parse_listen(text: str, expected: tuple[str, int]) -> None:
     assert parse_listen(text) == expected
+
+
+def test_serve_forever_stops_on_an_interrupt_delivered_to_another_thread(runtime: Runtime) -> None:
+    """Linux may hand a process's SIGINT to any of its threads; the listener must still stop (it once hung).
+
+    Python runs the handler in the main thread only when that thread next executes bytecode, so a bare wait in
+    ``serve_forever`` never woke for a SIGINT that another thread took. Here a helper thread takes it.
+    """
+    runtime.settings.intake.send_acks = False
+    srv = SmtpIntakeServer(wire_all(runtime), host="127.0.0.1", port=free_port())
+    rescued = threading.Event()
+    main = threading.get_ident()
+
+    def interrupt_from_elsewhere() -> None:
+        wait_for_port("127.0.0.1", srv.port, timeout=30)
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # this thread, not the main one
+        if not done.wait(10):  # the old bare wait: wake the main thread ourselves, so the suite goes on
+            rescued.set()
+            signal.pthread_kill(main, signal.SIGINT)
+
+    done = threading.Event()
+    helper = threading.Thread(target=interrupt_from_elsewhere, daemon=True)
+    helper.start()
+    started = time.monotonic()
+    srv.serve_forever()
+    done.set()
+    helper.join(5)
+    assert not rescued.is_set(), "serve_forever did not stop on a SIGINT taken by another thread"
+    assert time.monotonic() - started < 10

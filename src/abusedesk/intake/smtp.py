@@ -113,7 +113,11 @@ class SmtpIntakeServer:
         try:  # an interrupt at any point, start() included, still stops the listener (its thread keeps us alive)
             self.start()
             log.info("%s intake listening on %s:%d", self.handler.channel.upper(), self.host, self.port)
-            threading.Event().wait()
+            idle = threading.Event()
+            # a timed wait, not a bare one: Linux may deliver SIGINT to another of our threads, and Python runs
+            # its handler only when the main thread next executes bytecode; a bare wait would never wake to do so
+            while not idle.wait(0.5):
+                pass
         except KeyboardInterrupt:
             pass
         finally:
