@@ -1,30 +1,33 @@
-"""Wiring the stages to the bus: raw.stored → parse → attribute → detect → cases.
+"""The attribute and detect stages (``abusedesk.stages`` lists every stage and who runs it).
 
-Each stage is a handler of one subject; every handler is idempotent, so the bus may deliver twice. The
-in-process bus runs them in this process (``abusedesk serve``, the demo, the tests); ``abusedesk worker`` runs
-one stage per process over NATS JetStream.
+Each is a batch handler: ``handle(batch)`` works inside the batch's transaction and emits its outputs on the
+batch, so its writes, its outputs and the consumption of its input commit together (docs/dev/pipeline.md).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.orm import Session
 
+from abusedesk.bus.base import StageBatch
 from abusedesk.detectors.base import Detector
+from abusedesk.detectors.runner import DetectorRunner
 from abusedesk.domain.ipnet import is_ip
-from abusedesk.domain.records import Attribution, Event, Finding
-from abusedesk.intake.service import EVENTS_PARSED, RAW_STORED, IntakeService
+from abusedesk.domain.records import Attribution, Event
 from abusedesk.runtime import Runtime
+from abusedesk.stages import EVENTS_ATTRIBUTED, FINDINGS_NEW
 from abusedesk.store.tables.intake import EventRow
-from abusedesk.store.tables.inventory import ServiceRow
+from abusedesk.store.tables.inventory import ProjectRow, ServiceRow
 
 log = logging.getLogger(__name__)
 
-EVENTS_ATTRIBUTED = "events.attributed"
+__all__ = ["EVENTS_ATTRIBUTED", "FINDINGS_NEW", "AttributeStage", "DetectStage", "url_host"]
 
 
 def url_host(url: str) -> str | None:
@@ -35,7 +38,43 @@ def url_host(url: str) -> str | None:
         return None
 
 
-FINDINGS_NEW = "findings.new"
+def partition_key(event: Event) -> str:
+    """The detect stage's partition of an event: its service, else its source (one subject's state together)."""
+    return event.service_id or event.source_ip or event.source_fqdn or "-"
+
+
+class HostNames:
+    """Service host names → (service, project, customer), read once for a batch that needs them."""
+
+    def __init__(self, session: Session) -> None:
+        self.exact: dict[str, tuple[str, str, str | None]] = {}
+        rows = session.execute(
+            select(ServiceRow.id, ServiceRow.project_id, ServiceRow.hostnames, ProjectRow.customer_id).join(
+                ProjectRow, ProjectRow.id == ServiceRow.project_id, isouter=True
+            )
+        )
+        for service_id, project_id, hostnames, customer_id in rows:
+            for name in hostnames or []:
+                key = str(name).lower().rstrip(".")
+                if key:
+                    self.exact.setdefault(key, (service_id, project_id, customer_id))
+
+    def attribute(self, host: str, at: datetime) -> Attribution:
+        """The service whose host name is ``host`` or a parent domain of it (the longest match wins)."""
+        labels = host.split(".")
+        for i in range(len(labels)):
+            hit = self.exact.get(".".join(labels[i:]))
+            if hit is not None:
+                service_id, project_id, customer_id = hit
+                return Attribution(
+                    ip="",
+                    at=at,
+                    service_id=service_id,
+                    project_id=project_id,
+                    customer_id=customer_id,
+                    reason=f"host name {host} belongs to service {service_id}",
+                )
+        return Attribution(ip="", at=at, reason=f"host name {host} is not a host name of any service")
 
 
 class AttributeStage:
@@ -47,7 +86,7 @@ class AttributeStage:
         self.rt = rt
         self.inventory = InventoryService(rt)
 
-    def attribute(self, event: Event) -> Attribution | None:
+    def attribute(self, event: Event, hosts: HostNames | None = None) -> Attribution | None:
         """By address; else by the URL's or FQDN's host (an address literal in a URL counts as an address)."""
         if event.source_ip:
             return self.inventory.attribute(event.source_ip, event.time)
@@ -58,55 +97,51 @@ class AttributeStage:
         host = host.lower().rstrip(".")
         if is_ip(host):
             return self.inventory.attribute(host, event.time)
-        return self._by_host(host, event.time)
+        if hosts is None:
+            with self.rt.sessions() as s:
+                hosts = HostNames(s)
+        return hosts.attribute(host, event.time)
 
-    def _by_host(self, host: str, at: datetime) -> Attribution:
-        with self.rt.sessions() as s:
-            for service_id, hostnames in s.execute(select(ServiceRow.id, ServiceRow.hostnames)):
-                names = [str(h).lower().rstrip(".") for h in hostnames or []]
-                if any(host == n or host.endswith("." + n) for n in names):
-                    svc = s.get(ServiceRow, service_id)
-                    assert svc is not None
-                    from abusedesk.store.tables.inventory import ProjectRow
-
-                    project = s.get(ProjectRow, svc.project_id)
-                    return Attribution(
-                        ip="",
-                        at=at,
-                        service_id=svc.id,
-                        project_id=svc.project_id,
-                        customer_id=project.customer_id if project else None,
-                        reason=f"host name {host} belongs to service {svc.id}",
-                    )
-        return Attribution(ip="", at=at, reason=f"host name {host} is not a host name of any service")
-
-    def handle(self, message: dict[str, Any]) -> None:
-        events = [Event.from_dict(d) for d in message["events"]]
-        out: list[Event] = []
-        with self.rt.sessions.begin() as s:
-            for event in events:
-                attribution = self.attribute(event)
-                if attribution is not None and attribution.is_ours:
-                    event = event.with_attribution(attribution)
-                    disposition = "triage" if event.extra.get("triage") else "attributed"
-                else:
-                    disposition = "triage" if attribution is None else "not-ours"
-                s.execute(
-                    update(EventRow)
-                    .where(EventRow.id == event.id)
-                    .values(
-                        customer_id=event.customer_id,
-                        project_id=event.project_id,
-                        service_id=event.service_id,
-                        disposition=disposition,
-                    )
-                )
-                out.append(event)
-        self.rt.bus.publish(EVENTS_ATTRIBUTED, {"events": [e.to_dict() for e in out]})
+    def handle(self, batch: StageBatch) -> None:
+        events = [Event.from_dict(d) for m in batch.messages for d in m.get("events", [])]
+        hosts: HostNames | None = None
+        updates: list[dict[str, Any]] = []
+        by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for event in events:
+            if hosts is None and not event.source_ip:
+                hosts = HostNames(batch.session)
+            attribution = self.attribute(event, hosts)
+            if attribution is not None and attribution.is_ours:
+                event = event.with_attribution(attribution)
+                disposition = "triage" if event.extra.get("triage") else "attributed"
+            else:
+                disposition = "triage" if attribution is None else "not-ours"
+            updates.append(
+                {
+                    "eid": event.id,
+                    "c": event.customer_id,
+                    "p": event.project_id,
+                    "sv": event.service_id,
+                    "d": disposition,
+                }
+            )
+            by_key[partition_key(event)].append(event.to_dict())
+        if updates:
+            table = cast(Table, EventRow.__table__)
+            t = table.c  # Core: one executemany UPDATE for the batch
+            batch.session.execute(
+                update(table)
+                .where(t.id == bindparam("eid"))
+                .values(customer_id=bindparam("c"), project_id=bindparam("p"), service_id=bindparam("sv"),
+                        disposition=bindparam("d")),
+                updates,
+            )  # fmt: skip
+        for key, items in by_key.items():
+            batch.emit(EVENTS_ATTRIBUTED, {"events": items, "partition_key": key}, key=key)
 
 
 class DetectStage:
-    """Runs the event detectors over attributed events and publishes their findings."""
+    """Runs the event detectors over attributed events, with state per partition, and hands on their findings."""
 
     def __init__(self, rt: Runtime, detectors: list[Detector] | None = None) -> None:
         self.rt = rt
@@ -119,27 +154,14 @@ class DetectStage:
                 if getattr(cls, "consumes", "events") == "events"
             ]
         self.detectors = detectors
+        self.runner = DetectorRunner(rt, detectors)
 
-    def handle(self, message: dict[str, Any]) -> None:
-        events = [Event.from_dict(d) for d in message["events"]]
-        findings: list[Finding] = []
-        for detector in self.detectors:
-            findings.extend(detector.detect(events, None))
+    def handle(self, batch: StageBatch) -> None:
+        by_key: dict[str, list[Event]] = defaultdict(list)
+        for m in batch.messages:
+            key = str(m.get("partition_key") or "-")
+            by_key[key].extend(Event.from_dict(d) for d in m.get("events", []))
+        findings = self.runner.run(batch.session, by_key)
         if findings:
-            policy_version = self.rt.policy.version
-            self.rt.bus.publish(
-                FINDINGS_NEW, {"findings": [f.to_dict() | {"policy_version": policy_version} for f in findings]}
-            )
-
-
-def wire(rt: Runtime, *, with_cases: bool = True) -> IntakeService:
-    """Subscribe every stage to the runtime's bus; returns the intake service (the channels' door)."""
-    intake = IntakeService(rt)
-    rt.bus.subscribe(RAW_STORED, intake.handle_stored)
-    rt.bus.subscribe(EVENTS_PARSED, AttributeStage(rt).handle)
-    rt.bus.subscribe(EVENTS_ATTRIBUTED, DetectStage(rt).handle)
-    if with_cases:
-        from abusedesk.cases.engine import CaseEngine
-
-        rt.bus.subscribe(FINDINGS_NEW, CaseEngine(rt).handle)
-    return intake
+            version = self.rt.policy.version
+            batch.emit(FINDINGS_NEW, {"findings": [f.to_dict() | {"policy_version": version} for f in findings]})

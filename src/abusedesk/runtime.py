@@ -21,6 +21,7 @@ from abusedesk.intake.rawstore import RawStore
 from abusedesk.store.db import make_engine, migrate, session_factory
 
 if TYPE_CHECKING:
+    from abusedesk.bus.runner import InProcessPipeline
     from abusedesk.policy.model import Policy
 
 
@@ -63,9 +64,16 @@ class Runtime:
         record_version(self, policy)
         return policy
 
+    @cached_property
+    def pipeline(self) -> InProcessPipeline:
+        """Every message stage of the stage table over the in-process bus (built on first use)."""
+        from abusedesk.bus.runner import InProcessPipeline
+
+        return InProcessPipeline(self)
+
     def drain(self) -> int:
-        """Run the in-process bus until nothing is left (a no-op on other buses)."""
-        return self.bus.drain() if isinstance(self.bus, InProcessBus) else 0
+        """Run the in-process pipeline until no message waits (a no-op on other buses)."""
+        return self.pipeline.drain() if isinstance(self.bus, InProcessBus) else 0
 
     def close(self) -> None:
         self.bus.close()

@@ -12,6 +12,8 @@ from abusedesk.bus.factory import make_bus
 from abusedesk.bus.nats import NatsBus, Partition, durable_name, message_id, slot_of
 from abusedesk.config import Settings
 from abusedesk.domain.errors import ConfigError, NotFound, SourceUnavailable
+from abusedesk.runtime import Runtime
+from abusedesk.stages import routes
 from tests.support.components import free_port
 
 
@@ -47,9 +49,25 @@ def test_publish_then_fetch_and_ack(nats_bus: NatsBus) -> None:
     assert nats_bus.fetch("raw.stored", wait=0.3) == []
 
 
-def test_same_message_published_twice_is_delivered_once(nats_bus: NatsBus) -> None:
-    nats_bus.publish("events.parsed", {"raw_id": "r1", "events": [{"id": "ev_1"}]})
-    nats_bus.publish("events.parsed", {"events": [{"id": "ev_1"}], "raw_id": "r1"})  # same content, other key order
+def test_an_outbox_row_relayed_twice_is_delivered_once(nats_bus: NatsBus, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a crash between the publish and the delete of the outbox row: the next relay publishes it again
+    from sqlalchemy import delete
+
+    real_delete = delete
+    skipped: list[int] = []
+
+    def keep_rows_once(*args: Any) -> Any:
+        if not skipped:
+            skipped.append(1)
+            return real_delete(*args).where(False)  # the rows stay, as after a crash before the delete
+        return real_delete(*args)
+
+    monkeypatch.setattr("abusedesk.bus.nats.delete", keep_rows_once)
+    with nats_bus.sessions.begin() as s:
+        nats_bus.put(s, "events.parsed", {"events": [{"id": "ev_1"}]})
+    assert nats_bus.relay_pending() == 1  # published, but the row survived
+    assert nats_bus.relay_pending() == 1  # published again with the same Nats-Msg-Id
+    assert nats_bus.relay_pending() == 0
     seen: list[dict[str, Any]] = []
     assert drain(nats_bus, "events.parsed", seen.append) == 1
 
@@ -183,8 +201,9 @@ def test_dlq_prefix_is_reserved(nats_bus: NatsBus) -> None:
         nats_bus.publish("dlq.raw.stored", {})
 
 
-def test_unreachable_server_is_source_unavailable() -> None:
+def test_unreachable_server_is_source_unavailable(runtime: Runtime) -> None:
     bus = NatsBus(f"nats://127.0.0.1:{free_port()}", timeout=1.0)
+    bus.bind(runtime.sessions, runtime.clock, routes())
     try:
         with pytest.raises(SourceUnavailable, match=r"cannot connect to NATS at nats://127\.0\.0\.1"):
             bus.publish("raw.stored", {"raw_id": "x"})
@@ -203,7 +222,7 @@ def test_make_bus_follows_the_bus_setting(tmp_path: Any, nats_url: str) -> None:
 
 
 @pytest.mark.parametrize("round_", range(3))
-def test_workers_starting_at_once_on_a_new_stream_all_connect(nats_url: str, round_: int) -> None:
+def test_workers_starting_at_once_on_a_new_stream_all_connect(nats_url: str, round_: int, runtime: Runtime) -> None:
     """Several processes creating the stream at the same moment: the losers of the race use the winner's stream
     (the server may refuse their create as "subjects overlap" rather than "exists")."""
     name = f"RACE{round_}x{threading.get_ident() % 100000}"
@@ -225,6 +244,7 @@ def test_workers_starting_at_once_on_a_new_stream_all_connect(nats_url: str, rou
         for t in threads:
             t.join(30)
         assert errors == []
+        buses[0].bind(runtime.sessions, runtime.clock, routes())
         buses[0].publish("raw.stored", {"raw_id": "r1"})
         seen: list[str] = []
         drain(buses[-1], "raw.stored", lambda m: seen.append(m["raw_id"]))

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from abusedesk.bus.worker import replay_raw
 from abusedesk.cli.intake import wire_all
 from abusedesk.clock import ManualClock
 from abusedesk.intake.reporters import (
@@ -186,12 +187,12 @@ def test_reporter_counts_and_accuracy(runtime: Runtime) -> None:
         fresh = ReporterRow(address="x@example.net", confirmed_cases=0, dismissed_cases=0)
         assert accuracy(fresh) is None
         assert s.get(ReporterRow, "cert@example.net") is not None
-    # a redelivered events.parsed message recounts, it does not add
-    desk = ReporterDesk(runtime)
+    # a replay of one of its reports parses it again, and adds nothing: its events are not new
     with runtime.sessions() as s:
         raw_id = s.scalar(select(RawInputRow.id).where(RawInputRow.reporter == "cert@example.net").limit(1))
-    desk.handle_parsed({"raw_id": raw_id})
+    assert replay_raw(runtime, [raw_id]) == 1
     assert reporter_stats(runtime, "cert@example.net")["events"] == 2  # type: ignore[index]
+    assert reporter_stats(runtime, "cert@example.net")["reports"] == 2  # type: ignore[index]
 
 
 def test_not_ours_reply_off_by_default(runtime: Runtime, mail_sink: Sink) -> None:

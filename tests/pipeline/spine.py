@@ -122,7 +122,7 @@ def assert_replay_audit_only(rt: Runtime, seq: int) -> None:
     """Everything the audit log gained after ``seq`` is the replay's own re-parse entries, with no new event."""
     for entry in audit_since(rt, seq):
         assert entry.action == "raw.parsed", f"replay wrote audit entry {entry.action} on {entry.subject_id}"
-        assert entry.payload["new_events"] == 0
+        assert [i["new_events"] for i in entry.payload["inputs"]] == [0] * len(entry.payload["inputs"])
 
 
 def assert_no_duplicate_audit(rt: Runtime) -> None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from abusedesk.bus.base import StageBatch
 from abusedesk.domain.records import Event
 from abusedesk.inventory.service import InventoryService
 from abusedesk.pipeline import EVENTS_ATTRIBUTED, AttributeStage
@@ -25,11 +26,11 @@ def _attribute(runtime: Runtime, tmp_path: Path, events: list[Event]) -> list[di
     path = tmp_path / "inv.json"
     path.write_text(json.dumps(INVENTORY))
     InventoryService(runtime).import_file(path)
-    out: list[dict[str, Any]] = []
-    runtime.bus.subscribe(EVENTS_ATTRIBUTED, lambda m: out.extend(m["events"]))
-    AttributeStage(runtime).handle({"events": [e.to_dict() for e in events]})
-    runtime.drain()
-    return out
+    with runtime.sessions() as s, s.begin():
+        batch = StageBatch(s, [{"events": [e.to_dict() for e in events]}], bus=runtime.bus, stage="attribute")
+        AttributeStage(runtime).handle(batch)
+    assert {o.subject for o in batch.outputs} == {EVENTS_ATTRIBUTED}
+    return [e for o in batch.outputs for e in o.payload["events"]]
 
 
 def test_url_forms(runtime: Runtime, tmp_path: Path) -> None:

@@ -7,12 +7,12 @@ import threading
 import pytest
 from typer.testing import CliRunner
 
-from abusedesk.bus.base import InProcessBus
+from abusedesk.bus.base import InProcessBus, StageBatch
 from abusedesk.bus.deadletters import DeadLetterTable
 from abusedesk.bus.worker import replay_raw, republish_unparsed, run_embedded
 from abusedesk.cli.main import app
 from abusedesk.intake.service import IntakeService
-from abusedesk.pipeline import AttributeStage, DetectStage, wire
+from abusedesk.pipeline import AttributeStage, DetectStage
 from abusedesk.runtime import Runtime
 from tests.pipeline.spine import (
     SPAM_IP,
@@ -32,7 +32,7 @@ def core(c: dict[str, int]) -> dict[str, int]:
 
 
 def test_a_raw_report_becomes_a_stored_finding_citing_a_clause(spine_rt: Runtime) -> None:
-    intake = wire(spine_rt)
+    intake = IntakeService(spine_rt)
     accepted = intake.accept(arf_report(), channel="test")
     spine_rt.drain()
     finding = the_finding(spine_rt)
@@ -49,7 +49,7 @@ def test_a_raw_report_becomes_a_stored_finding_citing_a_clause(spine_rt: Runtime
 
 
 def test_replaying_the_same_input_changes_nothing(spine_rt: Runtime) -> None:
-    intake = wire(spine_rt)
+    intake = IntakeService(spine_rt)
     accepted = intake.accept(arf_report(), channel="test")
     spine_rt.drain()
     before = counts(spine_rt)
@@ -67,19 +67,17 @@ def test_replaying_the_same_input_changes_nothing(spine_rt: Runtime) -> None:
 
 
 def test_crash_after_storing_before_parsing_is_recovered_on_restart(spine_rt: Runtime) -> None:
-    # the first process stores the input and dies before its bus is drained: the queued message is lost
+    # the first process stores the input and dies before it drains: the hand-off waits in the outbox
     IntakeService(spine_rt).accept(arf_report(), channel="test")
     assert counts(spine_rt)["events"] == 0
     restarted = Runtime(spine_rt.settings, clock=spine_rt.clock, engine=spine_rt.engine)
-    wire(restarted)
     stats = run_embedded(restarted, threading.Event(), max_loops=1)  # what `abusedesk serve` runs on start
-    assert stats.recovered == 1
+    assert stats.handled >= 4  # parse, attribute, detect + replies, cases
     assert core(counts(restarted)) == ONE_EACH
     the_finding(restarted)
     # another restart finds nothing to recover and changes nothing
     before = counts(restarted)
     again = Runtime(spine_rt.settings, clock=spine_rt.clock, engine=spine_rt.engine)
-    wire(again)
     assert republish_unparsed(again) == 0
     again.drain()
     assert counts(again) == before
@@ -92,18 +90,18 @@ def test_handler_failing_after_it_stored_its_work_is_retried_without_duplicates(
     real = AttributeStage.handle
     calls: list[int] = []
 
-    def crash_once_after_work(self: AttributeStage, message: dict[str, object]) -> None:
-        real(self, message)  # events updated and events.attributed published ...
+    def crash_once_after_work(self: AttributeStage, batch: StageBatch) -> None:
+        real(self, batch)  # events updated and events.attributed emitted ...
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("simulated crash after the attribute stage stored its work")  # ... then it dies
 
     monkeypatch.setattr(AttributeStage, "handle", crash_once_after_work)
-    intake = wire(spine_rt)
+    intake = IntakeService(spine_rt)
     intake.accept(arf_report(), channel="test")
     spine_rt.drain()
-    assert len(calls) == 2  # redelivered once
-    assert core(counts(spine_rt)) == ONE_EACH  # detect ran twice, the case engine stored the finding once
+    assert len(calls) == 2  # run again once: the first run's writes and outputs were rolled back with it
+    assert core(counts(spine_rt)) == ONE_EACH
     assert isinstance(spine_rt.bus, InProcessBus)
     assert spine_rt.bus.dead_letters == []
     assert_no_duplicate_audit(spine_rt)
@@ -115,13 +113,13 @@ def test_dead_letter_is_persisted_shown_and_replayed_after_the_fix(
     real = DetectStage.handle
     broken = [True]
 
-    def detect(self: DetectStage, message: dict[str, object]) -> None:
+    def detect(self: DetectStage, batch: StageBatch) -> None:
         if broken[0]:
             raise RuntimeError("detector bug: index out of range")
-        real(self, message)
+        real(self, batch)
 
     monkeypatch.setattr(DetectStage, "handle", detect)
-    intake = wire(spine_rt)
+    intake = IntakeService(spine_rt)
     intake.accept(arf_report(), channel="test")
     spine_rt.drain()
     assert counts(spine_rt)["findings"] == 0

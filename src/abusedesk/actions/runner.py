@@ -508,3 +508,18 @@ class NoticeDispatcher:
         return ActionResult(
             result.ok, result.detail, result.retryable, notice.message_id, result.response, action_id=notice.id
         )
+
+
+class ActionsTicker:
+    """The actions timer stage: run pending actions, then send the notices that are due."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.runner = ActionRunner(rt)
+        self.dispatcher = NoticeDispatcher(rt)
+
+    def tick(self) -> None:
+        # actions first: a notice action files its notice, which may be due at once (critical clauses)
+        now = self.rt.clock.now()
+        self.runner.run_pending(now)
+        self.dispatcher.send_due(now)

@@ -1,7 +1,7 @@
 """The FastAPI application factory: ``create_app(rt)``.
 
 The app is routers plus one error handler (``abusedesk.api.errors``). It does not wire the pipeline: the caller
-(``abusedesk serve``, a test) calls ``abusedesk.pipeline.wire(rt)`` first, and the intake routes drain the
+(``abusedesk serve``, a test) runs the stages; with the in-process bus the intake routes drain the
 in-process bus after answering, so a report is parsed, attributed and grouped right after it was accepted.
 """
 

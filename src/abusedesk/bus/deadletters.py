@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from abusedesk.bus.base import DeadLetter
 from abusedesk.domain.ids import stable_id
@@ -61,32 +62,40 @@ class DeadLetterTable:
         self.rt = rt
         self.attempts = attempts
 
-    def record(self, letter: DeadLetter) -> None:
-        """Keep one dead letter; the same message dead-lettered again counts up instead of adding a row."""
+    def record(self, letter: DeadLetter, session: Session | None = None) -> None:
+        """Keep one dead letter (in ``session``'s transaction when given); the same message dead-lettered again
+        counts up instead of adding a row."""
+        if session is None:
+            with self.rt.sessions.begin() as s:
+                self._record(s, letter)
+        else:
+            self._record(session, letter)
+
+    def _record(self, s: Session, letter: DeadLetter) -> None:
         now = self.rt.clock.now()
         letter_id = dead_letter_id(letter.subject, letter.message)
-        with self.rt.sessions.begin() as s:
-            row = s.get(DeadLetterRow, letter_id)
-            if row is None:
-                s.add(
-                    DeadLetterRow(
-                        id=letter_id,
-                        subject=letter.subject,
-                        message=letter.message,
-                        error=letter.error,
-                        traceback=letter.traceback,
-                        attempts=self.attempts,
-                        first_failed_at=now,
-                        last_failed_at=now,
-                        times_dead_lettered=1,
-                    )
+        row = s.get(DeadLetterRow, letter_id)
+        if row is None:
+            s.add(
+                DeadLetterRow(
+                    id=letter_id,
+                    subject=letter.subject,
+                    message=letter.message,
+                    error=letter.error,
+                    traceback=letter.traceback,
+                    attempts=self.attempts,
+                    first_failed_at=now,
+                    last_failed_at=now,
+                    times_dead_lettered=1,
+                    stage=letter.stage,
                 )
-            else:
-                row.error = letter.error
-                row.traceback = letter.traceback
-                row.last_failed_at = now
-                row.attempts += self.attempts
-                row.times_dead_lettered += 1
+            )
+        else:
+            row.error = letter.error
+            row.traceback = letter.traceback
+            row.last_failed_at = now
+            row.attempts += self.attempts
+            row.times_dead_lettered += 1
 
     def list(self, ids: list[str] | None = None) -> list[StoredDeadLetter]:
         with self.rt.sessions() as s:
@@ -102,11 +111,15 @@ class DeadLetterTable:
                     traceback=r.traceback,
                     attempts=r.attempts,
                     failed_at=r.last_failed_at,
-                    extra={"times_dead_lettered": r.times_dead_lettered, "first_failed_at": r.first_failed_at},
+                    extra={"times_dead_lettered": r.times_dead_lettered, "first_failed_at": r.first_failed_at}
+                    | ({"stage": r.stage} if r.stage else {}),
                 )
                 for r in s.scalars(stmt)
             ]
 
-    def remove(self, letter_id: str) -> None:
-        with self.rt.sessions.begin() as s:
-            s.execute(delete(DeadLetterRow).where(DeadLetterRow.id == letter_id))
+    def remove(self, letter_id: str, session: Session | None = None) -> None:
+        if session is None:
+            with self.rt.sessions.begin() as s:
+                s.execute(delete(DeadLetterRow).where(DeadLetterRow.id == letter_id))
+        else:
+            session.execute(delete(DeadLetterRow).where(DeadLetterRow.id == letter_id))

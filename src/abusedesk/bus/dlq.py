@@ -1,7 +1,7 @@
 """The service behind ``abusedesk dlq show|replay``, for either bus.
 
-In-process bus: dead letters are rows of ``dead_letters``; a replay wires the stages in this process, publishes
-each message to its subject again and drains, so the command's answer says whether it failed again.
+In-process bus: dead letters are rows of ``dead_letters``; a replay hands each message back to the stage that
+failed on it and drains the pipeline in this process, so the command's answer says whether it failed again.
 NATS: dead letters are messages on ``abusedesk.dlq.<subject>``; a replay publishes each to its subject again
 (with a fresh ``Nats-Msg-Id``) and deletes it from the stream; the workers then take it, and a message that
 fails again comes back as a new dead letter.
@@ -55,19 +55,18 @@ def replay_dead_letters(rt: Runtime, ids: list[str] | None) -> ReplayResult:
         missing = sorted(set(ids) - {letter.id for letter in letters})
         if missing:
             raise NotFound(f"no dead letter with id {', '.join(missing)} (see `abusedesk dlq show`)")
-    wire_all(rt)
+    bus = rt.bus
     for letter in letters:
-        table.remove(letter.id)
-        rt.bus.publish(letter.subject, letter.message)
-        rt.bus.drain()
+        # back to the stage that failed on it (not every stage of its subject), in one transaction with the removal
+        stage = letter.extra.get("stage")
+        with rt.sessions.begin() as s:
+            table.remove(letter.id, s)
+            if stage:
+                bus.put_to(s, str(stage), letter.subject, letter.message)
+            else:
+                bus.put(s, letter.subject, letter.message)
+        rt.drain()
         result.replayed.append(letter.id)
     still = {letter.id for letter in table.list([letter.id for letter in letters])}
     result.failed_again = [i for i in result.replayed if i in still]
     return result
-
-
-def wire_all(rt: Runtime) -> None:
-    """Subscribe every stage this process can run, with the reporter hooks (one wiring for every process)."""
-    from abusedesk.intake.channels import wire_channels
-
-    wire_channels(rt)

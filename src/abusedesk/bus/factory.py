@@ -26,9 +26,14 @@ def make_bus(settings: Settings) -> Bus:
 
 
 def bind_bus(rt: Runtime) -> None:
-    """Let the runtime's bus use the runtime's database (dead letters of the in-process bus)."""
+    """Give the runtime's bus its database, clock and the stage table's routes; the in-process bus keeps its
+    dead letters in the runtime's database."""
+    from abusedesk.stages import routes
+
     bus = rt.bus
+    bus.bind(rt.sessions, rt.clock, routes())
     if isinstance(bus, InProcessBus) and bus.on_dead_letter is None:
         from abusedesk.bus.deadletters import DeadLetterTable
 
-        bus.on_dead_letter = DeadLetterTable(rt, attempts=bus.max_attempts).record
+        table = DeadLetterTable(rt, attempts=bus.max_attempts)
+        bus.on_dead_letter = lambda session, letter: table.record(letter, session)

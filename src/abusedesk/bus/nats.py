@@ -4,13 +4,14 @@ Layout on the server:
 
 - one stream, ``ABUSEDESK``, holding every subject under ``abusedesk.>`` (limits retention, kept ``max_age``);
 - a bus subject ``S`` (``raw.stored``, ``events.parsed`` ...) is published as ``abusedesk.S.<slot>``: the slot
-  (0 .. ``slots``-1) is the CRC-32 of the message's ``partition_key`` if it has one, else of its message id;
-- every message carries ``Nats-Msg-Id`` = a deterministic id of (subject, message), so a stage that re-publishes
-  after a redelivery or a crash is de-duplicated by JetStream within ``duplicate_window``;
-- each stage reads through a durable pull consumer with explicit ack: ``raw_stored`` (filter ``abusedesk.raw.stored.*``,
-  all slots; any number of worker processes share it), or, for a partitioned worker, one durable per owned slot
-  (``events_attributed_s3``, filter ``abusedesk.events.attributed.3``), so a stateful detector always sees the
-  same subjects on the same worker;
+  (0 .. ``slots``-1) is the CRC-32 of the message's partition key if it has one, else of its message id;
+- messages reach the stream through the outbox (``bus/base.py``): a writer puts them in its transaction and
+  ``relay_pending`` publishes them after the commit with ``Nats-Msg-Id`` = ``ob:<outbox seq>``, so a row
+  relayed twice is de-duplicated by JetStream within ``duplicate_window``;
+- each stage reads through its own durable pull consumer with explicit ack: ``parse`` (filter
+  ``abusedesk.raw.stored.*``, all slots; any number of worker processes share it), or, for a partitioned stage,
+  one durable per owned slot (``detect_s3``, filter ``abusedesk.events.attributed.3``), so a stateful detector
+  always sees the same subjects on the same worker;
 - a message is acked only after its handler returned; a failure is nak'ed with a backoff delay and redelivered;
   after ``max_attempts`` deliveries it is published to ``abusedesk.dlq.S`` with payload, error and traceback,
   and only then acked, so nothing is lost between the two.
@@ -39,11 +40,13 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
+from sqlalchemy import delete, select
 
-from abusedesk.bus.base import Bus, Handler
+from abusedesk.bus.base import RELAY, Bus
 from abusedesk.bus.deadletters import StoredDeadLetter, dead_letter_id
 from abusedesk.domain.errors import ConfigError, NotFound, SourceUnavailable
 from abusedesk.domain.ids import canonical_json, stable_id
+from abusedesk.store.tables.bus import OutboxRow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -109,6 +112,9 @@ class Delivery:
         meta = msg.metadata
         self.attempt: int = meta.num_delivered
         self.stream_seq: int = meta.sequence.stream
+        headers = msg.headers or {}
+        #: the publisher's Nats-Msg-Id: what the stage ledger remembers as handled
+        self.message_id: str = str(headers.get("Nats-Msg-Id") or f"seq:{self.stream_seq}")
 
     @property
     def is_last_attempt(self) -> bool:
@@ -151,6 +157,9 @@ class Delivery:
             done.set()
             thread.join(self.bus.timeout)
 
+    def in_progress(self) -> None:
+        self.bus._run(self._msg.in_progress())
+
     def release(self) -> None:
         """Give the message back at once (the worker is stopping on a ConfigError)."""
         self.bus._run(self._msg.nak())
@@ -183,6 +192,7 @@ class NatsBus(Bus):
         max_age: float = 14 * 86400.0,
         timeout: float = 10.0,
     ) -> None:
+        super().__init__()
         self.url = url
         self.stream = stream
         self.prefix = prefix
@@ -193,7 +203,6 @@ class NatsBus(Bus):
         self.duplicate_window = duplicate_window
         self.max_age = max_age
         self.timeout = timeout
-        self.handlers: dict[str, list[Handler]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._nc: Client | None = None
@@ -324,15 +333,68 @@ class NatsBus(Bus):
 
     # -- Bus ----------------------------------------------------------------------------------------------------
 
-    def publish(self, subject: str, message: dict[str, Any]) -> None:
-        """Publish and wait for the stream's ack; a message over the server's payload limit goes in parts."""
+    def consumers_of(self, subject: str) -> tuple[str, ...]:
         if subject.split(".", 1)[0] == DLQ_PREFIX:
             raise ConfigError(f"bus subject {subject!r}: the first token 'dlq' is reserved for dead letters")
-        self.connect()
-        for part in self._parts(subject, message):
-            msg_id = message_id(subject, part)
-            wire = self.wire_subject(subject, slot_of(part, msg_id, self.slots))
-            self._publish(wire, part, msg_id)
+        return (RELAY,)
+
+    def flush(self) -> None:
+        """Relay what this process's commits put into the outbox (see ``relay_pending``)."""
+        self.relay_pending()
+
+    def relay_pending(self, *, limit: int = 1000) -> int:
+        """Publish outbox rows to JetStream, then delete them; returns how many were relayed.
+
+        Each row's ``Nats-Msg-Id`` is ``ob:<seq>:<created µs>``: a row relayed twice (two processes, or a crash
+        between the publish and the delete) is dropped by JetStream's duplicate window. Rows go in sequence order.
+        """
+        relayed = 0
+        while True:
+            with self.sessions() as s:
+                rows = s.execute(
+                    select(
+                        OutboxRow.seq,
+                        OutboxRow.subject,
+                        OutboxRow.partition_key,
+                        OutboxRow.payload,
+                        OutboxRow.created_at,
+                    )
+                    .where(OutboxRow.consumer == RELAY)
+                    .order_by(OutboxRow.seq)
+                    .limit(limit)
+                ).all()
+            if not rows:
+                return relayed
+            self.connect()
+            batch: list[tuple[str, dict[str, Any], str]] = []
+            for seq, subject, key, payload, created in rows:
+                parts = self._parts(subject, dict(payload))
+                # the row's sequence and time: the same for every relay of this row, never for another row (a
+                # database restored from a backup reuses sequence numbers, not their times)
+                base = f"ob:{seq}:{int(created.timestamp() * 1e6)}"
+                for i, part in enumerate(parts):
+                    msg_id = base if len(parts) == 1 else f"{base}:{i}"
+                    basis = key if key is not None else msg_id
+                    slot = zlib.crc32(str(basis).encode()) % self.slots
+                    batch.append((self.wire_subject(subject, slot), part, msg_id))
+            self._run(self._publish_all(batch))
+            with self.sessions.begin() as s:
+                s.execute(delete(OutboxRow).where(OutboxRow.seq.in_([r[0] for r in rows])))
+            relayed += len(rows)
+            if len(rows) < limit:
+                return relayed
+
+    async def _publish_all(self, batch: list[tuple[str, dict[str, Any], str]]) -> None:
+        """Publish many messages at once and wait for every ack (one round trip's latency, not one per message)."""
+        js = self._js
+        assert js is not None
+        acks = await asyncio.gather(
+            *(
+                js.publish(wire, canonical_json(payload), stream=self.stream, headers={"Nats-Msg-Id": msg_id})
+                for wire, payload, msg_id in batch
+            )
+        )
+        del acks
 
     def _parts(self, subject: str, message: dict[str, Any]) -> list[dict[str, Any]]:
         """``message`` itself, or, when its JSON is over the payload limit, halves of its batch list.
@@ -371,21 +433,17 @@ class NatsBus(Bus):
         ack = self._run(js.publish(wire, canonical_json(payload), stream=self.stream, headers={"Nats-Msg-Id": msg_id}))
         return not ack.duplicate
 
-    def subscribe(self, subject: str, handler: Handler) -> None:
-        """Record the handler of a subject (so ``pipeline.wire`` works on any bus).
-
-        Nothing consumes here: on NATS, ``abusedesk worker --stage`` builds its stage's handler and pulls with
-        ``fetch`` (``bus/worker.py``); ``handlers`` is for introspection.
-        """
-        self.handlers.setdefault(subject, []).append(handler)
-
     # -- consuming ----------------------------------------------------------------------------------------------
 
-    def consumers(self, subject: str, partition: Partition | None = None) -> list[tuple[str, str]]:
-        """(durable name, filter subject) pairs the worker for ``subject`` reads through."""
+    def consumers(
+        self, subject: str, partition: Partition | None = None, *, name: str | None = None
+    ) -> list[tuple[str, str]]:
+        """(durable name, filter subject) pairs the worker of stage ``name`` (default: named after the subject)
+        reads ``subject`` through: each stage has its own consumers, so two stages of one subject both get it."""
+        base = name or subject
         if partition is None:
-            return [(durable_name(subject), f"{self.prefix}.{subject}.*")]
-        return [(durable_name(subject, s), self.wire_subject(subject, s)) for s in partition.slots(self.slots)]
+            return [(durable_name(base), f"{self.prefix}.{subject}.*")]
+        return [(durable_name(base, s), self.wire_subject(subject, s)) for s in partition.slots(self.slots)]
 
     def _subscription(self, durable: str, filter_subject: str) -> JetStreamContext.PullSubscription:
         sub = self._subs.get(durable)
@@ -405,11 +463,18 @@ class NatsBus(Bus):
         return sub
 
     def fetch(
-        self, subject: str, *, partition: Partition | None = None, batch: int = 10, wait: float = 1.0
+        self,
+        subject: str,
+        *,
+        name: str | None = None,
+        partition: Partition | None = None,
+        batch: int = 10,
+        wait: float = 1.0,
     ) -> list[Delivery]:
-        """Pull up to ``batch`` messages of ``subject`` (waiting up to ``wait`` seconds); none is acked yet."""
+        """Pull up to ``batch`` messages of ``subject`` for stage ``name`` (waiting up to ``wait`` seconds);
+        none is acked yet."""
         out: list[Delivery] = []
-        pairs = self.consumers(subject, partition)
+        pairs = self.consumers(subject, partition, name=name)
         for durable, filter_subject in pairs:
             sub = self._subscription(durable, filter_subject)
             try:
@@ -419,11 +484,16 @@ class NatsBus(Bus):
             out.extend(Delivery(self, subject, m) for m in msgs)
         return out
 
-    def backlog(self, subject: str, partition: Partition | None = None) -> int:
-        """Messages of ``subject`` not yet acked by its workers (waiting + delivered but unacked)."""
+    def backlog(
+        self, subject: str, partition: Partition | None = None, *, name: str | None = None, all_slots: bool = False
+    ) -> int:
+        """Messages of ``subject`` not yet acked by stage ``name``'s workers (waiting + delivered, unacked);
+        ``all_slots``: the sum over every slot's consumer of a partitioned stage."""
         js = self.connect()
         total = 0
-        for durable, filter_subject in self.consumers(subject, partition):
+        if all_slots and partition is None:
+            partition = Partition(0, 1)
+        for durable, filter_subject in self.consumers(subject, partition, name=name):
             self._subscription(durable, filter_subject)  # the consumer exists from here on
             info = self._run(js.consumer_info(self.stream, durable))
             total += int(info.num_pending or 0) + int(info.num_ack_pending or 0)

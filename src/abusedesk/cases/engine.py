@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from abusedesk.bus.base import StageBatch
 from abusedesk.cases import lifecycle
 from abusedesk.domain.casestate import ENDED, CaseState
 from abusedesk.domain.errors import Conflict
@@ -39,7 +40,6 @@ from abusedesk.store.tables.cases import ActionRow, CaseRow, FindingRow
 log = logging.getLogger(__name__)
 
 _CHUNK = 500
-_RETRIES = 5
 
 
 @dataclass
@@ -113,26 +113,25 @@ class CaseEngine:
     def policy(self) -> Policy:
         return self._policy if self._policy is not None else self.rt.policy
 
-    def handle(self, message: dict[str, Any]) -> None:
-        findings = [finding_from_dict(d) for d in message.get("findings", [])]
-        for attempt in range(_RETRIES):
-            try:
-                self.ingest(findings)
-                return
-            except Conflict:
-                if attempt == _RETRIES - 1:
-                    raise
-                log.info("case engine: batch of %d findings conflicted with another worker; retrying", len(findings))
-
     def ingest(self, findings: list[Finding], policy_version: str | None = None) -> IngestReport:
-        """Store new findings once, group them into cases and run playbooks for new and reopened cases."""
+        """Store new findings once, group them into cases and run playbooks, in a transaction of its own."""
+        with self.rt.sessions() as session, session.begin():
+            report, outcomes = self.ingest_in(session, findings, policy_version)
+        lifecycle.record_outcomes(self.rt, outcomes)
+        return report
+
+    def ingest_in(
+        self, session: Session, findings: list[Finding], policy_version: str | None = None
+    ) -> tuple[IngestReport, list[tuple[str, bool]]]:
+        """The same inside the caller's transaction (the cases stage's batch); returns the report and the
+        reporter outcomes to record after the commit. A concurrent engine's change to the same cases raises
+        Conflict: the caller rolls back and runs the batch again."""
         report = IngestReport(received=len(findings))
         try:
-            with self.rt.sessions() as session, session.begin():
-                with lifecycle.buffered_writes(session):  # one insert for the batch's transitions, one for its audit
-                    self._ingest(session, findings, policy_version, report)
-                session.info.pop(lifecycle.ACTION_KEYS, None)
-                outcomes = lifecycle.pop_outcomes(session)
+            with lifecycle.buffered_writes(session):  # one insert for the batch's transitions, one for its audit
+                self._ingest(session, findings, policy_version, report)
+            session.info.pop(lifecycle.ACTION_KEYS, None)
+            outcomes = lifecycle.pop_outcomes(session)
         except (StaleDataError, IntegrityError) as exc:
             raise Conflict(
                 f"another worker changed the cases of this batch of {len(findings)} findings at the same time "
@@ -142,8 +141,7 @@ class CaseEngine:
             if lifecycle.is_retryable(exc):
                 raise Conflict(f"the cases of this batch are locked by another worker ({exc.orig}); retry") from None
             raise
-        lifecycle.record_outcomes(self.rt, outcomes)
-        return report
+        return report, outcomes
 
     # ------------------------------------------------------------------------------------------------ internals
 
@@ -461,3 +459,18 @@ def _repeat_rule(policy: Policy, clause_id: str) -> Any:
     if clause is not None and clause.playbook is not None:
         return clause.playbook.severity_on_repeat
     return policy.severity_on_repeat
+
+
+class CasesStage:
+    """The cases stage (``findings.new``): a batch of findings into cases, in the batch's transaction."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.engine = CaseEngine(rt)
+
+    def handle(self, batch: StageBatch) -> None:
+        findings = [finding_from_dict(d) for m in batch.messages for d in m.get("findings", [])]
+        if not findings:
+            return
+        _, outcomes = self.engine.ingest_in(batch.session, findings)
+        if outcomes:
+            batch.after_commit(lambda: lifecycle.record_outcomes(self.engine.rt, outcomes))

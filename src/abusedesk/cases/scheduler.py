@@ -194,3 +194,13 @@ class Scheduler:
         if row is not None:
             case.updated_at = now
             report.renotified.append(case.ref)
+
+
+class SchedulerTicker:
+    """The scheduler timer stage: one ``tick`` of the case deadlines."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.scheduler = Scheduler(rt)
+
+    def tick(self) -> None:
+        self.scheduler.tick()

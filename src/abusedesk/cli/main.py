@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from abusedesk import __version__
-from abusedesk.cli import audit, case, context, demo, dlq, intake, inventory, policy, serve, worker
+from abusedesk.cli import audit, case, context, demo, dlq, intake, inventory, pipeline, policy, serve, worker
 
 app = typer.Typer(
     help="abusedesk: enforce an Acceptable Use Policy, from signal to case to action.",
@@ -22,6 +22,7 @@ app.add_typer(case.app, name="case", help="Work cases: list, show, transition, a
 app.add_typer(audit.app, name="audit", help="Verify the hash-chained audit log.")
 app.command(name="demo")(demo.demo)
 app.add_typer(dlq.app, name="dlq", help="Dead letters: show them, replay them after a fix.")
+app.add_typer(pipeline.app, name="pipeline", help="What waits between the stages; finish what is unfinished.")
 app.command("worker")(worker.worker)
 app.command("serve")(serve.serve)
 

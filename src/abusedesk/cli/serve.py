@@ -5,7 +5,7 @@
 - the drop-folder watcher, when the setting ``intake.drop_folder`` is set;
 - with ``bus = "inprocess"``: every pipeline stage, wired to the in-process bus, drained by a background thread
   that also ticks the case scheduler and the action runner (``bus.worker.run_embedded``); inputs stored but not
-  parsed by an earlier process (a crash) are re-published on start.
+  handled yet (left by a crash) wait in the outbox table and are taken up on start.
 - with ``bus = "nats"``: only the doors (API, SMTP); ``abusedesk worker --stage ...`` processes run the stages.
 """
 

@@ -1,14 +1,17 @@
 """The detector interface: a batch in, Findings out; window state is an explicit object.
 
 A detector never keeps hidden state between calls: ``new_state`` makes the state, ``detect`` takes and updates it,
-``finalize`` flushes what is left at the end of a stream. So one detector can run partitioned on several workers,
-each with the state of its own partition (pySigma's validate/finalize split is the model).
+``flush`` hands on the windows that closed, ``finalize`` flushes what is left at the end of a stream. The state is
+checkpointed between batches (``dump_state``/``load_state``) by ``detectors/runner.py``, so one detector can run
+partitioned on several workers, each with the state of its own partition, and a restart keeps open windows
+(pySigma's validate/finalize split is the model).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -44,6 +47,21 @@ class Detector(ABC):
     def detect(self, batch: Sequence[Event] | Any, state: Any = None) -> list[Finding]:
         """Findings for this batch (empty means clean)."""
 
+    def flush(self, state: Any, watermark: datetime) -> list[Finding]:
+        """Findings of the windows in ``state`` that closed before ``watermark`` (the newest event time the
+        partition has seen); they leave the state. Called after every batch."""
+        return []
+
     def finalize(self, state: Any = None) -> list[Finding]:
         """Findings still held in ``state`` at the end of a stream."""
         return []
+
+    def dump_state(self, state: Any) -> dict[str, Any]:
+        """``state`` as JSON-able data, to be checkpointed with the stage's progress (a dict is kept as is)."""
+        if isinstance(state, dict):
+            return state
+        raise TypeError(f"detector {self.name}: override dump_state/load_state for a state of {type(state).__name__}")
+
+    def load_state(self, data: dict[str, Any]) -> Any:
+        """The state that :meth:`dump_state` wrote."""
+        return data

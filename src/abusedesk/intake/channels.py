@@ -123,9 +123,8 @@ class MailDoor:
         auto = auto_generated_reason(headers, mail_from, self.desk.own_addresses)
         if auto:
             meta["auto_generated"] = auto
+        # accept counts the report for its reporter in the same transaction that stores it
         accepted = self.intake.accept(data, channel=channel, meta=meta, report_ref=report_ref, reporter=reporter)
-        if reporter and not accepted.duplicate:
-            self.desk.note_report(reporter)
         receipt = Receipt(accepted, reference_of(accepted.duplicate_of or accepted.raw.id))
         if (self.ack if ack is None else ack) and channel in REPLY_CHANNELS and reporter:
             outcome = self.desk.acknowledge(
@@ -139,26 +138,11 @@ class MailDoor:
         return receipt
 
 
-def has_case_engine() -> bool:
-    """True when the case engine module is installed (it is written separately from the intake)."""
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec("abusedesk.cases.engine") is not None
-    except ModuleNotFoundError:
-        return False
-
-
 def wire_channels(rt: Runtime) -> MailDoor:
-    """Wire the pipeline stages (with cases when the engine exists) and the reporter hooks; return the door.
+    """The door of a process that runs channels (``abusedesk intake ...``, ``abusedesk serve``).
 
-    What a process that runs channels calls once at start: ``abusedesk intake ...``, ``abusedesk serve``.
+    The stages themselves come from the stage table (``abusedesk.stages``); with the in-process bus they run in
+    this process (``rt.drain()``), with NATS in ``abusedesk worker`` processes.
     """
-    from abusedesk.intake.service import EVENTS_PARSED
-    from abusedesk.pipeline import EVENTS_ATTRIBUTED, wire
-
-    intake = wire(rt, with_cases=has_case_engine())
-    desk = ReporterDesk(rt)
-    rt.bus.subscribe(EVENTS_PARSED, desk.handle_parsed)
-    rt.bus.subscribe(EVENTS_ATTRIBUTED, desk.handle_attributed)
-    return MailDoor(intake, desk)
+    intake = IntakeService(rt)
+    return MailDoor(intake, ReporterDesk(rt))

@@ -16,15 +16,17 @@ from __future__ import annotations
 import logging
 import smtplib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage, Message
 from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 from pathlib import Path
 from typing import Any, Protocol
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, bindparam, case, select, update
+from sqlalchemy.orm import Session
 
+from abusedesk.bus.base import StageBatch
 from abusedesk.config import Settings
 from abusedesk.domain.errors import ActionError
 from abusedesk.domain.timeutil import iso
@@ -179,31 +181,12 @@ class ReporterDesk:
     # -- counts -----------------------------------------------------------------------------------------------
 
     def note_report(self, address: str | None) -> None:
-        """Record that ``address`` sent a report now; its counts are recomputed from the stored inputs."""
+        """Count one report from ``address`` now, in a transaction of its own (a channel outside the door)."""
         address = normalise_address(address)
         if address is None:
             return
-        now = self.rt.clock.now()
         with self.rt.sessions.begin() as s:
-            insert_ignore(s, _REPORTERS, [{"address": address, "first_seen": now, "last_seen": now}])
-            row = s.get(ReporterRow, address, with_for_update=True)
-            assert row is not None
-            row.last_seen = max(row.last_seen, now)
-            _recount(s, row)
-
-    def refresh(self, address: str) -> None:
-        """Recompute the report and event counts of one reporter (idempotent: safe on a redelivery)."""
-        with self.rt.sessions.begin() as s:
-            row = s.get(ReporterRow, address, with_for_update=True)
-            if row is not None:
-                _recount(s, row)
-
-    def handle_parsed(self, message: dict[str, Any]) -> None:
-        """Bus handler for ``events.parsed``: the reporter of the raw input gets its event count refreshed."""
-        with self.rt.sessions() as s:
-            reporter = s.scalar(select(RawInputRow.reporter).where(RawInputRow.id == str(message["raw_id"])))
-        if reporter:
-            self.refresh(reporter)
+            add_counts(s, {address: [1, 0]}, self.rt.clock.now())
 
     # -- replies ----------------------------------------------------------------------------------------------
 
@@ -290,12 +273,9 @@ class ReporterDesk:
                 row.meta = {**dict(row.meta or {}), "not_ours_reply": iso(self.rt.clock.now())}
         return outcome
 
-    def handle_attributed(self, message: dict[str, Any]) -> None:
-        """Bus handler for ``events.attributed``: a "not ours" reply per raw input (when switched on)."""
-        if not self.rt.settings.intake.reply_not_ours:
-            return
-        event_ids = [str(e["id"]) for e in message.get("events", []) if e.get("id")]
-        if not event_ids:
+    def reply_not_ours_for(self, event_ids: list[str]) -> None:
+        """A "not ours" reply per raw input of these events (when switched on; once per raw input)."""
+        if not self.rt.settings.intake.reply_not_ours or not event_ids:
             return
         with self.rt.sessions() as s:
             raw_ids = sorted(
@@ -345,24 +325,37 @@ class ReporterDesk:
         return ReplyOutcome(True, "sent", to=address, reference=reference)
 
 
-def _recount(s: Any, row: ReporterRow) -> None:
-    row.reports = int(
-        s.scalar(
-            select(func.count())
-            .select_from(RawInputRow)
-            .where(RawInputRow.reporter == row.address, RawInputRow.status != "duplicate")
-        )
-        or 0
+def add_counts(s: Session, counts: dict[str, list[int]], now: datetime) -> None:
+    """Move reporters' running counts on inside ``s``'s transaction: ``{address: [reports, events]}``.
+
+    Counters, not recounts: the cost of a report does not grow with the reporter's history. The door adds a
+    report when it stores a new input; the parse stage adds the events it stored for the first time.
+    """
+    rows = [{"address": a, "first_seen": now, "last_seen": now} for a in sorted(counts)]
+    insert_ignore(s, _REPORTERS, rows)
+    t = _REPORTERS.c  # Core, not the ORM: an executemany UPDATE by a bound address, counters moved in place
+    s.execute(
+        update(_REPORTERS)
+        .where(t.address == bindparam("addr"))
+        .values(
+            reports=t.reports + bindparam("n_reports"),
+            events=t.events + bindparam("n_events"),
+            last_seen=case((t.last_seen < bindparam("now"), bindparam("now")), else_=t.last_seen),
+        ),
+        [{"addr": a, "n_reports": c[0], "n_events": c[1], "now": now} for a, c in sorted(counts.items())],
     )
-    row.events = int(
-        s.scalar(
-            select(func.count())
-            .select_from(EventRow)
-            .join(RawInputRow, RawInputRow.id == EventRow.raw_id)
-            .where(RawInputRow.reporter == row.address)
-        )
-        or 0
-    )
+
+
+class RepliesStage:
+    """The replies stage (``events.attributed``): "not ours" replies to the reporters of these events."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.desk = ReporterDesk(rt)
+
+    def handle(self, batch: StageBatch) -> None:
+        event_ids = [str(e["id"]) for m in batch.messages for e in m.get("events", []) if e.get("id")]
+        # mail goes out after the batch committed; a reply is marked on its raw input, so it is sent once
+        batch.after_commit(lambda: self.desk.reply_not_ours_for(event_ids))
 
 
 def record_case_outcome(rt: Runtime, reporter: str, confirmed: bool) -> None:

@@ -20,19 +20,22 @@ from typing import Any, cast
 
 from sqlalchemy import Table, select
 
+from abusedesk.bus.base import StageBatch
 from abusedesk.domain.errors import InputRejected, NotFound, ParseError
+from abusedesk.domain.ids import stable_id
 from abusedesk.domain.records import Event, ParseIssue, RawInput
 from abusedesk.evidence import audit
 from abusedesk.parsers import mime
 from abusedesk.parsers.base import Parser, Report
 from abusedesk.runtime import Runtime
+from abusedesk.stages import EVENTS_PARSED, RAW_STORED
 from abusedesk.store.tables.intake import EventRow, RawInputRow
-from abusedesk.store.upsert import insert_ignore
+from abusedesk.store.upsert import insert_ignore_returning
 
 log = logging.getLogger(__name__)
 
-RAW_STORED = "raw.stored"
-EVENTS_PARSED = "events.parsed"
+#: events of one input kept in memory before they are committed and handed on (a large feed is parsed in chunks)
+CHUNK_EVENTS = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +49,29 @@ class Accepted:
 
 @dataclass(slots=True)
 class ParseOutcome:
+    """What parsing one input gave. ``events`` are those of this run (a resumed parse skips committed chunks);
+    ``event_total`` counts them all, ``new_events`` those not already stored."""
+
     raw_id: str
     status: str  # parsed | quarantined
     parser: str | None = None
     events: list[Event] = field(default_factory=list)
     issues: list[ParseIssue] = field(default_factory=list)
     error: str | None = None
+    new_events: int = 0
+    event_total: int = 0
+    reporter_found: bool = False
+
+    def audit_record(self) -> dict[str, Any]:
+        return {
+            "raw_id": self.raw_id,
+            "status": self.status,
+            "parser": self.parser,
+            "events": self.event_total,
+            "new_events": self.new_events,
+            "issues": len(self.issues),
+            "error": self.error,
+        }
 
 
 def row_to_raw(row: RawInputRow) -> RawInput:
@@ -100,7 +120,7 @@ class IntakeService:
         report_ref: str | None = None,
         reporter: str | None = None,
     ) -> Accepted:
-        """Store ``data`` durably and record it; publish ``raw.stored`` for a new input. Then it may be acked."""
+        """Store ``data`` durably and record it with its hand-off to the parse stage. Then it may be acked."""
         limit = self.rt.settings.intake.max_input_bytes
         if len(data) > limit:
             raise InputRejected(
@@ -145,24 +165,92 @@ class IntakeService:
                 payload={"size": len(data), "meta": meta, "status": status},
             )
             raw = row_to_raw(row)
+            if not dup_of:
+                # the hand-off to the parse stage commits with the input: a crash cannot strand it
+                self.rt.bus.put(s, RAW_STORED, {"raw_id": sha})
+                if reporter:
+                    from abusedesk.intake.reporters import add_counts
+
+                    add_counts(s, {reporter: [1, 0]}, now)
         if dup_of:
             return Accepted(raw, duplicate=True, duplicate_of=dup_of)
-        self.rt.bus.publish(RAW_STORED, {"raw_id": sha})
+        self.rt.bus.flush()
         return Accepted(raw)
 
     def parse(self, raw_id: str) -> ParseOutcome:
-        """Parse one stored input and record the outcome; safe to run again on the same input."""
-        with self.rt.sessions() as s:
-            row = s.get(RawInputRow, raw_id)
-            if row is None:
-                raise NotFound(f"raw input {raw_id} is not recorded")
-            raw = row_to_raw(row)
+        """Parse one stored input now, in a transaction of its own, and hand its events on; safe to run again.
+
+        The parse stage does the same for a batch (``ParseStage``); this is the direct call of ``intake retry``.
+        """
+        with self.rt.sessions() as session:
+            session.begin()
+            batch = StageBatch(session, [{"raw_id": raw_id}], bus=self.rt.bus, stage="parse")
+            try:
+                outcomes = self.parse_batch(batch)
+                batch.write_outputs()
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+        self.rt.bus.flush()
+        return outcomes[0]
+
+    def parse_batch(self, batch: StageBatch) -> list[ParseOutcome]:
+        """Parse every input named in ``batch`` inside its transaction: events stored, inputs' status recorded,
+        reporters' counts moved on, one audit entry for the batch, and one ``events.parsed`` message handed on.
+
+        An input whose events outgrow ``CHUNK_EVENTS`` is committed in chunks (``batch.checkpoint``); its
+        ``parse_progress`` says how many events are committed, so a parse resumed after a crash skips them.
+        """
+        s = batch.session
+        raw_ids = [str(m["raw_id"]) for m in batch.messages]
+        rows = {r.id: r for r in s.scalars(select(RawInputRow).where(RawInputRow.id.in_(raw_ids)))}
+        missing = [r for r in raw_ids if r not in rows]
+        if missing:
+            raise NotFound(f"raw input {missing[0]} is not recorded")
+        outcomes: list[ParseOutcome] = []
+        pending: list[Event] = []
+        new_by_raw: dict[str, int] = {}
+        for raw_id in dict.fromkeys(raw_ids):
+            outcomes.append(self._parse_one(batch, rows[raw_id], pending, new_by_raw))
+        self._store_events(batch, pending, new_by_raw)
+        counts: dict[str, list[int]] = {}
+        for outcome in outcomes:
+            outcome.new_events = new_by_raw.get(outcome.raw_id, 0)
+            reporter = rows[outcome.raw_id].reporter
+            if reporter and (outcome.new_events or outcome.reporter_found):
+                count = counts.setdefault(reporter, [0, 0])
+                count[0] += int(outcome.reporter_found)
+                count[1] += outcome.new_events
+        if counts:
+            from abusedesk.intake.reporters import add_counts
+
+            add_counts(s, counts, self.rt.clock.now())
+        audit.append(
+            s,
+            at=self.rt.clock.now(),
+            actor="stage:parse",
+            action="raw.parsed",
+            subject_type="parse_batch",
+            subject_id=outcomes[0].raw_id if len(outcomes) == 1 else stable_id("pb", [o.raw_id for o in outcomes]),
+            payload={"inputs": [o.audit_record() for o in outcomes]},
+        )
+        return outcomes
+
+    def _parse_one(
+        self, batch: StageBatch, row: RawInputRow, pending: list[Event], new_by_raw: dict[str, int]
+    ) -> ParseOutcome:
+        raw = row_to_raw(row)
+        raw_id = raw.id
         data = self.rt.raw_store.get(raw_id)
         lim = self.rt.settings.intake
         report = Report(
             raw, data, limits=mime.Limits(max_unpacked=lim.max_unpacked_bytes, max_ratio=lim.max_unpack_ratio)
         )
         outcome = ParseOutcome(raw_id=raw_id, status="quarantined")
+        skip = row.parse_progress  # events a cut-short earlier run committed already
+        seen = 0
+        handed_on = skip > 0
         parser = self._sniff(report)
         if parser is None:
             outcome.error = "no parser recognises this input (format unknown)"
@@ -171,24 +259,63 @@ class IntakeService:
             try:
                 for item in parser.parse(report):
                     if isinstance(item, Event):
-                        outcome.events.append(item if item.raw_id else _with_raw(item, raw_id))
+                        seen += 1
+                        if seen <= skip:
+                            continue
+                        event = item if item.raw_id else _with_raw(item, raw_id)
+                        outcome.events.append(event)
+                        pending.append(event)
+                        if len(pending) >= CHUNK_EVENTS:
+                            self._store_events(batch, pending, new_by_raw)
+                            row.parse_progress = seen
+                            handed_on = True
+                            batch.checkpoint()
                     else:
                         outcome.issues.append(item)
-                if outcome.events:
+                if seen:
                     outcome.status = "parsed"
                 else:
                     reasons = "; ".join(i.reason for i in outcome.issues[:3])
                     outcome.error = f"parser {parser.name} found no events" + (f": {reasons}" if reasons else "")
             except ParseError as exc:
                 outcome.error = f"parser {parser.name}: {exc.message}"
+            except RecursionError:
+                outcome.error = f"parser {parser.name}: the input is nested too deeply to read"
             except Exception as exc:
                 log.exception("parser %s crashed on raw input %s", parser.name, raw_id)
                 outcome.error = f"parser {parser.name} crashed: {type(exc).__name__}: {exc}"
-                outcome.events.clear()
-        self._record(raw, outcome)
-        if outcome.status == "parsed":
-            self.rt.bus.publish(EVENTS_PARSED, {"raw_id": raw_id, "events": [e.to_dict() for e in outcome.events]})
+            if outcome.status != "parsed" and seen:
+                if handed_on:  # chunks went on already: keep what was read, say where it broke
+                    outcome.error = f"{outcome.error} (after {seen} events, which were kept)"
+                else:  # nothing of this input was handed on: drop what it yielded before it failed
+                    pending[:] = [e for e in pending if e.raw_id != raw_id]
+                    outcome.events.clear()
+        outcome.event_total = seen if outcome.status == "parsed" else 0
+        row.status = outcome.status
+        row.parser = outcome.parser
+        row.error = outcome.error
+        row.attempts += 1
+        row.event_count = outcome.event_total
+        row.issues = [{"reason": i.reason, "line": i.line, "offset": i.offset} for i in outcome.issues[:100]]
+        row.parsed_at = self.rt.clock.now()
+        row.parse_progress = 0
+        if outcome.events and not row.reporter and outcome.events[0].reporter:
+            row.reporter = outcome.events[0].reporter
+            outcome.reporter_found = True  # the door did not know it: this input counts as its report now
         return outcome
+
+    def _store_events(self, batch: StageBatch, pending: list[Event], new_by_raw: dict[str, int]) -> None:
+        """Insert the pending events (existing ids are left alone), hand them on, and empty ``pending``;
+        ``new_by_raw`` counts the new rows per raw input."""
+        if not pending:
+            return
+        inserted = insert_ignore_returning(
+            batch.session, cast(Table, EventRow.__table__), [event_row(e) for e in pending], EventRow.raw_id
+        )
+        for (raw_id,) in inserted:
+            new_by_raw[raw_id] = new_by_raw.get(raw_id, 0) + 1
+        batch.emit(EVENTS_PARSED, {"events": [e.to_dict() for e in pending]})
+        pending.clear()
 
     def _sniff(self, report: Report) -> Parser | None:
         forced = report.raw.meta.get("parser")
@@ -204,39 +331,6 @@ class IntakeService:
             except Exception:
                 log.exception("parser %s failed while sniffing raw input %s", parser.name, report.raw.id)
         return None
-
-    def _record(self, raw: RawInput, outcome: ParseOutcome) -> None:
-        now = self.rt.clock.now()
-        with self.rt.sessions.begin() as s:
-            row = s.get(RawInputRow, raw.id)
-            assert row is not None
-            row.status = outcome.status
-            row.parser = outcome.parser
-            row.error = outcome.error
-            row.attempts += 1
-            row.event_count = len(outcome.events)
-            row.issues = [{"reason": i.reason, "line": i.line, "offset": i.offset} for i in outcome.issues[:100]]
-            row.parsed_at = now
-            if outcome.events:
-                row.reporter = row.reporter or outcome.events[0].reporter
-            inserted = insert_ignore(s, cast(Table, EventRow.__table__), [event_row(e) for e in outcome.events])
-            audit.append(
-                s,
-                at=now,
-                actor=f"parser:{outcome.parser or '-'}",
-                action="raw.parsed" if outcome.status == "parsed" else "raw.quarantined",
-                subject_type="raw_input",
-                subject_id=raw.id,
-                payload={
-                    "events": len(outcome.events),
-                    "new_events": inserted,
-                    "issues": len(outcome.issues),
-                    "error": outcome.error,
-                },
-            )
-
-    def handle_stored(self, message: dict[str, Any]) -> None:
-        self.parse(str(message["raw_id"]))
 
     def retry(self, raw_ids: list[str] | None = None, *, status: str = "quarantined") -> list[ParseOutcome]:
         """Re-run inputs (default: every quarantined one) through the parsers, e.g. after a parser fix."""
@@ -265,3 +359,13 @@ def _with_raw(event: Event, raw_id: str) -> Event:
     import dataclasses
 
     return dataclasses.replace(event, raw_id=raw_id)
+
+
+class ParseStage:
+    """The parse stage (``raw.stored``): a batch of stored inputs parsed in one transaction."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.intake = IntakeService(rt)
+
+    def handle(self, batch: StageBatch) -> None:
+        self.intake.parse_batch(batch)

@@ -12,19 +12,40 @@ from sqlalchemy.orm import Session
 
 def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]], *, chunk: int = 500) -> int:
     """Insert ``rows`` into ``table``; existing primary keys are left as they are. Returns rows inserted."""
+    # count what RETURNING gives back: psycopg reports rowcount -1 for these statements
+    key = list(table.primary_key.columns) or list(table.columns)
+    return len(insert_ignore_returning(session, table, rows, *key, chunk=chunk))
+
+
+def insert_ignore_returning(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], *columns: Any, chunk: int = 500
+) -> list[tuple[Any, ...]]:
+    """Like :func:`insert_ignore`, returning ``columns`` of the rows that were inserted (not those that existed)."""
     if not rows:
-        return 0
-    dialect = session.get_bind().dialect.name
-    inserted = 0
+        return []
+    out: list[tuple[Any, ...]] = []
     for i in range(0, len(rows), chunk):
-        part = list(rows[i : i + chunk])
-        if dialect == "postgresql":
-            stmt: Any = postgresql.insert(table).values(part).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            stmt = sqlite.insert(table).values(part).on_conflict_do_nothing()
-        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-            raise RuntimeError(f"unsupported database dialect {dialect}")
-        # count what RETURNING gives back: psycopg reports rowcount -1 for these statements
-        key = list(table.primary_key.columns) or list(table.columns)
-        inserted += len(session.execute(stmt.returning(*key)).all())
-    return inserted
+        stmt = _insert(session, table).values(list(rows[i : i + chunk])).on_conflict_do_nothing()
+        out.extend(tuple(r) for r in session.execute(stmt.returning(*columns)).all())
+    return out
+
+
+def upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], update: Sequence[str]) -> None:
+    """Insert ``rows``; where the primary key exists, set the ``update`` columns to the new row's values."""
+    if not rows:
+        return
+    stmt = _insert(session, table)
+    key = [c.name for c in table.primary_key.columns]
+    session.execute(
+        stmt.on_conflict_do_update(index_elements=key, set_={c: getattr(stmt.excluded, c) for c in update}),
+        list(rows),
+    )
+
+
+def _insert(session: Session, table: Table) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise RuntimeError(f"unsupported database dialect {dialect}")  # pragma: no cover - SQLite and PostgreSQL only

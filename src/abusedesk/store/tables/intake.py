@@ -29,6 +29,9 @@ class RawInputRow(Base):
     reporter: Mapped[str | None] = mapped_column(String(320), index=True)
     report_ref: Mapped[str | None] = mapped_column(String(200), index=True)  # external id (XARF report_id ...)
     parsed_at: Mapped[datetime | None] = mapped_column()
+    # events of this input already committed and handed on by a parse that was cut into chunks (a large feed);
+    # a parse resumed after a crash skips them. 0 once the parse is complete.
+    parse_progress: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class EventRow(Base):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 00:34:18.530376
+Create Date: 2026-12-07 16:23:46.157741
 """
 
 from __future__ import annotations
@@ -114,12 +114,21 @@ def upgrade() -> None:
         sa.Column("first_failed_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("last_failed_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("times_dead_lettered", sa.Integer(), nullable=False),
+        sa.Column("stage", sa.String(length=60), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dead_letters")),
     )
     with op.batch_alter_table("dead_letters", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_dead_letters_last_failed_at"), ["last_failed_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_dead_letters_subject"), ["subject"], unique=False)
 
+    op.create_table(
+        "detector_state",
+        sa.Column("detector", sa.String(length=80), nullable=False),
+        sa.Column("partition_key", sa.String(length=200), nullable=False),
+        sa.Column("state", sa.JSON(), nullable=False),
+        sa.Column("updated_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("detector", "partition_key", name=op.f("pk_detector_state")),
+    )
     op.create_table(
         "evidence",
         sa.Column("sha256", sa.String(length=64), nullable=False),
@@ -171,6 +180,33 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_notices_due_at"), ["due_at"], unique=False)
 
     op.create_table(
+        "pipeline_ledger",
+        sa.Column("stage", sa.String(length=60), nullable=False),
+        sa.Column("message_id", sa.String(length=120), nullable=False),
+        sa.Column("done_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("stage", "message_id", name=op.f("pk_pipeline_ledger")),
+    )
+    with op.batch_alter_table("pipeline_ledger", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_pipeline_ledger_done_at"), ["done_at"], unique=False)
+
+    op.create_table(
+        "pipeline_outbox",
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("consumer", sa.String(length=60), nullable=False),
+        sa.Column("subject", sa.String(length=200), nullable=False),
+        sa.Column("partition_key", sa.String(length=200), nullable=True),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("created_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("not_before", abusedesk.store.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_pipeline_outbox")),
+        sqlite_autoincrement=True,
+    )
+    with op.batch_alter_table("pipeline_outbox", schema=None) as batch_op:
+        batch_op.create_index("ix_pipeline_outbox_consumer", ["consumer", "seq"], unique=False)
+
+    op.create_table(
         "policy_versions",
         sa.Column("version", sa.String(length=80), nullable=False),
         sa.Column("policy_id", sa.String(length=80), nullable=False),
@@ -196,6 +232,7 @@ def upgrade() -> None:
         sa.Column("reporter", sa.String(length=320), nullable=True),
         sa.Column("report_ref", sa.String(length=200), nullable=True),
         sa.Column("parsed_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("parse_progress", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_raw_inputs")),
     )
     with op.batch_alter_table("raw_inputs", schema=None) as batch_op:
@@ -448,6 +485,14 @@ def downgrade() -> None:
 
     op.drop_table("raw_inputs")
     op.drop_table("policy_versions")
+    with op.batch_alter_table("pipeline_outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_pipeline_outbox_consumer")
+
+    op.drop_table("pipeline_outbox")
+    with op.batch_alter_table("pipeline_ledger", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_pipeline_ledger_done_at"))
+
+    op.drop_table("pipeline_ledger")
     with op.batch_alter_table("notices", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_notices_due_at"))
         batch_op.drop_index(batch_op.f("ix_notices_customer_id"))
@@ -456,6 +501,7 @@ def downgrade() -> None:
     op.drop_table("inventory_imports")
     op.drop_table("imap_cursors")
     op.drop_table("evidence")
+    op.drop_table("detector_state")
     with op.batch_alter_table("dead_letters", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_dead_letters_subject"))
         batch_op.drop_index(batch_op.f("ix_dead_letters_last_failed_at"))
