@@ -4,26 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEB_STAMP := $(VENV)/.debs
-# the C reader of feedback reports (parsers/_mailscan.c), built in place beside its Python counterpart
-NATIVE := $(VENV)/.native
 # Debian packages the tests drive as real peers: an IMAP server, a NATS server, openssl for S/MIME samples
 DEBS := dovecot-imapd openssl nats-server coreutils
 
-.PHONY: native fuzz demo test test-sqlite test-postgres lint fix typecheck migration services debs bench clean
+.PHONY: fuzz demo test test-sqlite test-postgres lint fix typecheck migration services debs bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
-
-$(NATIVE): $(STAMP) setup.py src/abusedesk/parsers/_mailscan.c
-	rm -f src/abusedesk/parsers/_mailscan*.so
-	$(BIN)/python setup.py -q build_ext --inplace 2>&1 | grep -v -i 'beta\|warnings.warn' || true
-	$(BIN)/python -c 'import abusedesk.parsers._mailscan'
-	touch $(NATIVE)
-
-native: $(NATIVE)
 
 debs: $(DEB_STAMP)
 $(DEB_STAMP):
@@ -42,20 +32,20 @@ services:
 	@pg_isready -h 127.0.0.1 -p 5432
 	@pgrep -x nats-server >/dev/null || start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
 
-demo: $(NATIVE)
+demo: $(STAMP)
 	$(BIN)/abusedesk demo --data-dir ./demo-data --fresh
 
 # the whole suite on SQLite, then the whole suite again on PostgreSQL
 # (the fuzzing run takes a core for its whole time: alone, so that it slows no timing-sensitive test beside it)
-test: $(NATIVE) debs services lint
+test: $(STAMP) debs services lint
 	$(BIN)/pytest -n 2 -q -p no:cacheprovider -m "not fuzzing"
 	ABUSEDESK_TEST_DATABASE=postgresql $(BIN)/pytest -n 2 -q -p no:cacheprovider -m "not fuzzing"
 	$(BIN)/pytest -q -p no:cacheprovider -m fuzzing
 
-test-sqlite: $(NATIVE) debs
+test-sqlite: $(STAMP) debs
 	$(BIN)/pytest -n 2 -q
 
-test-postgres: $(NATIVE) debs services
+test-postgres: $(STAMP) debs services
 	ABUSEDESK_TEST_DATABASE=postgresql $(BIN)/pytest -n 2 -q
 
 lint: $(STAMP)
@@ -74,13 +64,13 @@ migration: $(STAMP)
 
 # coverage-guided fuzzing of sniffing, reading and parsing (atheris); the suite runs it for 20 s
 FUZZ_SECONDS ?= 600
-fuzz: $(NATIVE)
+fuzz: $(STAMP)
 	@mkdir -p .fuzz/work
 	$(BIN)/python scripts/fuzz_intake.py .fuzz/work tests/golden $$(find ../shared/corpus/reports -mindepth 2 -maxdepth 2 -type d 2>/dev/null) \
 	  -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 -timeout=10 -artifact_prefix=.fuzz/
 
-bench: $(NATIVE)
+bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache .fuzz build src/abusedesk/parsers/*.so
+	rm -rf $(VENV) demo-data .pytest_cache .mypy_cache .ruff_cache .fuzz build

@@ -2,8 +2,8 @@
 
 For every input:
 
-- the C reader of feedback reports (``parsers/_mailscan.c``) must read what the Python reading reads, or decline
-  (``tests.parsers.test_mailscan.same_view``);
+- the ARF parser's fast reading of a feedback report (``arf.fast_view``, ``parsers/fastmime.py``) must give what
+  the standard library's reading gives, or decline (``tests.parsers.test_arf_fastpath.assert_same``);
 - every parser that recognises the input must parse it to events and issues or raise ParseError, never anything
   else (the intake would quarantine it as a crash).
 
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import atheris
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.parsers.test_mailscan, for same_view
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.parsers, for assert_same
 
 with atheris.instrument_imports(include=["abusedesk"]):
     from tests.parsers.mailsupport import make_report
-    from tests.parsers.test_mailscan import same_view
+    from tests.parsers.test_arf_fastpath import assert_same
 
     from abusedesk.domain.errors import ParseError
     from abusedesk.domain.records import Event, ParseIssue
@@ -35,7 +35,7 @@ PARSERS = load_parsers()
 
 
 def one_input(data: bytes) -> None:
-    same_view(data)
+    assert_same(data)
     report = make_report(data)
     for parser in PARSERS:
         try:

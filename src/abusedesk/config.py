@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from abusedesk.domain.errors import ConfigError
@@ -35,6 +35,21 @@ class WebhookSettings(BaseModel):
     backoff_base: float = 0.5
 
 
+class ParserHintSettings(BaseModel):
+    """Where a channel knows the format of what it receives: the parser to use, without sniffing (issue 9).
+
+    Each maps a place to a parser ``name``: ``recipients`` an envelope recipient address of the SMTP/LMTP
+    listener (a feedback-loop mailbox such as ``fbl@desk.example``), ``mailboxes`` an IMAP mailbox name,
+    ``folders`` a drop-folder path. ``intake.hints.ParserHints`` checks the names when the intake is built.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipients: dict[str, str] = {}
+    mailboxes: dict[str, str] = {}
+    folders: dict[str, str] = {}
+
+
 class IntakeSettings(BaseModel):
     max_input_bytes: int = 25 * 1024 * 1024
     max_unpacked_bytes: int = 64 * 1024 * 1024
@@ -47,6 +62,7 @@ class IntakeSettings(BaseModel):
     api_submissions_per_minute: int = 60
     api_submissions_burst: int = 20
     api_trusted_proxies: list[str] = []
+    parser_hints: ParserHintSettings = ParserHintSettings()
 
 
 class Settings(BaseSettings):

@@ -19,11 +19,25 @@ def _documented_keys(page: str) -> set[str]:
 
 
 def _setting_keys() -> list[str]:
+    """Top-level keys, the keys of each section (``[smtp]``: ``host``), and deeper ones dotted from the section
+    (``[intake.parser_hints]``: ``parser_hints.recipients``)."""
+
+    def nested(model: type[BaseModel], prefix: str) -> list[str]:
+        out = []
+        for name, field in model.model_fields.items():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                out.append(prefix + name)
+                out.extend(nested(annotation, f"{prefix}{name}."))
+            else:
+                out.append(prefix + name)
+        return out
+
     keys = []
     for name, field in Settings.model_fields.items():
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            keys.extend(annotation.model_fields)
+            keys.extend(nested(annotation, ""))
         else:
             keys.append(name)
     return keys

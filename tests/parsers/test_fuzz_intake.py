@@ -1,9 +1,9 @@
 """scripts/fuzz_intake.py under atheris for a bounded time: coverage-guided fuzzing of sniffing, reading, parsing.
 
-The harness holds the C reader of feedback reports to the Python reading and every parser to "events, issues or
-ParseError". Seeds: the golden files and, where present (always in CI), the shared corpus, read in place; new
-inputs go to a temporary directory. A failure leaves libFuzzer's crash file, whose bytes the assertion message
-shows: keep it under fuzz_regressions/ (the suite replays those).
+The harness holds the ARF parser's fast reading of feedback reports to the standard library's and every parser
+to "events, issues or ParseError". Seeds: the golden files and, where present (always in CI), the shared corpus,
+read in place; new inputs go to a temporary directory. A failure leaves libFuzzer's crash file, whose bytes the
+assertion message shows: keep it under fuzz_regressions/ (the suite replays those).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """What every complaint channel does with one message: accept it through the one door, then count and ack.
 
 ``MailDoor.receive`` reads only the headers it needs (From, Message-ID, Subject and the loop-protection headers),
+names the parser when an envelope recipient (``meta["rcpt_to"]``) has a format hint (``intake/hints.py``),
 calls ``IntakeService.accept`` (which stores the bytes durably before returning), records the reporter, and only
 then sends the acknowledgement. The same Message-ID from the same sender is a re-sent report: ``accept`` records
 it as a duplicate of the first (its ``report_ref``).
@@ -110,6 +111,9 @@ class MailDoor:
         meta = dict(meta or {})
         if mail_from is not None:
             meta.setdefault("mail_from", mail_from)
+        rcpt_to = meta.get("rcpt_to")
+        if isinstance(rcpt_to, list) and self.intake.hints:
+            self.intake.hints.apply(meta, self.intake.hints.for_recipients(str(a) for a in rcpt_to))
         if headers is not None:
             reporter = reporter or normalise_address(_header(headers, "From"))
             message_id = _header(headers, "Message-ID")

@@ -4,6 +4,7 @@ The watcher polls (no inotify needed, works on network file systems). A file is 
 stayed the same over one poll, so a file still being copied in is not read half-way. It is moved away only
 after ``IntakeService.accept`` returned, so a crash in between takes the file again on the next poll and the
 raw store recognises the same bytes. Names starting with ``.`` are ignored (the convention for partial uploads).
+A folder with a format hint (setting ``intake.parser_hints.folders``) names its parser in each file's meta.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from abusedesk.domain.errors import InputRejected
 from abusedesk.intake.channels import MailDoor
+from abusedesk.intake.hints import ParserHints
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,8 @@ class DropFolder:
         self.root = root
         self.settle = settle
         self._sizes: dict[str, int] = {}
+        #: the folder's format hint (setting intake.parser_hints.folders): its files skip sniffing
+        self.hint = door.intake.hints.for_folder(root)
         for sub in (DONE, REJECTED):
             (root / sub).mkdir(parents=True, exist_ok=True)
 
@@ -60,7 +64,9 @@ class DropFolder:
                         f"file {path.name} is {size} bytes, over the limit of {limit} bytes "
                         "(setting intake.max_input_bytes); it was not stored"
                     )
-                receipt = self.door.receive(path.read_bytes(), channel="folder", meta={"filename": path.name})
+                meta: dict[str, object] = {"filename": path.name}
+                ParserHints.apply(meta, self.hint)
+                receipt = self.door.receive(path.read_bytes(), channel="folder", meta=meta)
             except InputRejected as exc:
                 self._move(path, REJECTED)
                 (self.root / REJECTED / f"{path.name}.reason.txt").write_text(exc.message + "\n", encoding="utf-8")

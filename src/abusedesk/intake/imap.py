@@ -12,6 +12,8 @@ When the server announces another UIDVALIDITY (the mailbox was re-created, or th
 UIDs mean nothing: the poller reads the whole mailbox again from UID 1. Messages it already has are recognised by
 their bytes (the raw store's content hash) and their reporters get no second acknowledgement.
 
+A mailbox with a format hint (setting ``intake.parser_hints.mailboxes``) names its parser in each message's meta.
+
 A message over the size limit is flagged ``\\Flagged`` and ``\\Seen`` and left in place for a person, with the
 reason in the log; the cursor moves past it. A message the server returns nothing for holds the cursor below it,
 so the next poll asks again.
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 from abusedesk.domain.errors import InputRejected, SourceUnavailable
 from abusedesk.domain.ids import sha256_hex
 from abusedesk.intake.channels import MailDoor, Receipt
+from abusedesk.intake.hints import ParserHints
 from abusedesk.store.tables.intake import ImapCursorRow, RawInputRow
 
 log = logging.getLogger(__name__)
@@ -166,11 +169,13 @@ class ImapPoller:
         if typ != "OK" or body is None:
             log.warning("IMAP FETCH of UID %s in %s returned nothing; will try again", uid, a.mailbox)
             return False
+        meta: dict[str, object] = {"mailbox": a.mailbox, "uid": uid, "uidvalidity": str(uidvalidity), "host": a.host}
+        ParserHints.apply(meta, self.door.intake.hints.for_mailbox(a.mailbox))
         try:
             receipt = self.door.receive(
                 body,
                 channel="imap",
-                meta={"mailbox": a.mailbox, "uid": uid, "uidvalidity": str(uidvalidity), "host": a.host},
+                meta=meta,
                 # the same bytes again are our own second fetch (a re-scan, a crash before the cursor moved),
                 # not a reporter sending again: no second acknowledgement
                 ack=False if self._is_stored(body) else None,

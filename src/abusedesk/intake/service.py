@@ -25,6 +25,7 @@ from abusedesk.domain.errors import InputRejected, NotFound, ParseError
 from abusedesk.domain.ids import stable_id
 from abusedesk.domain.records import Event, ParseIssue, RawInput
 from abusedesk.evidence import audit
+from abusedesk.intake.hints import ParserHints
 from abusedesk.parsers import mime
 from abusedesk.parsers.base import Parser, Report
 from abusedesk.runtime import Runtime
@@ -102,6 +103,8 @@ class IntakeService:
     def __init__(self, rt: Runtime, parsers: list[Parser] | None = None) -> None:
         self.rt = rt
         self._parsers = parsers
+        # checked here, at start-up: a hint naming no registered parser is a ConfigError, not a quarantined input
+        self.hints = ParserHints.from_settings(rt.settings.intake.parser_hints, lambda: [p.name for p in self.parsers])
 
     @property
     def parsers(self) -> list[Parser]:

@@ -22,9 +22,6 @@ from abusedesk.parsers import mime
 from abusedesk.parsers.base import Parser, Report
 
 _MARKER = b"acns.net/ACNS"
-# the fields that make a part XML (its type, its file name), each with its continuation lines
-_TYPE_FIELD = re.compile(rb"\ncontent-(?:type|disposition)[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*")  # in lower case
-_LONE_CR = re.compile(rb"\r(?!\n)")
 _BLOCK = re.compile(r"(?:<\?xml[^>]*\?>\s*)?<(?:\w+:)?Infringement\b.*?(?:</(?:\w+:)?Infringement>|\Z)", re.DOTALL)
 _P2P_TYPES = frozenset({"bittorrent", "edonkey", "emule", "gnutella", "ares", "dc++", "directconnect", "kad", "p2p"})
 _MAX_XML = 1024 * 1024
@@ -115,24 +112,6 @@ def acns_blocks(report: Report) -> list[tuple[str, str]]:
     return blocks
 
 
-def may_attach_xml(data: bytes) -> bool:
-    """False only when no part of the mail can be XML as :meth:`AcnsParser.recognises` tells it; a cheap pre-check.
-
-    A part is XML by its type (``application/xml``, ``text/xml``) or its file name (``.xml``, from
-    Content-Disposition or the type's ``name``): "xml", in any case, in a Content-Type or Content-Disposition
-    field. Only an RFC 2231 parameter can spell a name otherwise (percent-encoded, or split in pieces), and a lone
-    CR ends a line for the feed parser where the pattern sees none: both send the mail to the full check.
-    Sniffing a complaint mail that is no ACNS notice needed a standard-library MIME parse (~250 µs) before this.
-    ``tests/parsers/test_xarf_precheck.py`` holds it to the full check over the corpus and golden files.
-    """
-    if _LONE_CR.search(data) or mime.has_rfc2231_param(data):
-        return True
-    lower = data.lower()
-    if b"xml" not in lower:
-        return False  # the usual answer, without the field pattern (~20 µs for 5 KB)
-    return any(b"xml" in field for field in _TYPE_FIELD.findall(b"\n" + lower))
-
-
 class AcnsParser(Parser):
     """ACNS 2 copyright notices (P2P and web), from the XML attached to or inline in the notice mail.
 
@@ -148,8 +127,6 @@ class AcnsParser(Parser):
     def recognises(self, report: Report) -> bool:
         if _MARKER in report.data:
             return True
-        if not may_attach_xml(report.data):
-            return False  # no part can be XML: declined without parsing the mail (issue 4)
         msg = report.message
         if msg is None:
             return False

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from email import errors
 from email.header import Header
 from email.message import Message
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -68,27 +68,6 @@ _LIST_FIELDS = (
     ("reported-uri", "reported_uris"),
     ("redacted-address", "redacted_addresses"),
 )
-
-
-if TYPE_CHECKING:
-    from abusedesk.parsers._mailscan import Fields
-
-    _NativeReader = Callable[
-        [bytes, Callable[[str, str], str | Header]], tuple[Fields, dict[str, list[str | Header]], Fields | None] | None
-    ]
-
-
-def _native_reader() -> _NativeReader | None:
-    """The C reader of a feedback report's header blocks (``parsers/_mailscan.c``); None where it is not built."""
-    try:
-        from abusedesk.parsers._mailscan import feedback_report
-    except ImportError:
-        return None
-    return feedback_report
-
-
-#: built by setup.py wherever a C compiler is; without it fast_view reads the same blocks with parsers.fastmime
-NATIVE_READER = _native_reader()
 
 
 #: transfer encodings that leave a part's text as it is (RFC 2046 §5.2.4 allows only these for message/*)
@@ -200,7 +179,7 @@ def field_values(msg: Message) -> dict[str, list[str | Header]]:
     return out
 
 
-def fast_view(data: bytes, *, native: bool = True) -> ArfView | None:
+def fast_view(data: bytes) -> ArfView | None:
     """The common shape of a feedback report read without the standard library's MIME parser; None otherwise.
 
     The common shape: a flat top-level multipart (not signed, not a digest) with a ``message/feedback-report`` part
@@ -209,23 +188,9 @@ def fast_view(data: bytes, *, native: bool = True) -> ArfView | None:
     the two to the same events); anything else — a forwarded or signed report, a nested multipart, another
     ``message/*`` part, a feedback part with a Content-Type field of its own or a transfer encoding, whatever
     ``fastmime`` declines — gives None, and the caller takes :func:`stdlib_view`.
-
-    The native reader (``parsers/_mailscan.c``, ``native``) answers first: it reads the same blocks as the
-    Python reading below in one pass, ~8x quicker, and declines (None) whatever it does not read exactly so —
-    then the Python reading decides. ``tests/parsers/test_mailscan.py`` holds the two to the same views.
     """
     if not mime.looks_like_mail(data):
         return None
-    if native and NATIVE_READER is not None:
-        found = NATIVE_READER(data, fastmime.fetch)
-        if found is not None:
-            top, fields, original = found
-            return ArfView(top, top, fields, original)
-    return python_view(data)
-
-
-def python_view(data: bytes) -> ArfView | None:
-    """:func:`fast_view`'s reading in Python (``parsers.fastmime``), without the check that the bytes are a mail."""
     top = fastmime.read_multipart(data)
     if top is None or top.content_type in ("multipart/signed", "multipart/digest"):
         return None  # signed: mime.signed_content unwraps it; digest: parts default to message/rfc822
@@ -264,6 +229,12 @@ def python_view(data: bytes) -> ArfView | None:
         else:
             original = _header_part(attached)
     return ArfView(top.headers, top.headers, fields, original)
+
+
+def report_fast_view(report: Report) -> ArfView | None:
+    """:func:`fast_view` of a report, read once per report and kept on it (``Report.view``): the intake asks
+    ``recognises`` and then ``parse`` of the same report, and the parser instance is shared by every report."""
+    return fast_view(report.data)
 
 
 def _header_part(part: fastmime.Part) -> mime.Headers:
@@ -308,20 +279,8 @@ class ArfParser(Parser):
         #: derive the sender from the embedded Received chain when Source-IP is missing
         derive_source_ip: bool = True
 
-    # the fast view of the report asked about last, with its bytes: the intake sniffs a report (recognises) and
-    # then parses it, and reading it twice cost ~28 us a report (issue 4). Same bytes object, same view.
-    _last_view: tuple[bytes, ArfView | None] | None = None
-
-    def _fast_view(self, report: Report) -> ArfView | None:
-        data, last = report.data, self._last_view
-        if last is not None and last[0] is data:
-            return last[1]
-        view = fast_view(data)
-        self._last_view = (data, view)
-        return view
-
     def recognises(self, report: Report) -> bool:
-        view = self._fast_view(report)
+        view = report.view(report_fast_view)
         if view is None:
             if report.message is None:
                 return False
@@ -340,7 +299,7 @@ class ArfParser(Parser):
         # the fast path reads the common shape of a report straight from the bytes (~4x quicker than through the
         # standard library, issue 4); anything else, and every report it cannot read for certain, takes the
         # standard library's path. Both give the same events (tests/parsers/test_arf_fastpath.py).
-        yield from self.events(self._fast_view(report) or stdlib_view(report))
+        yield from self.events(report.view(report_fast_view) or stdlib_view(report))
 
     def events(self, view: ArfView) -> Iterator[Event | ParseIssue]:
         """The event (and issues) of one report, from its pieces however they were read."""

@@ -9,29 +9,53 @@ input goes to quarantine.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.message import Message
 from functools import cached_property
-from typing import ClassVar
+from typing import ClassVar, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict
 
 from abusedesk.domain.records import Event, ParseIssue, RawInput
 from abusedesk.parsers import mime
 
+_V = TypeVar("_V")
+
 
 class Report:
-    """A raw input handed to parsers, with lazily decoded views so sniffing many parsers costs one decode."""
+    """A raw input handed to parsers, with lazily decoded views so sniffing many parsers costs one decode.
+
+    Every parser's ``recognises``, and then the chosen one's ``parse``, reads the same Report: what one of them
+    decodes (the MIME parse of a mail, above all) is decoded once and shared by all. Anything a parser derives
+    from one input is kept here (:meth:`view`), never on the parser, whose one instance serves every input.
+    """
 
     def __init__(self, raw: RawInput, data: bytes, *, limits: mime.Limits | None = None) -> None:
         self.raw = raw
         self.data = data
         self.limits = limits or mime.Limits()
+        self._views: dict[Callable[[Report], object], object] = {}
 
     @cached_property
     def message(self) -> Message | None:
-        """The input as an e-mail message, or None when it does not look like one."""
+        """The input as an e-mail message (compat32), or None when it does not look like one.
+
+        The one MIME parse of the input: every mail parser's sniffing and parsing reads this object, so however
+        many parsers look at a mail, it is parsed once.
+        """
         return mime.parse_message(self.data) if mime.looks_like_mail(self.data) else None
+
+    def view(self, read: Callable[[Report], _V]) -> _V:
+        """``read(self)``, computed on the first call and kept on this report (keyed by ``read`` itself).
+
+        For what one parser derives from an input and reads both when sniffing and when parsing (the ARF
+        parser's header view of a feedback report).
+        """
+        try:
+            return cast(_V, self._views[read])
+        except KeyError:
+            value = self._views[read] = read(self)
+            return value
 
     @cached_property
     def text(self) -> str:

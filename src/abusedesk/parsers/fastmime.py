@@ -19,9 +19,6 @@ parameters; a boundary outside RFC 2046's characters; no delimiter, or the close
 in a row; non-ASCII bytes in a Content-Type — gives None, and the caller parses the mail with the standard
 library instead. Nested multiparts are the caller's to refuse (each :class:`Part` says its content type).
 ``tests/parsers/test_fastmime.py`` holds all of it to the standard library.
-
-``parsers/_mailscan.c`` does this module's reading for a feedback report (``arf.fast_view``) in C; this module is
-its reference (``tests/parsers/test_mailscan.py``): change a rule here, change it there.
 """
 
 from __future__ import annotations
@@ -50,7 +47,7 @@ _LONE_CR = re.compile(r"\r(?!\n)")
 _DELIMITER_TAIL = re.compile(r"(--)?[ \t]*(?:\r?\n|\Z)")
 # RFC 2046 bchars without the space (a boundary with blanks is left to the standard library)
 _BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=?]{1,200}")
-#: compat32's reading of a field value with non-ASCII bytes (the native reader calls it for those too)
+#: compat32's reading of a field value with non-ASCII bytes
 fetch = policy.compat32.header_fetch_parse
 _INDEX_UP_TO = 2048  # characters: a longer block is searched per name even when asked for many
 _PATTERNS: dict[str, re.Pattern[str]] = {}

@@ -28,12 +28,10 @@ from typing import TYPE_CHECKING
 from abusedesk.domain.errors import ParseError
 
 if TYPE_CHECKING:
-    from abusedesk.parsers._mailscan import Fields
     from abusedesk.parsers.fastmime import HeaderBlock
 
-    #: what the header readers below accept: a parsed message, or a header block read by parsers.fastmime or by
-    #: its native counterpart (parsers/_mailscan.c)
-    Headers = Message | HeaderBlock | Fields
+    #: what the header readers below accept: a parsed message, or a header block read by parsers.fastmime
+    Headers = Message | HeaderBlock
 
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+:[ \t]?", re.MULTILINE)
 
@@ -72,15 +70,6 @@ def looks_like_mail(data: bytes) -> bool:
         return False
     at = m.start()
     return head.find(b"\n\n", 0, at) < 0 and head.find(b"\r\n\r\n", 0, at) < 0
-
-
-# an RFC 2231 parameter name ("name*=", "name*0=", "name*0*="), which get_param decodes or joins
-_RFC2231_PARAM = re.compile(rb"\*(?:[0-9]+\*?)?\s*=")
-
-
-def has_rfc2231_param(data: bytes) -> bool:
-    """Whether the bytes may hold an RFC 2231 parameter: a value that is percent-encoded or split in pieces."""
-    return _RFC2231_PARAM.search(data) is not None
 
 
 def parse_message(data: bytes) -> Message:

@@ -678,20 +678,6 @@ def _claims(data: bytes) -> bool:
     return b'"xarf_version"' in head or b'"ReporterInfo"' in head or (b'"report_id"' in head and b'"category"' in head)
 
 
-def may_attach_json(data: bytes) -> bool:
-    """False only when no part of the mail can be what :meth:`XarfParser._attachment` takes; a cheap pre-check.
-
-    That method takes a part whose content type is ``application/json`` or whose file name ends in ``.json``.
-    ``Message.get_content_type`` and ``get_filename`` under compat32 read both from the raw header text, lower-case
-    the type and undo only quoting and RFC 2231; parts inside attached messages are in the raw text as well. So a
-    mail holds such a part only if its bytes, in any case, contain ``json``, an RFC 2231 parameter, or is opaque
-    S/MIME (``application/pkcs7-mime``, whose content is DER inside base64). ``tests/parsers/test_xarf_precheck.py``
-    holds this to the full check over the corpus and golden files.
-    """
-    lower = data.lower()
-    return b"json" in lower or b"pkcs7" in lower or mime.has_rfc2231_param(data)
-
-
 class XarfParser(Parser):
     """XARF JSON (abusix v1–v3, XARF v4) as a file or a mail attachment (ARF ``Feedback-Type: xarf``)."""
 
@@ -706,8 +692,6 @@ class XarfParser(Parser):
     def recognises(self, report: Report) -> bool:
         if _json_head(report.data):
             return _claims(report.data)
-        if not may_attach_json(report.data):
-            return False  # no part can be a JSON attachment: declined without parsing the mail (issue 4)
         msg = report.message
         if msg is None:
             return False

@@ -13,7 +13,6 @@ attacker. Masked sources (``122.XXX.XXX.XXX``) fall back to the report's ``Downl
 
 from __future__ import annotations
 
-import binascii
 import ipaddress
 import re
 from collections.abc import Iterator
@@ -127,64 +126,6 @@ def _report_parts(msg: Any) -> Iterator[tuple[str, str]]:
             yield name, text
 
 
-# what a report needs (is_xarf_report): a type key, written as a YAML or "Key: value" key (any case, "_" for "-",
-# maybe quoted, ":" maybe on the next line for an explicit YAML key)
-# (searched from each place a key name is found: a pattern led by the look-behind would be tried at every byte)
-_TYPE_KEY = re.compile(rb"(?<![a-z0-9_-])(?:category|signature|report[-_]type)[ \t]*[\"']?\s*(?:#[^\n]*\n\s*)*:")
-_TYPE_KEY_NAMES = (b"category", b"signature", b"report-type", b"report_type")
-_LONE_CR = re.compile(rb"\r(?!\n)")
-# encodings whose decoded text cannot be searched in the raw bytes
-_OPAQUE = (b"base64", b"uue", b"pkcs7")
-# a Content-Type field (lower case) with its continuation lines, and the charset parameters in it
-_CONTENT_TYPE_FIELD = re.compile(rb"\ncontent-type:[^\n]*(?:\n[ \t][^\n]*)*")
-_CHARSET = re.compile(rb"charset\s*=\s*([^;\r\n]*)")
-# charsets whose decoding leaves ASCII letters, colons and white space as they are (the fallbacks of
-# mime.decode_bytes, and any name it cannot look up, are such too)
-_PLAIN_CHARSET = re.compile(
-    r"(?:us-)?ascii|utf-?8|iso-?8859-[0-9]{1,2}|latin-?1|windows-125[0-8]|cp125[0-8]|koi8-[ru]|x-unknown|unknown-8bit"
-)
-
-
-def may_hold_report(data: bytes) -> bool:
-    """False only when no part of the mail can give a report :func:`is_xarf_report` accepts; a cheap pre-check.
-
-    A report needs a ``Report-Type``, ``Category`` or ``Signature`` key in a part's decoded text. A part's text
-    is its raw bytes unless a transfer encoding or charset changes them: base64 and uuencode (and opaque S/MIME)
-    hide everything, so any of them sends the mail to the full check; quoted-printable is undone here over the
-    whole mail (undoing it on text that is not encoded changes only ``=XX`` and ``=`` at a line end); a charset
-    outside the ASCII-compatible ones, an RFC 2231 parameter (it could name such a charset) or a backslash (a
-    YAML escape can spell a key) sends the mail to the full check too. ``tests/parsers/test_xarf_precheck.py``
-    holds this to the full check over the corpus and golden files.
-    """
-    if _LONE_CR.search(data):
-        return True  # the feed parser ends a line there; the patterns below read lines as LF-ended
-    lower = data.lower()
-    if any(word in lower for word in _OPAQUE) or b"\\" in data or mime.has_rfc2231_param(data):
-        return True
-    for field in _CONTENT_TYPE_FIELD.findall(b"\n" + lower):
-        for raw in _CHARSET.findall(field):
-            name = raw.decode("latin-1").strip().strip("\"'<>").strip().replace("\x00", "")
-            if name and not _PLAIN_CHARSET.fullmatch(name):
-                return True
-    if _has_type_key(lower):
-        return True
-    if b"quoted-printable" in lower:
-        decoded = binascii.a2b_qp(lower)
-        return b"\\" in decoded or _has_type_key(decoded.lower())
-    return False
-
-
-def _has_type_key(lower: bytes) -> bool:
-    """Whether lower-case text has a report type key (``_TYPE_KEY``) anywhere."""
-    for name in _TYPE_KEY_NAMES:
-        at = lower.find(name)
-        while at >= 0:
-            if _TYPE_KEY.match(lower, at):
-                return True
-            at = lower.find(name, at + 1)
-    return False
-
-
 class XarfLegacyParser(Parser):
     """X-ARF 0.1/0.2 YAML reports (``report.txt``), one Event per report attachment."""
 
@@ -192,8 +133,6 @@ class XarfLegacyParser(Parser):
     priority: ClassVar[int] = 15
 
     def recognises(self, report: Report) -> bool:
-        if not may_hold_report(report.data):
-            return False  # no part can hold a report: declined without parsing the mail (issue 4)
         if report.message is None:
             return False
         msg = mime.signed_content(report.message)
