@@ -7,7 +7,7 @@ DEB_STAMP := $(VENV)/.debs
 # Debian packages the tests drive as real peers: an IMAP server, a NATS server, openssl for S/MIME samples
 DEBS := dovecot-imapd openssl nats-server coreutils
 
-.PHONY: fuzz demo test test-sqlite test-postgres lint fix typecheck migration services debs bench clean
+.PHONY: crash fuzz demo test test-sqlite test-postgres lint fix typecheck migration services debs bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -68,6 +68,14 @@ fuzz: $(STAMP)
 	@mkdir -p .fuzz/work
 	$(BIN)/python scripts/fuzz_intake.py .fuzz/work tests/golden $$(find ../shared/corpus/reports -mindepth 2 -maxdepth 2 -type d 2>/dev/null) \
 	  -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 -timeout=10 -artifact_prefix=.fuzz/
+
+# kill -9 at random points, many rounds, on both databases, in process and over NATS (the suite runs a few)
+CRASH_ROUNDS ?= 40
+crash: $(STAMP) debs services
+	ABUSEDESK_CRASH_ROUNDS=$(CRASH_ROUNDS) ABUSEDESK_CRASH_REPORTS=2000 ABUSEDESK_CRASH_NATS_REPORTS=600 \
+	  $(BIN)/pytest -q -p no:cacheprovider -n 0 tests/pipeline/test_crash.py
+	ABUSEDESK_TEST_DATABASE=postgresql ABUSEDESK_CRASH_ROUNDS=$(CRASH_ROUNDS) ABUSEDESK_CRASH_REPORTS=2000 \
+	  ABUSEDESK_CRASH_NATS_REPORTS=600 $(BIN)/pytest -q -p no:cacheprovider -n 0 tests/pipeline/test_crash.py
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
