@@ -23,7 +23,11 @@ from abusedesk.store.db import make_engine, migrate
 from tests.support.components import missing
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO.parent / "shared" / "corpus"
+# ../shared/corpus beside the checkout; a git worktree one level deeper (<root>/wt/<name>) finds <root>/shared
+CORPUS = next(
+    (c for c in (REPO.parent / "shared" / "corpus", REPO.parent.parent / "shared" / "corpus") if c.is_dir()),
+    REPO.parent / "shared" / "corpus",
+)
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 PG_ADMIN_URL = os.environ.get("ABUSEDESK_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
