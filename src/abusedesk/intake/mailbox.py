@@ -109,10 +109,8 @@ def outcomes(rt: Runtime, items: list[ImportItem]) -> list[dict[str, Any]]:
 
     References name raw inputs; ``*_source`` names the item of this import that brought the earlier one in.
     """
-    ids = {i.receipt.raw_id for i in items if i.receipt is not None}
-    ids |= {i.receipt.related_to for i in items if i.receipt is not None and i.receipt.related_to}
+    chunk = sorted({i.receipt.raw_id for i in items if i.receipt is not None})
     rows: dict[str, RawInputRow] = {}
-    chunk = sorted(ids)
     with rt.sessions() as s:
         for at in range(0, len(chunk), 500):
             rows.update(
