@@ -23,8 +23,15 @@ from abusedesk.store.db import make_engine, migrate
 from tests.support.components import missing
 
 REPO = Path(__file__).resolve().parent.parent
-# ../shared/corpus beside the checkout; ABUSEDESK_TEST_CORPUS names it for a checkout elsewhere (a git worktree)
-CORPUS = Path(os.environ.get("ABUSEDESK_TEST_CORPUS") or REPO.parent / "shared" / "corpus")
+# ../shared/corpus beside the checkout, or ABUSEDESK_TEST_CORPUS; a git worktree one level deeper finds <root>/shared
+CORPUS = (
+    Path(os.environ.get("ABUSEDESK_TEST_CORPUS") or "")
+    if os.environ.get("ABUSEDESK_TEST_CORPUS")
+    else next(
+        (c for c in (REPO.parent / "shared" / "corpus", REPO.parent.parent / "shared" / "corpus") if c.is_dir()),
+        REPO.parent / "shared" / "corpus",
+    )
+)
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 PG_ADMIN_URL = os.environ.get("ABUSEDESK_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from abusedesk.api.app import create_app
 from abusedesk.cli.intake import wire_all
@@ -51,18 +51,71 @@ def test_xarf_is_retry_safe_by_report_id(client: TestClient, runtime: Runtime) -
     assert status["status"] == "parsed"
     assert status["events"] == 1
     assert status["cases"] == []
-    dup = client.get(f"/api/v1/reports/{ref}")
-    assert dup.status_code == 200
+    assert "related_to" not in status
+    # a re-sent copy is the first report itself: no second row, nothing parsed twice
     with runtime.sessions() as s:
-        statuses = sorted(s.scalars(select(RawInputRow.status)))
-    assert statuses == ["duplicate", "parsed"]
+        assert list(s.scalars(select(RawInputRow.status))) == ["parsed"]
+
+
+def test_xarf_report_id_reused_for_other_content_is_409(client: TestClient, runtime: Runtime) -> None:
+    code, first = _json(client, xarf())
+    assert code == 202
+    r = client.post(
+        "/api/v1/reports", content=json.dumps(xarf(ip="192.0.2.99")), headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 409
+    body = r.json()
+    assert (body["ok"], body["status"], body["errors"]) == (False, 409, [])
+    assert "XARF report_id '5d6f3c2a-9a4e-4f5e-8a1b-0c2d3e4f5a6b'" in body["error"]
+    assert f"as report {first['reference']} with other content" in body["error"]
+    assert "cert@example.net" in body["error"]
+    # refused: nothing recorded, nothing stored in the raw store
     with runtime.sessions() as s:
-        dup_id = s.scalar(select(RawInputRow.id).where(RawInputRow.status == "duplicate"))
-    assert dup_id is not None
-    dup_status = client.get(f"/api/v1/reports/{dup_id[:16]}").json()
-    assert dup_status["status"] == "duplicate"
-    assert dup_status["duplicate_of"] == ref
-    assert dup_status["original_status"] == "parsed"
+        assert s.scalar(select(func.count()).select_from(RawInputRow)) == 1
+    assert sum(1 for p in runtime.settings.raw_dir.rglob("*") if p.is_file()) == 1
+    # the same document again is still a duplicate, not a conflict
+    code, again = _json(client, xarf())
+    assert (code, again["duplicate"], again["reference"]) == (200, True, first["reference"])
+
+
+def test_another_reporters_equal_report_id_is_its_own_report(client: TestClient, runtime: Runtime) -> None:
+    code, first = _json(client, xarf())
+    assert code == 202
+    other = {"org": "Other CERT", "contact": "soc@example.org", "domain": "example.org"}
+    code, theirs = _json(client, xarf(reporter=other, sender=other))
+    assert code == 202, theirs
+    assert theirs["duplicate"] is False
+    assert theirs["reference"] != first["reference"]
+    assert "related_to" not in theirs
+    status = client.get(f"/api/v1/reports/{theirs['reference']}").json()
+    assert (status["status"], status["events"]) == ("parsed", 1)
+    with runtime.sessions() as s:
+        assert sorted(s.scalars(select(RawInputRow.reporter))) == ["cert@example.net", "soc@example.org"]
+
+
+def test_raw_mail_with_an_earlier_message_id_and_other_content_is_related(client: TestClient, runtime: Runtime) -> None:
+    post = {"headers": {"Content-Type": "message/rfc822"}}
+    first = client.post("/api/v1/reports", content=complaint(), **post).json()  # type: ignore[arg-type]
+    relayed = client.post(
+        "/api/v1/reports",
+        content=b"Received: from mx2.example.net by mx.provider.example; Sun, 1 Mar 2026 09:05:00 +0000\r\n"
+        + complaint().replace(b"\n", b"\r\n"),
+        **post,  # type: ignore[arg-type]
+    )
+    assert (relayed.status_code, relayed.json()["duplicate"]) == (200, True)
+    assert relayed.json()["reference"] == first["reference"]
+    other = client.post(
+        "/api/v1/reports",
+        content=complaint(body="Your host 192.0.2.21 sent us spam on 2026-03-01 08:10 UTC.\n"),
+        **post,  # type: ignore[arg-type]
+    )
+    assert other.status_code == 202
+    body = other.json()
+    assert (body["duplicate"], body["related_to"]) == (False, first["reference"])
+    status = client.get(body["status_url"]).json()
+    assert (status["status"], status["related_to"], status["events"]) == ("parsed", first["reference"], 1)
+    with runtime.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(RawInputRow)) == 2
 
 
 def test_raw_mail(client: TestClient, runtime: Runtime) -> None:

@@ -1,28 +1,40 @@
-"""Every report in the shared corpus goes through the intake door and the parsers: parsed or quarantined, never
+"""Every report in the shared corpus goes in the way ``abusedesk intake file`` takes it: parsed or quarantined, never
 crashed, never lost. A quarantine must be one we expect, for the reason we expect (``EXPECTED_QUARANTINE``).
 
-The sweep runs ``IntakeService.accept`` (the channels' one door) and then ``parse`` on each file, on one Runtime,
-so it also proves that every file is stored and recorded exactly once. Files that are not reports (README,
-MANIFEST, ``.license`` sidecars, the xarf test-definitions) are skipped by name.
+The sweep is the command's own path: ``wire_channels`` (the pipeline, with cases), ``import_paths`` through the
+mail door and ``IntakeService.accept``, ``drain``, then ``mailbox.outcomes``, the rows ``intake file --json``
+prints. Nothing calls ``parse`` on the side, so a file the door wrongly took for a re-sent copy of an earlier one
+would show here as a duplicate with no events (issue 9 item 7: 20 files that reuse an earlier file's Message-ID
+were lost that way). The only duplicate allowed is a byte-identical copy (``EXPECTED_DUPLICATES``, checked);
+files that share a Message-ID with an earlier one are parsed and linked to it (``EXPECTED_RELATED``). Files that
+are not reports (README, MANIFEST, ``.license`` sidecars, the xarf test-definitions) are skipped by name.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from abusedesk.intake.service import IntakeService
+from abusedesk.intake.channels import wire_channels
+from abusedesk.intake.mailbox import import_paths, outcomes
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.intake import RawInputRow
+from tests.corpus.test_corpus_feeds import ACNS, SHADOWSERVER, SHADOWSERVER_MAILS
+from tests.corpus.test_corpus_mail import EXPECTED_EVENTS
 
 pytestmark = pytest.mark.corpus
 
 
 def _in(folder: str, names: dict[str, str]) -> dict[str, str]:
     return {f"{folder}/{name}": reason for name, reason in names.items()}
+
+
+def _pairs(folder: str, names: dict[str, str]) -> dict[str, str]:
+    return {f"{folder}/{name}": f"{folder}/{other}" for name, other in names.items()}
 
 
 #: relative path under corpus/reports → a substring of the quarantine reason. Each one was checked by hand:
@@ -132,6 +144,45 @@ SCHEMA_DRIFT: dict[str, str] = {
 }
 
 
+#: a byte-identical copy in the corpus: the one input the door may call a duplicate (of the file named)
+EXPECTED_DUPLICATES: dict[str, str] = _pairs(
+    "abuseio-notifier-samples/ip-echelon", {"ip-echelon_sample16.eml": "ip-echelon_sample10.eml"}
+)
+
+#: file → the earlier file whose Message-ID (from the same sender) it reuses with other content: each is a report
+#: of its own, parsed, and linked (``related_to``). These 20 were stored as "duplicate" and never parsed before.
+EXPECTED_RELATED: dict[str, str] = {
+    **_pairs(
+        "abuseio-notifier-samples",
+        {
+            "abusehub/Abusehub_Example_2.eml": "abusehub/Abusehub_Example_1.eml",
+            "blocklistde/Blocklistde_Example_2.eml": "blocklistde/Blocklistde_Example_1.eml",
+            "cleanmx/Cleanmx_Example_3.eml": "cleanmx/Cleanmx_Example_1.eml",
+            "cleanmx/Cleanmx_Example_4.eml": "cleanmx/Cleanmx_Example_2.eml",
+            "copyrightcompliance/Copyrightcompliance_Example_2.eml": (
+                "copyrightcompliance/Copyrightcompliance_Example_1.eml"
+            ),
+            "cyscon/Cyscon_Example_2.eml": "cyscon/Cyscon_Example_1.eml",
+            "google/Safe_Browsing_Report_2.eml": "google/Safe_Browsing_Report_1.eml",
+            "ip-echelon/ip-echelon_sample9.eml": "ip-echelon/ip-echelon_sample15.eml",
+            "netcraft/Netcraft_Example_2.eml": "netcraft/Netcraft_Example_1.eml",
+            "netcraft/Netcraft_Example_3.eml": "netcraft/Netcraft_Example_1.eml",
+            "netcraft/Netcraft_Example_4.eml": "netcraft/Netcraft_Example_1.eml",
+            "projecthoneypot/Projecthoneypot_Example_free_2.eml": "projecthoneypot/Projecthoneypot_Example_free_1.eml",
+            "projecthoneypot/Projecthoneypot_Example_paid_2.eml": "projecthoneypot/Projecthoneypot_Example_paid_1.eml",
+            **{
+                f"shadowserver/2019-10-15-{t}-sample-asn.csv.zip.eml": (
+                    "shadowserver/2015-01-01-dns_openresolver-sample-asn.csv.zip.eml"
+                )
+                for t in ("scan_dns", "scan_ftp", "scan_http", "scan_ldap_tcp", "scan_rsync")
+            },
+            "spamexperts/11.eml": "spamexperts/10.eml",
+            "webiron/Webiron_Example_3.eml": "webiron/Webiron_Example_2.eml",
+        },
+    )
+}
+
+
 def is_report_file(path: Path) -> bool:
     name = path.name
     if name.startswith(".") or name.endswith(".license"):
@@ -146,37 +197,55 @@ def report_files(corpus: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and is_report_file(p))
 
 
-def sweep(runtime: Runtime, corpus: Path) -> dict[str, tuple[str, str | None, int, str | None]]:
-    """rel path → (status, parser, events, error) for every report file."""
-    intake = IntakeService(runtime)
+def sweep(runtime: Runtime, corpus: Path) -> dict[str, dict[str, Any]]:
+    """rel path → the row ``abusedesk intake file --json`` prints for it, every report file in one import."""
     root = corpus / "reports"
-    results: dict[str, tuple[str, str | None, int, str | None]] = {}
-    by_id: dict[str, str] = {}
-    for path in report_files(corpus):
-        rel = str(path.relative_to(root))
-        accepted = intake.accept(path.read_bytes(), channel="file", meta={"filename": path.name})
-        raw_id = accepted.raw.id
-        if accepted.duplicate and raw_id in by_id:  # byte-identical copies in two sample sets
-            results[rel] = results[by_id[raw_id]]
-            continue
-        by_id[raw_id] = rel
-        outcome = intake.parse(raw_id)
-        results[rel] = (outcome.status, outcome.parser, len(outcome.events), outcome.error)
+    door = wire_channels(runtime)
+    files = report_files(corpus)
+    items = import_paths(door, files)
+    runtime.drain()
+    rows = outcomes(runtime, items)
+
+    def rel(source: str) -> str:  # an mbox-shaped file (it starts with "From ") is one message, "<path>#1"
+        return str(Path(source.removesuffix("#1")).relative_to(root))
+
+    results: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        for key in ("source", "duplicate_of_source", "related_to_source"):
+            if key in row:
+                row[key] = rel(row[key])
+        assert row["source"] not in results, f"{row['source']} gave more than one input"
+        results[row["source"]] = row
     return results
 
 
 def test_every_corpus_report_is_parsed_or_expectedly_quarantined(runtime: Runtime, corpus: Path) -> None:
     results = sweep(runtime, corpus)
+    root = corpus / "reports"
     files = report_files(corpus)
-    assert len(results) == len(files) > 350
-    # nothing lost: one recorded raw input per distinct file content, none left "stored"
-    distinct = {p.read_bytes() for p in files}
+    assert sorted(results) == sorted(str(p.relative_to(root)) for p in files)
+    assert len(files) > 350
+    # a duplicate only where the bytes are the same: nothing silently lost
+    duplicates = {rel: r["duplicate_of_source"] for rel, r in results.items() if r["status"] == "duplicate"}
+    assert duplicates == EXPECTED_DUPLICATES
+    for copy, first in duplicates.items():
+        assert (root / copy).read_bytes() == (root / first).read_bytes()
+        assert results[copy]["duplicate_of"] == results[first]["reference"]
+        assert results[copy]["original_status"] == results[first]["status"] == "parsed"
+    related = {rel: r["related_to_source"] for rel, r in results.items() if r.get("related_to")}
+    assert related == EXPECTED_RELATED
+    for later, first in related.items():
+        assert results[later]["related_to"] == results[first]["reference"]
+        assert results[later]["reference"] != results[first]["reference"]
+    # one recorded raw input per file that is not a duplicate, every one parsed or quarantined
     with runtime.sessions() as s:
-        assert s.scalar(select(func.count()).select_from(RawInputRow)) == len(distinct)
-        assert s.scalar(select(func.count()).select_from(RawInputRow).where(RawInputRow.status == "stored")) == 0
-    crashed = {rel: r[3] for rel, r in results.items() if r[3] and " crashed: " in r[3]}
+        assert s.scalar(select(func.count()).select_from(RawInputRow)) == len(files) - len(EXPECTED_DUPLICATES)
+        statuses = Counter(s.scalars(select(RawInputRow.status)))
+        assert set(statuses) == {"parsed", "quarantined"}
+    own = {rel: r for rel, r in results.items() if r["status"] != "duplicate"}
+    crashed = {rel: r.get("reason") for rel, r in own.items() if " crashed: " in (r.get("reason") or "")}
     assert crashed == {}, "a parser crashed (a bug, not a quarantine)"
-    quarantined = {rel: r[3] or "" for rel, r in results.items() if r[0] == "quarantined"}
+    quarantined = {rel: r["reason"] or "" for rel, r in own.items() if r["status"] == "quarantined"}
     expected = EXPECTED_QUARANTINE | SCHEMA_DRIFT
     unexpected = {rel: reason for rel, reason in quarantined.items() if rel not in expected}
     assert unexpected == {}, "quarantined but not expected"
@@ -184,8 +253,26 @@ def test_every_corpus_report_is_parsed_or_expectedly_quarantined(runtime: Runtim
     assert not_quarantined == [], "expected in quarantine but parsed"
     wrong_reason = {rel: (expected[rel], reason) for rel, reason in quarantined.items() if expected[rel] not in reason}
     assert wrong_reason == {}
-    assert all(r[0] in ("parsed", "quarantined") for r in results.values())
-    assert all(r[2] > 0 for r in results.values() if r[0] == "parsed")
+    assert {r["status"] for r in own.values()} == {"parsed", "quarantined"}
+    assert [rel for rel, r in own.items() if r["status"] == "parsed" and r["events"] == 0] == []
+    # through the door, each file yields what the per-family tables say its parser yields on the bare file
+    want: dict[str, tuple[str | None, int]] = {name: (parser, count) for name, parser, count, _, _ in EXPECTED_EVENTS}
+    for table, folder in (
+        (SHADOWSERVER, "intelmq-shadowserver-testdata/{}.csv"),
+        (SHADOWSERVER_MAILS, "abuseio-notifier-samples/shadowserver/{}"),
+        (ACNS, "abuseio-notifier-samples/{}"),
+    ):
+        for name, expect in table.items():
+            if len(expect) == 3:
+                want[folder.format(name)] = (None, expect[0])
+    got = {
+        rel: (r["parser"] if parser else None, r["events"])
+        for rel, (parser, _) in want.items()
+        for r in [own.get(rel, results[rel])]
+        if r["status"] != "duplicate"
+    }
+    assert got == {rel: w for rel, w in want.items() if rel in got}
+    assert set(want) - set(got) == set(EXPECTED_DUPLICATES) & set(want)
 
 
 def main() -> None:  # pragma: no cover - a helper to print the current sweep (python -m tests.corpus.test_corpus_all)
@@ -197,10 +284,13 @@ def main() -> None:  # pragma: no cover - a helper to print the current sweep (p
     with tempfile.TemporaryDirectory() as tmp:
         rt = Runtime.open(Settings(data_dir=Path(tmp)))
         results = sweep(rt, CORPUS)
-        print(Counter((r[0], r[1]) for r in results.values()))
+        print(Counter((r["status"], r.get("parser")) for r in results.values()))
         for rel, r in sorted(results.items()):
-            if r[0] != "parsed":
-                print(f"{rel}\t{r[1]}\t{r[3]}")
+            if r["status"] != "parsed" or r.get("related_to"):
+                print(
+                    f"{rel}\t{r['status']}\t{r.get('reason') or r.get('duplicate_of_source') or ''}\t"
+                    f"{r.get('related_to_source') or ''}"
+                )
 
 
 if __name__ == "__main__":  # pragma: no cover

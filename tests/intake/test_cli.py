@@ -56,6 +56,66 @@ def test_file_import_json_and_reimport(cli, runtime: Runtime, tmp_path: Path) ->
     assert len(_rows(runtime)) == 2
 
 
+def test_file_import_tells_each_files_fate(cli, runtime: Runtime, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    src = tmp_path / "in"  # not tmp_path itself: the data dir is in there
+    src.mkdir()
+    (src / "a.eml").write_bytes(complaint())
+    # the same Message-ID from the same sender with other content: a new report, related to a.eml
+    (src / "b.eml").write_bytes(
+        complaint(subject="Spam from 192.0.2.21", body="Your host 192.0.2.21 sent us spam at 08:10 UTC.\n")
+    )
+    # a.eml as another mailbox kept it: a duplicate, never "parsed"
+    (src / "c.eml").write_bytes(b"Received: from mx2.example.net by mx.provider.example\n" + complaint())
+    bad = xarf()
+    bad.pop("protocol")
+    (src / "d.json").write_text(json.dumps(bad))
+    code, out = cli("intake", "file", str(src), "--json")
+    assert code == 0, out
+    rows = {Path(r["source"]).name: r for r in json.loads(out)}
+    a, b, c, d = (rows[n] for n in ("a.eml", "b.eml", "c.eml", "d.json"))
+    assert (a["status"], a["duplicate"], a["events"], a["parser"]) == ("parsed", False, 1, "freetext")
+    assert "related_to" not in a
+    assert (b["status"], b["duplicate"], b["events"]) == ("parsed", False, 1)
+    assert (b["related_to"], Path(b["related_to_source"]).name) == (a["reference"], "a.eml")
+    assert b["reference"] != a["reference"]
+    assert (c["status"], c["duplicate"], c["duplicate_of"], c["original_status"]) == (
+        "duplicate",
+        True,
+        a["reference"],
+        "parsed",
+    )
+    assert Path(c["duplicate_of_source"]).name == "a.eml"
+    assert "events" not in c
+    assert (d["status"], d["parser"], d["events"]) == ("quarantined", "xarf", 0)
+    assert "protocol" in d["reason"]
+    assert len(_rows(runtime)) == 3
+    code, out = cli("intake", "show", b["reference"], "--json")
+    assert json.loads(out)["related_to"] == a["reference"]
+    # the human form says the same; a second import finds every file a duplicate of itself
+    code, out = cli("intake", "file", str(src))
+    lines = {Path(line.split()[-1]).name: line for line in out.splitlines() if line.strip()}
+    assert lines["c.eml"].startswith(f"duplicate    {a['reference']} (duplicate of {a['reference']}, ")
+    assert lines["b.eml"].startswith(f"duplicate    {b['reference']} (duplicate of {b['reference']}, parsed)")
+    assert lines["d.json"].startswith(f"duplicate    {d['reference']} (duplicate of {d['reference']}, quarantined)")
+    assert len(_rows(runtime)) == 3
+
+
+def test_file_import_text_names_reasons_and_relations(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    src = tmp_path / "in"  # not tmp_path itself: the data dir is in there
+    src.mkdir()
+    (src / "a.eml").write_bytes(complaint())
+    (src / "b.eml").write_bytes(complaint(subject="Spam from 192.0.2.21"))
+    bad = xarf()
+    bad.pop("protocol")
+    (src / "d.json").write_text(json.dumps(bad))
+    code, out = cli("intake", "file", str(src))
+    assert code == 0, out
+    lines = {Path(line.split()[-1]).name: line for line in out.splitlines() if line.strip()}
+    assert lines["a.eml"].startswith("parsed ")
+    assert "(related to " in lines["b.eml"] and lines["b.eml"].startswith("parsed ")
+    assert lines["d.json"].startswith("quarantined ") and "protocol" in lines["d.json"]
+
+
 def test_file_import_refuses_oversized_with_exit_1(cli, runtime: Runtime, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     runtime.settings.intake.max_input_bytes = 10  # the CLI builds its own settings; use the env instead
     big = tmp_path / "big.txt"

@@ -6,7 +6,7 @@ import email
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from abusedesk.bus.worker import replay_raw
 from abusedesk.cli.intake import wire_all
@@ -144,23 +144,33 @@ def test_resent_report_is_a_duplicate_with_the_same_reference(runtime: Runtime, 
     door = wire_all(runtime)
     first = door.receive(complaint(), channel="smtp", mail_from="reporter@example.net")
     same_bytes = door.receive(complaint(), channel="smtp", mail_from="reporter@example.net")
-    resent = door.receive(
+    relayed = door.receive(
+        b"Received: from mx2.example.net by mx.provider.example\nDelivered-To: abuse@provider.example\n" + complaint(),
+        channel="imap",
+        mail_from="reporter@example.net",
+    )
+    other_content = door.receive(
         complaint(subject="Fwd: Spam from 192.0.2.20"), channel="smtp", mail_from="reporter@example.net"
     )
     other_sender = door.receive(complaint(sender="other@example.com"), channel="smtp", mail_from="other@example.com")
     assert not first.duplicate
     assert same_bytes.duplicate
     assert same_bytes.raw_id == first.raw_id
-    assert resent.duplicate
-    assert resent.raw_id != first.raw_id
-    assert resent.reference == first.reference
+    assert relayed.duplicate  # another way in, the same message: the header fields added in transit do not count
+    assert (relayed.raw_id, relayed.reference) == (first.raw_id, first.reference)
+    # the same Message-ID with another Subject is the sender's new report, linked to the first
+    assert not other_content.duplicate
+    assert other_content.reference != first.reference
+    assert other_content.related_to == first.raw_id
     assert not other_sender.duplicate
+    assert other_sender.related_to is None  # a Message-ID is its sender's own
     with runtime.sessions() as s:
-        assert s.get(RawInputRow, resent.raw_id).status == "duplicate"
+        assert s.get(RawInputRow, other_content.raw_id).related_to == first.raw_id
+        assert s.scalar(select(func.count()).select_from(RawInputRow)) == 3
     runtime.drain()
     stats = reporter_stats(runtime, "reporter@example.net")
     assert stats is not None
-    assert stats["reports"] == 1  # the re-sent copy is not a second report
+    assert stats["reports"] == 2  # the re-sent copies are not reports; the other content is
 
 
 def test_reporter_counts_and_accuracy(runtime: Runtime) -> None:

@@ -226,7 +226,7 @@ def export_case(rt: Runtime, case: str, out: Path, *, exported_by: str = "abused
         )
 
     for r in raw_rows:
-        files[f"raw/{r.id}"] = rt.raw_store.get(r.id)
+        files[f"raw/{r.id}"] = rt.raw_store.get(r.blob)
     store = EvidenceStore(rt.settings.evidence_dir)
     for e in evidence:
         files[f"evidence/{e.sha256}"] = store.get(e.sha256)

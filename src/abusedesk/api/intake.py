@@ -2,8 +2,12 @@
 
 A body over ``intake.max_input_bytes`` is refused with 413: by its Content-Length before anything is read, and
 while streaming when no length was given, so an oversized upload never sits in memory whole. A new report
-answers 202, a re-sent one (same bytes, or same XARF ``report_id``) 200 with the same reference. One client
-submitting too fast gets 429 with ``Retry-After`` (``abusedesk.api.ratelimit``), before its body is read.
+answers 202; a re-sent one (the same content from the same reporter: for XARF the same document, for mail the
+same message once the header fields added in transit are set aside) 200 with the first one's reference and
+``duplicate: true``. A XARF ``report_id`` the same reporter already used for other content is refused with 409
+(Conflict, naming the earlier reference); a mail with an earlier Message-ID and other content is a new report,
+``related_to`` the earlier one. One client submitting too fast gets 429 with ``Retry-After``
+(``abusedesk.api.ratelimit``), before its body is read.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from abusedesk.api.ratelimit import SubmissionLimiter
 from abusedesk.domain.errors import InputRejected
 from abusedesk.intake.channels import MailDoor
 from abusedesk.intake.http import HttpIntake, report_status
+from abusedesk.intake.reporters import reference_of
 from abusedesk.intake.service import IntakeService
 from abusedesk.runtime import Runtime
 
@@ -65,7 +70,14 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("/reports", status_code=202, responses={200: {"description": "a re-sent report"}})
+@router.post(
+    "/reports",
+    status_code=202,
+    responses={
+        200: {"description": "a re-sent report (the same content from the same reporter)"},
+        409: {"description": "a XARF report_id this reporter already used for other content"},
+    },
+)
 async def submit_report(request: Request, background: BackgroundTasks) -> JSONResponse:
     """Submit a report; the answer carries the reference and where to poll its status."""
     rt = _rt(request)
@@ -85,6 +97,8 @@ async def submit_report(request: Request, background: BackgroundTasks) -> JSONRe
         "duplicate": receipt.duplicate,
         "format": submission.kind,
     }
+    if receipt.related_to:
+        content["related_to"] = reference_of(receipt.related_to)
     if receipt.ack is not None:
         content["acknowledged"] = receipt.ack.sent
     return JSONResponse(content, status_code=200 if receipt.duplicate else 202, background=background)
@@ -92,6 +106,6 @@ async def submit_report(request: Request, background: BackgroundTasks) -> JSONRe
 
 @router.get("/reports/{reference}", name="get_report")
 async def get_report(request: Request, reference: str) -> dict[str, Any]:
-    """What became of a report: stored, parsed, quarantined or duplicate; events; case references."""
+    """What became of a report: stored, parsed or quarantined; events; case references; the report it relates to."""
     status = await run_in_threadpool(report_status, _rt(request), reference)
     return {"ok": True, **status}

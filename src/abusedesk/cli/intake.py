@@ -19,7 +19,6 @@ from abusedesk.domain.timeutil import iso
 from abusedesk.intake.channels import MailDoor, wire_channels
 from abusedesk.intake.http import find_raw
 from abusedesk.intake.reporters import reference_of
-from abusedesk.runtime import Runtime
 
 app = typer.Typer(help="intake commands", no_args_is_help=True)
 
@@ -45,8 +44,13 @@ def file_(
     paths: Annotated[list[Path], typer.Argument(help="Files, maildir directories or mbox files.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Import files: a maildir, an mbox, or plain files (mail, CSV feed, XARF JSON), then run the pipeline."""
-    from abusedesk.intake.mailbox import import_paths
+    """Import files: a maildir, an mbox, or plain files (mail, CSV feed, XARF JSON), then run the pipeline.
+
+    Each file or message is reported as parsed, quarantined (with the reason), a duplicate of an earlier input
+    (the same content from the same reporter), or rejected; one with an earlier Message-ID and other content is
+    a new report, related to the earlier one.
+    """
+    from abusedesk.intake.mailbox import import_paths, outcomes
 
     for p in paths:
         if not p.exists():
@@ -54,36 +58,26 @@ def file_(
     with door() as d:
         items = import_paths(d, paths)
         d.rt.drain()
-        rows = []
-        for item in items:
-            row: dict[str, Any] = {"source": item.source}
-            if item.receipt is not None:
-                status = _status(d.rt, item.receipt.original_id)
-                row |= {
-                    "raw_id": item.receipt.raw_id,
-                    "reference": item.receipt.reference,
-                    "duplicate": item.receipt.duplicate,
-                    "status": status,
-                }
-            else:
-                row |= {"error": item.error, "status": "rejected"}
-            rows.append(row)
+        rows = outcomes(d.rt, items)
     if as_json:
         context.emit(rows, True)
     else:
         for r in rows:
-            dup = " (duplicate)" if r.get("duplicate") else ""
-            detail = r.get("reference") or r.get("error")
-            typer.echo(f"{r['status']:<12} {detail}{dup}  {r['source']}")
+            typer.echo(f"{r['status']:<12} {r.get('reference') or r.get('error')}{_detail(r)}  {r['source']}")
     if any(r["status"] == "rejected" for r in rows):
         raise typer.Exit(1)
 
 
-def _status(rt: Runtime, raw_id: str) -> str:
-    from abusedesk.store.tables.intake import RawInputRow
-
-    with rt.sessions() as s:
-        return str(s.scalar(select(RawInputRow.status).where(RawInputRow.id == raw_id)) or "?")
+def _detail(row: dict[str, Any]) -> str:
+    if row["status"] == "duplicate":
+        first = row.get("duplicate_of_source") or row.get("original_status")
+        return f" (duplicate of {row['duplicate_of']}, {first})"
+    parts = []
+    if row["status"] == "quarantined":
+        parts.append(str(row.get("reason")))
+    if row.get("related_to"):
+        parts.append(f"related to {row['related_to']}")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 @app.command()
@@ -267,6 +261,7 @@ def show(
             "attempts": row.attempts,
             "reporter": row.reporter,
             "report_ref": row.report_ref,
+            "related_to": reference_of(row.related_to) if row.related_to else None,
             "error": row.error,
             "issues": row.issues,
             "meta": row.meta,
@@ -286,6 +281,7 @@ def show(
         "attempts",
         "reporter",
         "report_ref",
+        "related_to",
         "error",
     ):
         if data[key] is not None:

@@ -3,8 +3,10 @@
 ``MailDoor.receive`` reads only the headers it needs (From, Message-ID, Subject and the loop-protection headers),
 names the parser when an envelope recipient (``meta["rcpt_to"]``) has a format hint (``intake/hints.py``),
 calls ``IntakeService.accept`` (which stores the bytes durably before returning), records the reporter, and only
-then sends the acknowledgement. The same Message-ID from the same sender is a re-sent report: ``accept`` records
-it as a duplicate of the first (its ``report_ref``).
+then sends the acknowledgement. A copy of a message already taken in (the same sender, the same content once the
+header fields added in transit are set aside) is a duplicate: nothing new is stored and the answer names the
+first. The same Message-ID from the same sender with other content is a new report, linked to the first
+(``report_ref`` → ``related_to``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ class Receipt:
         return self.accepted.duplicate
 
     @property
+    def related_to(self) -> str | None:
+        """The raw id of the earlier input with this one's Message-ID or report id (and other content)."""
+        return self.accepted.related_to
+
+    @property
     def original_id(self) -> str:
         """The raw id the reporter should see: the first input when this one is a duplicate."""
         return self.accepted.duplicate_of or self.accepted.raw.id
@@ -76,7 +83,7 @@ def _header(msg: Message, name: str) -> str | None:
 
 
 def mail_report_ref(reporter: str | None, message_id: str | None) -> str | None:
-    """``mail:<sender>:<message-id>`` (hashed when long): the id of a re-sent copy of the same report."""
+    """``mail:<sender>:<message-id>`` (hashed when long): what links a message to its sender's earlier ones."""
     if not reporter or not message_id:
         return None
     ref = f"mail:{reporter}:{message_id.strip().strip('<>')}"
@@ -102,10 +109,13 @@ class MailDoor:
         report_ref: str | None = None,
         reporter: str | None = None,
         ack: bool | None = None,
+        canonical: bytes | None = None,
+        refuse_ref_reuse: str | None = None,
     ) -> Receipt:
         """Accept one message (raises InputRejected when too large), record its reporter, then acknowledge it.
 
         ``ack=False`` skips the mail acknowledgement (a machine report whose HTTP answer carries the reference).
+        ``canonical`` and ``refuse_ref_reuse`` are passed to ``IntakeService.accept``.
         """
         headers = read_headers(data)
         meta = dict(meta or {})
@@ -128,7 +138,15 @@ class MailDoor:
         if auto:
             meta["auto_generated"] = auto
         # accept counts the report for its reporter in the same transaction that stores it
-        accepted = self.intake.accept(data, channel=channel, meta=meta, report_ref=report_ref, reporter=reporter)
+        accepted = self.intake.accept(
+            data,
+            channel=channel,
+            meta=meta,
+            report_ref=report_ref,
+            reporter=reporter,
+            canonical=canonical,
+            refuse_ref_reuse=refuse_ref_reuse,
+        )
         receipt = Receipt(accepted, reference_of(accepted.duplicate_of or accepted.raw.id))
         if (self.ack if ack is None else ack) and channel in REPLY_CHANNELS and reporter:
             outcome = self.desk.acknowledge(

@@ -1,15 +1,17 @@
 """The HTTP channel's service: a submitted report (XARF v4 JSON, raw mail, or a web form) through the one door.
 
-- XARF v4 JSON (``application/json`` with ``xarf_version`` and ``report_id``) is stored as sent; its
-  ``report_id`` is the report's external id, so a re-POST of the same report (even re-serialised) is a duplicate
-  and gets the same reference.
+- XARF v4 JSON (``application/json`` with ``xarf_version`` and ``report_id``) is stored as sent. A re-POST of
+  the same document (even re-serialised: its content key is the canonical JSON) from the same reporter is a
+  duplicate and gets the same reference; the same ``report_id`` from the same reporter with other content is
+  refused with 409 Conflict naming the earlier reference; another reporter's equal ``report_id`` is its own
+  report.
 - A raw mail (``message/rfc822``) goes through the mail door, as if it came by SMTP.
 - A web form (JSON without ``xarf_version``, ``multipart/form-data`` or ``application/x-www-form-urlencoded``,
   fields ``reporter_email``, ``subject`` (IP or URL), ``description``, ``time``, optional ``kind``) is written
   down as a XARF v4 report, so the XARF parser reads it like any other.
 
-``report_status`` tells a submitter what became of a reference: stored, parsed, quarantined or duplicate, the
-number of events, and the case references once cases exist.
+``report_status`` tells a submitter what became of a reference: stored, parsed or quarantined (with the reason),
+the number of events, the case references once cases exist, and the earlier report it is related to.
 """
 
 from __future__ import annotations
@@ -93,15 +95,16 @@ class HttpIntake:
         reporter_obj = doc.get("reporter") if isinstance(doc.get("reporter"), dict) else {}
         reporter = normalise_address(str((reporter_obj or {}).get("contact") or "")) or None
         meta["xarf_report_id"] = report_id[:200]
-        ref = f"xarf:{report_id.strip()}"
-        ref = ref if len(ref) <= 200 else "xarf:" + sha256_hex(ref.encode())
         return self.door.receive(
             body,
             channel="http",
             meta={**meta, "filename": "report.json"},
-            report_ref=ref,
+            report_ref=xarf_report_ref(reporter, report_id),
             reporter=reporter,
             ack=False,  # a machine report: the HTTP answer is its acknowledgement, no mail on top
+            # the document, not its spelling, is the content: a re-serialised copy is the same report
+            canonical=json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode(),
+            refuse_ref_reuse=f"XARF report_id {report_id.strip()[:200]!r}",
         )
 
     def _webform(self, form: dict[str, Any], meta: dict[str, Any]) -> Receipt:
@@ -172,9 +175,15 @@ class HttpIntake:
             body,
             channel="http",
             meta={**meta, "webform": True, "filename": "webform.json"},
-            report_ref=f"xarf:{report_id}",
+            report_ref=xarf_report_ref(email, report_id),
             reporter=email,
         )
+
+
+def xarf_report_ref(reporter: str | None, report_id: str) -> str:
+    """``xarf:<reporter>:<report_id>`` (hashed when long): a report id is the reporter's own, not global."""
+    ref = f"xarf:{reporter or ''}:{report_id.strip()}"
+    return ref if len(ref) <= 200 else "xarf:" + sha256_hex(ref.encode())
 
 
 def _check_xarf(body: bytes, *, received_at: datetime) -> None:
@@ -226,40 +235,26 @@ def find_raw(rt: Runtime, reference: str) -> RawInputRow:
 
 
 def report_status(rt: Runtime, reference: str) -> dict[str, Any]:
-    """What a submitter may know about their report."""
+    """What a submitter may know about their report (a duplicate's reference is the first report's own)."""
     row = find_raw(rt, reference)
-    target = row
-    duplicate_of: str | None = None
-    if row.status == "duplicate" and row.report_ref:
-        with rt.sessions() as s:
-            first = s.scalar(
-                select(RawInputRow)
-                .where(RawInputRow.report_ref == row.report_ref, RawInputRow.channel == row.channel)
-                .where(RawInputRow.status != "duplicate")
-                .order_by(RawInputRow.received_at)
-                .limit(1)
-            )
-        if first is not None:
-            target, duplicate_of = first, reference_of(first.id)
     with rt.sessions() as s:
-        cases = sorted(_cases_of_events(s, target.id))
+        cases = sorted(_cases_of_events(s, row.id))
     out: dict[str, Any] = {
         "reference": reference_of(row.id),
-        "status": "duplicate" if duplicate_of else target.status,
+        "status": row.status,
         "received_at": iso(row.received_at),
         "channel": row.channel,
-        "events": target.event_count,
-        "cases": sorted(cases),
+        "events": row.event_count,
+        "cases": cases,
     }
-    if duplicate_of:
-        out["duplicate_of"] = duplicate_of
-        out["original_status"] = target.status
-    if target.status == "quarantined":
-        out["reason"] = target.error
+    if row.status == "quarantined":
+        out["reason"] = row.error
+    if row.related_to:
+        out["related_to"] = reference_of(row.related_to)
     return out
 
 
-__all__ = ["REFERENCE_LENGTH", "HttpIntake", "Submission", "find_raw", "report_status"]
+__all__ = ["REFERENCE_LENGTH", "HttpIntake", "Submission", "find_raw", "report_status", "xarf_report_ref"]
 
 
 def _cases_of_events(s: Session, raw_id: str) -> set[str]:

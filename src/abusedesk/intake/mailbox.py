@@ -2,8 +2,12 @@
 
 ``import_paths`` looks at each path: a directory with ``cur``/``new``/``tmp`` is a maildir, a file starting with
 ``From `` is an mbox, any other file is one input, any other directory is walked (hidden names skipped). Every
-message goes through the same door as the listeners, so importing one mailbox twice records duplicates, never
+message goes through the same door as the listeners, so importing one mailbox twice finds duplicates, never
 new inputs. A file over the size limit is refused with the reason and the import goes on with the next one.
+
+``outcomes`` tells, once the pipeline has run, what became of each item: parsed (with its events), quarantined
+(with the reason), a duplicate of an earlier input (the same content from the same reporter: never parsed
+again, by design), or refused; and the earlier input a new one is related to (same Message-ID, other content).
 """
 
 from __future__ import annotations
@@ -13,9 +17,15 @@ import mailbox
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
 
 from abusedesk.domain.errors import InputRejected
 from abusedesk.intake.channels import MailDoor, Receipt
+from abusedesk.intake.reporters import reference_of
+from abusedesk.runtime import Runtime
+from abusedesk.store.tables.intake import RawInputRow
 
 log = logging.getLogger(__name__)
 
@@ -91,3 +101,47 @@ def import_paths(door: MailDoor, paths: list[Path]) -> list[ImportItem]:
                 log.warning("%s refused: %s", label, exc.message)
                 items.append(ImportItem(label, error=exc.message))
     return items
+
+
+def outcomes(rt: Runtime, items: list[ImportItem]) -> list[dict[str, Any]]:
+    """One row per item: ``status`` parsed | quarantined (``reason``) | stored | duplicate (``duplicate_of``) |
+    rejected (``error``); ``related_to`` when a new input shares an earlier one's Message-ID or report id.
+
+    References name raw inputs; ``*_source`` names the item of this import that brought the earlier one in.
+    """
+    chunk = sorted({i.receipt.raw_id for i in items if i.receipt is not None})
+    rows: dict[str, RawInputRow] = {}
+    with rt.sessions() as s:
+        for at in range(0, len(chunk), 500):
+            rows.update(
+                (r.id, r) for r in s.scalars(select(RawInputRow).where(RawInputRow.id.in_(chunk[at : at + 500])))
+            )
+    first_source: dict[str, str] = {}
+    for i in items:
+        if i.receipt is not None and not i.receipt.duplicate:
+            first_source.setdefault(i.receipt.raw_id, i.source)
+    out: list[dict[str, Any]] = []
+    for item in items:
+        row: dict[str, Any] = {"source": item.source}
+        receipt = item.receipt
+        if receipt is None:
+            out.append(row | {"status": "rejected", "error": item.error})
+            continue
+        raw = rows.get(receipt.raw_id)
+        status = raw.status if raw is not None else "?"
+        row |= {"raw_id": receipt.raw_id, "reference": receipt.reference, "duplicate": receipt.duplicate}
+        if receipt.duplicate:
+            # a duplicate is the earlier input itself (accept records no second row): say so, never its status
+            row |= {"status": "duplicate", "duplicate_of": reference_of(receipt.original_id), "original_status": status}
+            if receipt.original_id in first_source:
+                row["duplicate_of_source"] = first_source[receipt.original_id]
+        else:
+            row |= {"status": status, "parser": raw.parser if raw else None, "events": raw.event_count if raw else 0}
+            if status == "quarantined" and raw is not None:
+                row["reason"] = raw.error
+        if receipt.related_to and not receipt.duplicate:
+            row["related_to"] = reference_of(receipt.related_to)
+            if receipt.related_to in first_source:
+                row["related_to_source"] = first_source[receipt.related_to]
+        out.append(row)
+    return out

@@ -2,9 +2,11 @@
 
 ``IntakeService.accept`` is the one door every channel uses: it refuses what is too large, stores the bytes
 durably (fsync'd, content-addressed), records the raw input, writes the audit entry, and only then returns, so
-a channel may acknowledge (SMTP 250, HTTP 202) once ``accept`` has returned. The same bytes sent twice are
-recognised as the same input, and so is a re-sent report with the same external id (XARF ``report_id``,
-``Message-ID`` of a complaint).
+a channel may acknowledge (SMTP 250, HTTP 202) once ``accept`` has returned. An input is a duplicate of an
+earlier one only when it has the same content (``intake.contentkey``: for mail, the bytes without the header
+fields added in transit) from the same reporter; one unique, indexed ``content_key`` answers that. The same
+external id (XARF ``report_id``, a complaint's ``Message-ID``) with other content is a new input, parsed, and
+linked to the first one (``related_to``).
 
 The parse stage (``ParseStage``) reads ``raw.stored`` messages: it sniffs the format, parses, stores the Events
 (ids are deterministic, so a replay inserts nothing new) and publishes ``events.parsed``. An input no parser
@@ -19,12 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, select
+from sqlalchemy.exc import IntegrityError
 
 from abusedesk.bus.base import StageBatch
-from abusedesk.domain.errors import InputRejected, NotFound, ParseError
-from abusedesk.domain.ids import stable_id
+from abusedesk.domain.errors import Conflict, InputRejected, NotFound, ParseError
+from abusedesk.domain.ids import sha256_hex, stable_id
 from abusedesk.domain.records import Event, ParseIssue, RawInput
 from abusedesk.evidence import audit
+from abusedesk.intake.contentkey import content_key
 from abusedesk.intake.hints import ParserHints
 from abusedesk.parsers import mime
 from abusedesk.parsers.base import Parser, Report
@@ -41,11 +45,12 @@ CHUNK_EVENTS = 5000
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """What ``accept`` stored: the raw input, and whether it had been seen before (same bytes or report id)."""
+    """What ``accept`` stored: the raw input, or the earlier one with the same content from the same reporter."""
 
     raw: RawInput
     duplicate: bool = False
     duplicate_of: str | None = None
+    related_to: str | None = None  # a new input with the report_ref of this earlier one (other content)
 
 
 @dataclass(slots=True)
@@ -73,6 +78,11 @@ class ParseOutcome:
             "issues": len(self.issues),
             "error": self.error,
         }
+
+
+def derived_raw_id(sha: str, key: str) -> str:
+    """The id of an input whose bytes another reporter's input already has (its id is the bytes' SHA-256)."""
+    return sha256_hex(f"{sha}:{key}".encode())
 
 
 def row_to_raw(row: RawInputRow) -> RawInput:
@@ -122,63 +132,88 @@ class IntakeService:
         meta: dict[str, Any] | None = None,
         report_ref: str | None = None,
         reporter: str | None = None,
+        canonical: bytes | None = None,
+        refuse_ref_reuse: str | None = None,
     ) -> Accepted:
-        """Store ``data`` durably and record it with its hand-off to the parse stage. Then it may be acked."""
+        """Store ``data`` durably and record it with its hand-off to the parse stage. Then it may be acked.
+
+        A duplicate is the same content from the same reporter (``contentkey``): it is not stored again and the
+        answer names the first input. The same ``report_ref`` with other content is a new input, linked to the
+        first (``related_to``); with ``refuse_ref_reuse`` (a label such as "XARF report_id 'x'") it is refused with
+        Conflict instead. ``canonical`` is the content to key on when the channel knows it better than the bytes.
+        """
         limit = self.rt.settings.intake.max_input_bytes
         if len(data) > limit:
             raise InputRejected(
                 f"input of {len(data)} bytes from channel {channel} is over the limit of {limit} bytes "
                 "(setting intake.max_input_bytes); it was not stored"
             )
-        sha, _ = self.rt.raw_store.put(data)
+        key = content_key(data, reporter=reporter, canonical=canonical)
         now = self.rt.clock.now()
         meta = dict(meta or {})
-        with self.rt.sessions.begin() as s:
-            existing = s.get(RawInputRow, sha)
-            if existing is not None:
-                return Accepted(row_to_raw(existing), duplicate=True, duplicate_of=sha)
-            dup_of = None
-            if report_ref:
-                dup_of = s.scalar(
-                    select(RawInputRow.id)
-                    .where(RawInputRow.report_ref == report_ref, RawInputRow.channel == channel)
-                    .limit(1)
+        try:
+            with self.rt.sessions.begin() as s:
+                existing = s.scalar(select(RawInputRow).where(RawInputRow.content_key == key))
+                if existing is not None:
+                    return Accepted(row_to_raw(existing), duplicate=True, duplicate_of=existing.id)
+                related = None
+                if report_ref:
+                    # the first input with this ref is the one not related to another (received_at may tie)
+                    related = s.scalar(
+                        select(RawInputRow.id)
+                        .where(RawInputRow.report_ref == report_ref)
+                        .order_by(RawInputRow.related_to.is_not(None), RawInputRow.received_at, RawInputRow.id)
+                        .limit(1)
+                    )
+                if related and refuse_ref_reuse:
+                    raise Conflict(
+                        f"{refuse_ref_reuse} was already received from {reporter or 'this sender'} as report "
+                        f"{related[:16]} with other content; a new report needs a new id (sending the same "
+                        "report again is safe)"
+                    )
+                # the bytes go to disk (fsync'd) before the row that names them is committed
+                sha, _ = self.rt.raw_store.put(data)
+                raw_id = sha if s.get(RawInputRow, sha) is None else derived_raw_id(sha, key)
+                row = RawInputRow(
+                    id=raw_id,
+                    blob=sha,
+                    content_key=key,
+                    size=len(data),
+                    channel=channel,
+                    received_at=now,
+                    meta=meta,
+                    status="stored",
+                    reporter=reporter,
+                    report_ref=report_ref,
+                    related_to=related,
                 )
-            status = "duplicate" if dup_of else "stored"
-            row = RawInputRow(
-                id=sha,
-                size=len(data),
-                channel=channel,
-                received_at=now,
-                meta=meta,
-                status=status,
-                reporter=reporter,
-                report_ref=report_ref,
-                error=f"same report id {report_ref!r} as raw input {dup_of}" if dup_of else None,
-            )
-            s.add(row)
-            s.flush()
-            audit.append(
-                s,
-                at=now,
-                actor=f"channel:{channel}",
-                action="raw.stored",
-                subject_type="raw_input",
-                subject_id=sha,
-                payload={"size": len(data), "meta": meta, "status": status},
-            )
-            raw = row_to_raw(row)
-            if not dup_of:
+                s.add(row)
+                s.flush()
+                audit.append(
+                    s,
+                    at=now,
+                    actor=f"channel:{channel}",
+                    action="raw.stored",
+                    subject_type="raw_input",
+                    subject_id=raw_id,
+                    payload={"size": len(data), "meta": meta, "status": "stored", "related_to": related},
+                )
+                raw = row_to_raw(row)
                 # the hand-off to the parse stage commits with the input: a crash cannot strand it
-                self.rt.bus.put(s, RAW_STORED, {"raw_id": sha})
+                self.rt.bus.put(s, RAW_STORED, {"raw_id": raw_id})
                 if reporter:
                     from abusedesk.intake.reporters import add_counts
 
                     add_counts(s, {reporter: [1, 0]}, now)
-        if dup_of:
-            return Accepted(raw, duplicate=True, duplicate_of=dup_of)
+        except IntegrityError:
+            # another process stored the same content between our look-up and our insert: that one is the input
+            with self.rt.sessions() as s:
+                first = s.scalar(select(RawInputRow).where(RawInputRow.content_key == key))
+            if first is None:
+                raise
+            return Accepted(row_to_raw(first), duplicate=True, duplicate_of=first.id)
         self.rt.bus.flush()
-        return Accepted(raw)
+        return Accepted(raw, related_to=related)
 
     def parse(self, raw_id: str) -> ParseOutcome:
         """Parse one stored input now, in a transaction of its own, and hand its events on; safe to run again.
@@ -245,7 +280,7 @@ class IntakeService:
     ) -> ParseOutcome:
         raw = row_to_raw(row)
         raw_id = raw.id
-        data = self.rt.raw_store.get(raw_id)
+        data = self.rt.raw_store.get(row.blob or raw_id)
         lim = self.rt.settings.intake
         report = Report(
             raw, data, limits=mime.Limits(max_unpacked=lim.max_unpacked_bytes, max_ratio=lim.max_unpack_ratio)

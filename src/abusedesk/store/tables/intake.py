@@ -12,10 +12,19 @@ from abusedesk.store.base import Base
 
 
 class RawInputRow(Base):
-    """One input as received. status: stored → parsed | quarantined | duplicate."""
+    """One input as received. status: stored → parsed | quarantined.
+
+    ``id`` is the SHA-256 of the bytes (``blob``), except for the rare second input with the very same bytes from
+    another reporter, whose id is derived from both (``service.derived_raw_id``). ``content_key`` (unique) is what
+    makes a re-sent report a duplicate: the same reporter and the same canonical content (``intake.contentkey``).
+    ``related_to`` links a new input to the first one with its ``report_ref`` (the same Message-ID or XARF
+    ``report_id`` with other content).
+    """
 
     __tablename__ = "raw_inputs"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the bytes
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    blob: Mapped[str] = mapped_column(String(64))  # SHA-256 of the bytes: their name in the raw store
+    content_key: Mapped[str] = mapped_column(String(64), unique=True)  # reporter + canonical content, hashed
     size: Mapped[int] = mapped_column(Integer)
     channel: Mapped[str] = mapped_column(String(40))
     received_at: Mapped[datetime] = mapped_column(index=True)
@@ -28,6 +37,7 @@ class RawInputRow(Base):
     issues: Mapped[list[Any]] = mapped_column(default=list)
     reporter: Mapped[str | None] = mapped_column(String(320), index=True)
     report_ref: Mapped[str | None] = mapped_column(String(200), index=True)  # external id (XARF report_id ...)
+    related_to: Mapped[str | None] = mapped_column(ForeignKey("raw_inputs.id"), index=True)  # first same-ref input
     parsed_at: Mapped[datetime | None] = mapped_column()
     # events of this input already committed and handed on by a parse that was cut into chunks (a large feed);
     # a parse resumed after a crash skips them. 0 once the parse is complete.

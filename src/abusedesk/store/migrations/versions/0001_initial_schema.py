@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-07 16:23:46.157741
+Create Date: 2026-12-07 16:41:46.921767
 """
 
 from __future__ import annotations
@@ -219,6 +219,8 @@ def upgrade() -> None:
     op.create_table(
         "raw_inputs",
         sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("blob", sa.String(length=64), nullable=False),
+        sa.Column("content_key", sa.String(length=64), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("channel", sa.String(length=40), nullable=False),
         sa.Column("received_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
@@ -231,12 +233,16 @@ def upgrade() -> None:
         sa.Column("issues", sa.JSON(), nullable=False),
         sa.Column("reporter", sa.String(length=320), nullable=True),
         sa.Column("report_ref", sa.String(length=200), nullable=True),
+        sa.Column("related_to", sa.String(length=64), nullable=True),
         sa.Column("parsed_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=True),
         sa.Column("parse_progress", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["related_to"], ["raw_inputs.id"], name=op.f("fk_raw_inputs_related_to_raw_inputs")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_raw_inputs")),
+        sa.UniqueConstraint("content_key", name=op.f("uq_raw_inputs_content_key")),
     )
     with op.batch_alter_table("raw_inputs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_raw_inputs_received_at"), ["received_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_raw_inputs_related_to"), ["related_to"], unique=False)
         batch_op.create_index(batch_op.f("ix_raw_inputs_report_ref"), ["report_ref"], unique=False)
         batch_op.create_index(batch_op.f("ix_raw_inputs_reporter"), ["reporter"], unique=False)
         batch_op.create_index(batch_op.f("ix_raw_inputs_status"), ["status"], unique=False)
@@ -481,6 +487,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_raw_inputs_status"))
         batch_op.drop_index(batch_op.f("ix_raw_inputs_reporter"))
         batch_op.drop_index(batch_op.f("ix_raw_inputs_report_ref"))
+        batch_op.drop_index(batch_op.f("ix_raw_inputs_related_to"))
         batch_op.drop_index(batch_op.f("ix_raw_inputs_received_at"))
 
     op.drop_table("raw_inputs")
