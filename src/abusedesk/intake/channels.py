@@ -18,6 +18,7 @@ from email.message import Message
 from email.parser import BytesHeaderParser
 from typing import Any
 
+from abusedesk.domain.errors import AbuseDeskError
 from abusedesk.domain.ids import sha256_hex
 from abusedesk.intake.reporters import (
     REPLY_CHANNELS,
@@ -27,7 +28,7 @@ from abusedesk.intake.reporters import (
     normalise_address,
     reference_of,
 )
-from abusedesk.intake.service import Accepted, IntakeService
+from abusedesk.intake.service import Accepted, AcceptRequest, IntakeService
 from abusedesk.parsers import mime
 from abusedesk.runtime import Runtime
 
@@ -117,6 +118,42 @@ class MailDoor:
         ``ack=False`` skips the mail acknowledgement (a machine report whose HTTP answer carries the reference).
         ``canonical`` and ``refuse_ref_reuse`` are passed to ``IntakeService.accept``.
         """
+        prepared = self.prepare(
+            data,
+            channel=channel,
+            meta=meta,
+            mail_from=mail_from,
+            report_ref=report_ref,
+            reporter=reporter,
+            ack=ack,
+            canonical=canonical,
+            refuse_ref_reuse=refuse_ref_reuse,
+        )
+        return self.finish(prepared, self.intake.accept(**prepared.request_kwargs()))
+
+    def receive_many(self, items: list[tuple[bytes, str, dict[str, Any]]]) -> list[Receipt | AbuseDeskError]:
+        """Accept several messages ``(data, channel, meta)`` with one flush and one commit (a file import); each
+        answer is its receipt or the error that refused it."""
+        prepared = [self.prepare(data, channel=channel, meta=meta) for data, channel, meta in items]
+        results = self.intake.accept_many([p.request for p in prepared])
+        return [
+            r if isinstance(r, AbuseDeskError) else self.finish(p, r) for p, r in zip(prepared, results, strict=True)
+        ]
+
+    def prepare(
+        self,
+        data: bytes,
+        *,
+        channel: str,
+        meta: dict[str, Any] | None = None,
+        mail_from: str | None = None,
+        report_ref: str | None = None,
+        reporter: str | None = None,
+        ack: bool | None = None,
+        canonical: bytes | None = None,
+        refuse_ref_reuse: str | None = None,
+    ) -> Prepared:
+        """What the door reads of a message before accepting it: reporter, report ref, hints, loop protection."""
         headers = read_headers(data)
         meta = dict(meta or {})
         if mail_from is not None:
@@ -137,27 +174,39 @@ class MailDoor:
         auto = auto_generated_reason(headers, mail_from, self.desk.own_addresses)
         if auto:
             meta["auto_generated"] = auto
-        # accept counts the report for its reporter in the same transaction that stores it
-        accepted = self.intake.accept(
-            data,
-            channel=channel,
-            meta=meta,
-            report_ref=report_ref,
-            reporter=reporter,
-            canonical=canonical,
-            refuse_ref_reuse=refuse_ref_reuse,
-        )
+        request = AcceptRequest(data, channel, meta, report_ref, reporter, canonical, refuse_ref_reuse)
+        return Prepared(request, headers, mail_from, ack)
+
+    def finish(self, prepared: Prepared, accepted: Accepted) -> Receipt:
+        """After the input is stored (and its reporter counted, in the same transaction): the acknowledgement."""
+        request = prepared.request
         receipt = Receipt(accepted, reference_of(accepted.duplicate_of or accepted.raw.id))
-        if (self.ack if ack is None else ack) and channel in REPLY_CHANNELS and reporter:
+        ack = self.ack if prepared.ack is None else prepared.ack
+        if ack and request.channel in REPLY_CHANNELS and request.reporter:
             outcome = self.desk.acknowledge(
                 raw_id=receipt.original_id,
-                to=reporter,
-                message=headers,
-                mail_from=mail_from,
+                to=request.reporter,
+                message=prepared.headers,
+                mail_from=prepared.mail_from,
                 duplicate=accepted.duplicate,
             )
             receipt = Receipt(accepted, receipt.reference, outcome)
         return receipt
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A message read by the door and ready for ``accept``."""
+
+    request: AcceptRequest
+    headers: Message | None
+    mail_from: str | None
+    ack: bool | None
+
+    def request_kwargs(self) -> dict[str, Any]:
+        r = self.request
+        return {"data": r.data, "channel": r.channel, "meta": r.meta, "report_ref": r.report_ref,
+                "reporter": r.reporter, "canonical": r.canonical, "refuse_ref_reuse": r.refuse_ref_reuse}  # fmt: skip
 
 
 def wire_channels(rt: Runtime) -> MailDoor:

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from abusedesk.domain.errors import InputRejected
+from abusedesk.domain.errors import AbuseDeskError
 from abusedesk.intake.channels import MailDoor, Receipt
 from abusedesk.intake.reporters import reference_of
 from abusedesk.runtime import Runtime
@@ -78,28 +78,40 @@ def _messages(path: Path) -> Iterator[tuple[str, str, dict[str, object], bytes |
         raise FileNotFoundError(f"{path} is neither a file nor a directory")
 
 
-def import_paths(door: MailDoor, paths: list[Path]) -> list[ImportItem]:
-    """Accept every message/file under ``paths``; an oversized one is listed with its reason, not fatal."""
+def import_paths(door: MailDoor, paths: list[Path], *, chunk: int = 200) -> list[ImportItem]:
+    """Accept every message/file under ``paths``, ``chunk`` at a time with one flush and one commit each (group
+    commit); an oversized one is listed with its reason, not fatal."""
     limit = door.rt.settings.intake.max_input_bytes
     items: list[ImportItem] = []
+    waiting: list[tuple[str, tuple[bytes, str, dict[str, Any]]]] = []
+
+    def flush() -> None:
+        for (label, _), result in zip(waiting, door.receive_many([w for _, w in waiting]), strict=True):
+            if isinstance(result, AbuseDeskError):
+                log.warning("%s refused: %s", label, result.message)
+                items.append(ImportItem(label, error=result.message))
+            else:
+                items.append(ImportItem(label, result))
+        waiting.clear()
+
     for path in paths:
         for channel, label, meta, payload in _messages(path):
-            try:
-                if isinstance(payload, Path):
-                    size = payload.stat().st_size
-                    if size > limit:  # refuse before reading a huge file into memory
-                        raise InputRejected(
-                            f"file {payload} is {size} bytes, over the limit of {limit} bytes "
-                            "(setting intake.max_input_bytes); it was not stored"
-                        )
-                    data = payload.read_bytes()
-                else:
-                    data = payload
-                receipt = door.receive(data, channel=channel, meta=dict(meta))
-                items.append(ImportItem(label, receipt))
-            except InputRejected as exc:
-                log.warning("%s refused: %s", label, exc.message)
-                items.append(ImportItem(label, error=exc.message))
+            if isinstance(payload, Path):
+                size = payload.stat().st_size
+                if size > limit:  # refuse before reading a huge file into memory
+                    flush()
+                    message = (f"file {payload} is {size} bytes, over the limit of {limit} bytes "
+                               "(setting intake.max_input_bytes); it was not stored")  # fmt: skip
+                    log.warning("%s refused: %s", label, message)
+                    items.append(ImportItem(label, error=message))
+                    continue
+                data = payload.read_bytes()
+            else:
+                data = payload
+            waiting.append((label, (data, channel, dict(meta))))
+            if len(waiting) >= chunk:
+                flush()
+    flush()
     return items
 
 

@@ -6,12 +6,33 @@ temporary file, which the next ``put`` of the same bytes replaces.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
+import logging
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from abusedesk.domain.errors import NotFound
+
+log = logging.getLogger(__name__)
+
+
+def _load_syncfs() -> object | None:
+    """Linux's syncfs(2) from the C library (through ctypes: no code of ours to compile), or None."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_SYNCFS = _load_syncfs()
 
 
 class ContentStore:
@@ -52,6 +73,49 @@ class ContentStore:
         finally:
             os.close(dir_fd)
         return sha, True
+
+    def put_many(self, items: Sequence[bytes]) -> list[str]:
+        """Store many inputs with one flush to disk for all of them (group commit); returns their SHA-256s.
+
+        Each is written to a temporary file and renamed into place; then one ``syncfs`` makes every file and
+        every rename durable together, where one ``fsync`` per file and per directory cost ~2 ms each. Without
+        syncfs (not Linux) each file is fsync'd as ``put`` does.
+        """
+        shas: list[str] = []
+        written: list[Path] = []
+        for data in items:
+            sha = hashlib.sha256(data).hexdigest()
+            shas.append(sha)
+            path = self.path_for(sha)
+            if path.exists() and path.stat().st_size == len(data):
+                continue
+            if _SYNCFS is None:
+                self.put(data)
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            written.append(path)
+        if written:
+            self.sync()
+        return shas
+
+    def sync(self) -> None:
+        """Flush the file system that holds the store (data, renames, new directories) to disk."""
+        assert _SYNCFS is not None
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            if _SYNCFS(fd) != 0:  # type: ignore[operator]
+                err = ctypes.get_errno()
+                raise OSError(err, f"syncfs of the {self.place} at {self.root} failed: {os.strerror(err)}")
+        finally:
+            os.close(fd)
 
     def get(self, sha: str) -> bytes:
         path = self.path_for(sha)

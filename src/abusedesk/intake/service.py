@@ -17,18 +17,20 @@ inputs after a parser fix.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 
-from abusedesk.bus.base import StageBatch
-from abusedesk.domain.errors import Conflict, InputRejected, NotFound, ParseError
+from abusedesk.bus.base import Outgoing, StageBatch
+from abusedesk.domain.errors import AbuseDeskError, Conflict, InputRejected, NotFound, ParseError
 from abusedesk.domain.ids import sha256_hex, stable_id
 from abusedesk.domain.records import Event, ParseIssue, RawInput
 from abusedesk.evidence import audit
 from abusedesk.intake.contentkey import content_key
+from abusedesk.intake.groupcommit import GroupCommit
 from abusedesk.intake.hints import ParserHints
 from abusedesk.parsers import mime
 from abusedesk.parsers.base import Parser, Report
@@ -109,10 +111,32 @@ def event_row(event: Event) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class AcceptRequest:
+    """One input at the door: its bytes and what the channel knows of it (see ``IntakeService.accept``)."""
+
+    data: bytes
+    channel: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    report_ref: str | None = None
+    reporter: str | None = None
+    canonical: bytes | None = None
+    refuse_ref_reuse: str | None = None
+
+
+def _in_chunks(s: Any, entity: Any, column: Any, values: Sequence[Any], size: int = 500) -> list[Any]:
+    out: list[Any] = []
+    for at in range(0, len(values), size):
+        out.extend(s.scalars(select(entity).where(column.in_(values[at : at + size]))))
+    return out
+
+
 class IntakeService:
     def __init__(self, rt: Runtime, parsers: list[Parser] | None = None) -> None:
         self.rt = rt
         self._parsers = parsers
+        # concurrent accepts (SMTP sessions, HTTP requests) share one flush and one commit
+        self._group: GroupCommit[AcceptRequest, Accepted | AbuseDeskError] = GroupCommit(self.accept_many)
         # checked here, at start-up: a hint naming no registered parser is a ConfigError, not a quarantined input
         self.hints = ParserHints.from_settings(rt.settings.intake.parser_hints, lambda: [p.name for p in self.parsers])
 
@@ -142,78 +166,119 @@ class IntakeService:
         first (``related_to``); with ``refuse_ref_reuse`` (a label such as "XARF report_id 'x'") it is refused with
         Conflict instead. ``canonical`` is the content to key on when the channel knows it better than the bytes.
         """
+        request = AcceptRequest(data, channel, dict(meta or {}), report_ref, reporter, canonical, refuse_ref_reuse)
+        result = self._group.submit(request)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def accept_many(self, requests: Sequence[AcceptRequest]) -> list[Accepted | AbuseDeskError]:
+        """Accept several inputs with one flush of the raw store and one transaction (group commit).
+
+        Each answer is the input's ``Accepted``, or the error that refused it (InputRejected, Conflict): one bad
+        input refuses only itself. Everything that is stored is durable when this returns.
+        """
+        for attempt in range(3):
+            try:
+                return self._accept_batch(requests)
+            except IntegrityError:
+                # another process stored the same content between our look-up and our insert: look again, and
+                # what it stored is the first input now
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _accept_batch(self, requests: Sequence[AcceptRequest]) -> list[Accepted | AbuseDeskError]:
         limit = self.rt.settings.intake.max_input_bytes
-        if len(data) > limit:
-            raise InputRejected(
-                f"input of {len(data)} bytes from channel {channel} is over the limit of {limit} bytes "
-                "(setting intake.max_input_bytes); it was not stored"
-            )
-        key = content_key(data, reporter=reporter, canonical=canonical)
         now = self.rt.clock.now()
-        meta = dict(meta or {})
-        try:
-            with self.rt.sessions.begin() as s:
-                existing = s.scalar(select(RawInputRow).where(RawInputRow.content_key == key))
-                if existing is not None:
-                    return Accepted(row_to_raw(existing), duplicate=True, duplicate_of=existing.id)
-                related = None
-                if report_ref:
-                    # the first input with this ref is the one not related to another (received_at may tie)
-                    related = s.scalar(
-                        select(RawInputRow.id)
-                        .where(RawInputRow.report_ref == report_ref)
-                        .order_by(RawInputRow.related_to.is_not(None), RawInputRow.received_at, RawInputRow.id)
-                        .limit(1)
-                    )
-                if related and refuse_ref_reuse:
-                    raise Conflict(
-                        f"{refuse_ref_reuse} was already received from {reporter or 'this sender'} as report "
+        results: list[Accepted | AbuseDeskError | None] = [None] * len(requests)
+        keys: list[str] = []
+        for i, r in enumerate(requests):
+            keys.append(content_key(r.data, reporter=r.reporter, canonical=r.canonical))
+            if len(r.data) > limit:
+                results[i] = InputRejected(
+                    f"input of {len(r.data)} bytes from channel {r.channel} is over the limit of {limit} bytes "
+                    "(setting intake.max_input_bytes); it was not stored"
+                )
+        fresh: list[int] = []
+        new_rows: list[RawInputRow] = []
+        with self.rt.sessions.begin() as s:
+            wanted = sorted({k for i, k in enumerate(keys) if results[i] is None})
+            existing = {row.content_key: row for row in _in_chunks(s, RawInputRow, RawInputRow.content_key, wanted)}
+            refs = sorted({r.report_ref for r in requests if r.report_ref})
+            related_of: dict[str, str] = {}
+            # the first input with a ref is the one not related to another (received_at may tie)
+            for row in sorted(
+                _in_chunks(s, RawInputRow, RawInputRow.report_ref, refs),
+                key=lambda r: (r.related_to is not None, r.received_at, r.id),
+            ):
+                related_of.setdefault(str(row.report_ref), row.id)
+            first_in_batch: dict[str, int] = {}
+            for i, r in enumerate(requests):
+                if results[i] is not None:
+                    continue
+                key = keys[i]
+                if key in existing:
+                    row = existing[key]
+                    results[i] = Accepted(row_to_raw(row), duplicate=True, duplicate_of=row.id)
+                    continue
+                if key in first_in_batch:
+                    continue  # a copy of an input earlier in this batch: answered once that one has its row
+                related = related_of.get(r.report_ref) if r.report_ref else None
+                if related and r.refuse_ref_reuse:
+                    results[i] = Conflict(
+                        f"{r.refuse_ref_reuse} was already received from {r.reporter or 'this sender'} as report "
                         f"{related[:16]} with other content; a new report needs a new id (sending the same "
                         "report again is safe)"
                     )
-                # the bytes go to disk (fsync'd) before the row that names them is committed
-                sha, _ = self.rt.raw_store.put(data)
-                raw_id = sha if s.get(RawInputRow, sha) is None else derived_raw_id(sha, key)
-                row = RawInputRow(
-                    id=raw_id,
-                    blob=sha,
-                    content_key=key,
-                    size=len(data),
-                    channel=channel,
-                    received_at=now,
-                    meta=meta,
-                    status="stored",
-                    reporter=reporter,
-                    report_ref=report_ref,
-                    related_to=related,
-                )
-                s.add(row)
+                    continue
+                first_in_batch[key] = i
+                fresh.append(i)
+            if fresh:
+                # the bytes go to disk (one flush for the batch) before the rows that name them are committed
+                shas = self.rt.raw_store.put_many([requests[i].data for i in fresh])
+                taken = {row.id for row in _in_chunks(s, RawInputRow, RawInputRow.id, sorted(set(shas)))}
+                counts: dict[str, list[int]] = {}
+                entries: list[dict[str, Any]] = []
+                for i, sha in zip(fresh, shas, strict=True):
+                    r = requests[i]
+                    raw_id = derived_raw_id(sha, keys[i]) if sha in taken else sha
+                    taken.add(sha)
+                    related = related_of.get(r.report_ref) if r.report_ref else None
+                    if r.report_ref and related is None:
+                        related_of[r.report_ref] = raw_id  # a later input of this batch with the ref links here
+                    row = RawInputRow(
+                        id=raw_id, blob=sha, content_key=keys[i], size=len(r.data), channel=r.channel,
+                        received_at=now, meta=r.meta, status="stored", reporter=r.reporter,
+                        report_ref=r.report_ref, related_to=related,
+                    )  # fmt: skip
+                    new_rows.append(row)
+                    entries.append(
+                        {"at": now, "actor": f"channel:{r.channel}", "action": "raw.stored",
+                         "subject_type": "raw_input", "subject_id": raw_id,
+                         "payload": {"size": len(r.data), "meta": r.meta, "status": "stored", "related_to": related}}
+                    )  # fmt: skip
+                    if r.reporter:
+                        counts.setdefault(r.reporter, [0, 0])[0] += 1
+                s.add_all(new_rows)
                 s.flush()
-                audit.append(
-                    s,
-                    at=now,
-                    actor=f"channel:{channel}",
-                    action="raw.stored",
-                    subject_type="raw_input",
-                    subject_id=raw_id,
-                    payload={"size": len(data), "meta": meta, "status": "stored", "related_to": related},
-                )
-                raw = row_to_raw(row)
-                # the hand-off to the parse stage commits with the input: a crash cannot strand it
-                self.rt.bus.put(s, RAW_STORED, {"raw_id": raw_id})
-                if reporter:
+                audit.append_many(s, entries)
+                # the hand-offs to the parse stage commit with the inputs: a crash cannot strand one
+                self.rt.bus.put_many(s, [Outgoing(RAW_STORED, {"raw_id": row.id}) for row in new_rows])
+                if counts:
                     from abusedesk.intake.reporters import add_counts
 
-                    add_counts(s, {reporter: [1, 0]}, now)
-        except IntegrityError:
-            # another process stored the same content between our look-up and our insert: that one is the input
-            with self.rt.sessions() as s:
-                first = s.scalar(select(RawInputRow).where(RawInputRow.content_key == key))
-            if first is None:
-                raise
-            return Accepted(row_to_raw(first), duplicate=True, duplicate_of=first.id)
-        self.rt.bus.flush()
-        return Accepted(raw, related_to=related)
+                    add_counts(s, counts, now)
+        if fresh:
+            self.rt.bus.flush()
+        for i, row in zip(fresh, new_rows, strict=True):
+            results[i] = Accepted(row_to_raw(row), related_to=row.related_to)
+        by_key = {keys[i]: row for i, row in zip(fresh, new_rows, strict=True)}
+        for i, result in enumerate(results):
+            if result is None:  # a copy of an input earlier in the batch
+                row = by_key[keys[i]]
+                results[i] = Accepted(row_to_raw(row), duplicate=True, duplicate_of=row.id)
+        return [r for r in results if r is not None]
 
     def parse(self, raw_id: str) -> ParseOutcome:
         """Parse one stored input now, in a transaction of its own, and hand its events on; safe to run again.
