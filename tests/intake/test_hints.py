@@ -121,7 +121,7 @@ def _send(server: SmtpIntakeServer, data: bytes, *rcpts: str) -> str:
 
 
 def _settled(server: SmtpIntakeServer, raw_id: str) -> RawInputRow:
-    server.handler.executor.submit(lambda: None).result(timeout=30)  # the drain queued after the reply is done
+    server.handler.settle()  # the drain scheduled after the reply is done
     return _row(server.handler.door.rt, raw_id)
 
 

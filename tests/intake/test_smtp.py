@@ -179,7 +179,7 @@ def test_very_long_header_lines_and_nested_messages(runtime: Runtime, server: Sm
         c.rcpt("abuse@provider.example")
         code, reply = c.data(data)
     assert code == 250, reply
-    server.handler.executor.submit(lambda: None).result(timeout=30)  # the drain queued after the reply is done
+    server.handler.settle()  # the drain scheduled after the reply is done
     with runtime.sessions() as s:
         (row,) = s.scalars(select(RawInputRow)).all()
         assert row.status in ("parsed", "quarantined")

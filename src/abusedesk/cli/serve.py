@@ -57,7 +57,10 @@ def serve(
 
             door = door or MailDoor(IntakeService(rt))
             smtp_host, smtp_port = parse_listen(smtp)
-            smtp_server = SmtpIntakeServer(door, host=smtp_host, port=smtp_port, lmtp=lmtp)
+            # with the in-process bus serve's own loop runs the pipeline; the listener only stores
+            smtp_server = SmtpIntakeServer(
+                door, host=smtp_host, port=smtp_port, lmtp=lmtp, drain=rt.settings.bus != "inprocess"
+            )
             smtp_server.start()
             typer.echo(f"{'LMTP' if lmtp else 'SMTP'} intake on {smtp_host}:{smtp_port}")
         drop_folder = rt.settings.intake.drop_folder

@@ -3,14 +3,16 @@
 Replies: ``250`` with the raw id and reference once ``IntakeService.accept`` returned (the bytes are on disk),
 ``552`` for a message over ``intake.max_input_bytes`` (also advertised as ``SIZE`` in the EHLO/LHLO reply, so a
 well-behaved client does not even send it), ``451`` when storing failed (the sender keeps the message and tries
-again later). LMTP answers once per recipient, as RFC 2033 asks. The pipeline runs after the reply, on one worker
-thread that also does the storing, so the database sees one writer.
+again later). LMTP answers once per recipient, as RFC 2033 asks. Messages are stored on a pool of threads, so
+the messages of concurrent sessions share one flush and one commit (the door's group commit); the pipeline runs
+after the reply, on one thread of its own (``drain=True``, the ``intake smtp`` command) or in ``serve``'s loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,16 +25,41 @@ from abusedesk.intake.channels import MailDoor, Receipt
 
 log = logging.getLogger(__name__)
 
+#: threads storing messages at once: concurrent sessions' messages share a commit (intake.service.GroupCommit)
+STORE_THREADS = 8
+
 
 class IntakeHandler:
     """aiosmtpd handler: every message through ``MailDoor.receive``, answered only after it returned."""
 
-    def __init__(self, door: MailDoor, *, lmtp: bool = False, executor: ThreadPoolExecutor | None = None) -> None:
+    def __init__(
+        self, door: MailDoor, *, lmtp: bool = False, executor: ThreadPoolExecutor | None = None, drain: bool = True
+    ) -> None:
         self.door = door
         self.lmtp = lmtp
         self.channel = "lmtp" if lmtp else "smtp"
-        self.executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-smtp")
+        self.executor = executor or ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="intake-smtp")
+        # one drainer, and at most one drain waiting behind the running one: a burst of mail is one drain
+        self.drain = drain
+        self._drainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-smtp-drain")
+        self._drain_waiting = threading.Lock()
         self.receipts: list[Receipt] = []
+
+    def _drain(self) -> None:
+        self._drain_waiting.release()
+        self.door.rt.drain()
+
+    def schedule_drain(self) -> None:
+        if self.drain and self._drain_waiting.acquire(blocking=False):
+            self._drainer.submit(self._drain)
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until the drain scheduled after the last reply has run (tests, and a clean stop)."""
+        self._drainer.submit(lambda: None).result(timeout=timeout)
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=True)
+        self._drainer.shutdown(wait=True)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content or b""
@@ -56,7 +83,7 @@ class IntakeHandler:
                 envelope, f"451 4.3.0 message not stored ({type(exc).__name__}); please try again later"
             )
         self.receipts.append(receipt)
-        loop.run_in_executor(self.executor, self.door.rt.drain)
+        self.schedule_drain()
         note = " (duplicate)" if receipt.duplicate else ""
         return self._per_rcpt(envelope, f"250 2.0.0 stored as {receipt.raw_id} reference {receipt.reference}{note}")
 
@@ -93,8 +120,10 @@ class _IntakeController(Controller):
 class SmtpIntakeServer:
     """An SMTP (or LMTP) listener in a background thread; ``start``/``stop``, or ``serve_forever`` for the CLI."""
 
-    def __init__(self, door: MailDoor, *, host: str = "127.0.0.1", port: int = 2525, lmtp: bool = False) -> None:
-        self.handler = IntakeHandler(door, lmtp=lmtp)
+    def __init__(
+        self, door: MailDoor, *, host: str = "127.0.0.1", port: int = 2525, lmtp: bool = False, drain: bool = True
+    ) -> None:
+        self.handler = IntakeHandler(door, lmtp=lmtp, drain=drain)
         self.host, self.port = host, port
         self.controller = _IntakeController(
             self.handler, hostname=host, port=port, size_limit=door.rt.settings.intake.max_input_bytes
@@ -105,7 +134,7 @@ class SmtpIntakeServer:
 
     def stop(self) -> None:
         self.controller.stop()
-        self.handler.executor.shutdown(wait=True)
+        self.handler.shutdown()
 
     def serve_forever(self) -> None:
         import threading
@@ -123,7 +152,7 @@ class SmtpIntakeServer:
         finally:
             if getattr(self.controller, "_thread", None) is not None:  # aiosmtpd's: None until started
                 self.controller.stop()
-            self.handler.executor.shutdown(wait=True)
+            self.handler.shutdown()
 
 
 def parse_listen(text: str, default_port: int = 2525) -> tuple[str, int]:
