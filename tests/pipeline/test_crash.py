@@ -30,7 +30,7 @@ from abusedesk.store.tables.intake import RawInputRow
 from tests.pipeline.spine import assert_no_duplicate_audit, counts
 
 ROUNDS = int(os.environ.get("ABUSEDESK_CRASH_ROUNDS", "4"))
-REPORTS = int(os.environ.get("ABUSEDESK_CRASH_REPORTS", "240"))
+REPORTS = int(os.environ.get("ABUSEDESK_CRASH_REPORTS", "800"))
 NATS_REPORTS = int(os.environ.get("ABUSEDESK_CRASH_NATS_REPORTS", "90"))
 ADDRESSES = 30  # 198.51.100.1 .. .30, inside the customer's /27
 ABUSEDESK = str(Path(sys.executable).with_name("abusedesk"))
@@ -131,7 +131,7 @@ def test_kill_9_in_process_reaches_every_end_exactly_once(crash_rt: Runtime, tmp
     killed = 0
     for _ in range(ROUNDS):
         args = ["intake", "file", str(folder), "--json"] if rng.random() < 0.6 else ["pipeline", "resume", "--json"]
-        if run_and_kill(args, env, after=rng.uniform(1.5, 6.0)) is None:
+        if run_and_kill(args, env, after=rng.uniform(0.8, 4.0)) is None:
             killed += 1
     # the survivors: one more import (what was acknowledged before is a duplicate now), then finish the pipeline
     done = subprocess.run([ABUSEDESK, "intake", "file", str(folder)], env=env, capture_output=True, timeout=600)
