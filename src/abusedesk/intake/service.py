@@ -20,7 +20,8 @@ from typing import Any, cast
 
 from sqlalchemy import Table, select
 
-from abusedesk.domain.errors import InputRejected, NotFound, ParseError
+from abusedesk.config import Settings
+from abusedesk.domain.errors import InputLimitExceeded, InputRejected, NotFound, ParseError
 from abusedesk.domain.records import Event, ParseIssue, RawInput
 from abusedesk.evidence import audit
 from abusedesk.parsers import mime
@@ -157,15 +158,14 @@ class IntakeService:
             if row is None:
                 raise NotFound(f"raw input {raw_id} is not recorded")
             raw = row_to_raw(row)
-        data = self.rt.raw_store.get(raw_id)
-        lim = self.rt.settings.intake
-        report = Report(
-            raw, data, limits=mime.Limits(max_unpacked=lim.max_unpacked_bytes, max_ratio=lim.max_unpack_ratio)
-        )
+        report = Report(raw, opener=lambda: self.rt.raw_store.open(raw_id), limits=input_limits(self.rt.settings))
         outcome = ParseOutcome(raw_id=raw_id, status="quarantined")
-        parser = self._sniff(report)
+        try:
+            parser = self._sniff(report)
+        except InputLimitExceeded as exc:  # a bound passed while sniffing: that is the reason, not "format unknown"
+            parser, outcome.error = None, exc.message
         if parser is None:
-            outcome.error = "no parser recognises this input (format unknown)"
+            outcome.error = outcome.error or "no parser recognises this input (format unknown)"
         else:
             outcome.parser = parser.name
             try:
@@ -201,6 +201,13 @@ class IntakeService:
             try:
                 if parser.recognises(report):
                     return parser
+            except InputLimitExceeded:
+                raise
+            except RecursionError:
+                raise InputLimitExceeded(
+                    f"parser {parser.name} recursed too deeply while sniffing; the input is nested deeper than "
+                    "Python can follow (setting intake.max_mime_depth limits MIME nesting)"
+                ) from None
             except Exception:
                 log.exception("parser %s failed while sniffing raw input %s", parser.name, report.raw.id)
         return None
@@ -259,6 +266,17 @@ class IntakeService:
                     .limit(limit)
                 )
             )
+
+
+def input_limits(settings: Settings) -> mime.Limits:
+    """The bounds on one input, from the intake settings (docs/admin/intake.md, "Limits")."""
+    lim = settings.intake
+    return mime.Limits(
+        max_unpacked=lim.max_unpacked_bytes,
+        max_ratio=lim.max_unpack_ratio,
+        max_nesting=lim.max_mime_depth,
+        max_seconds=lim.max_parse_seconds,
+    )
 
 
 def _with_raw(event: Event, raw_id: str) -> Event:

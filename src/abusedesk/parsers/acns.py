@@ -103,7 +103,7 @@ def acns_blocks(report: Report) -> list[tuple[str, str]]:
         text = _undash(report.text)
         _refuse_dtd(text, "input")
         return [("input", m.group(0)) for m in _BLOCK.finditer(text)]
-    for part in mime.walk(msg, limits=report.limits):
+    for part in mime.walk(msg, budget=report.budget):
         data = mime.part_bytes(part)
         if _MARKER not in data and b"<Infringement" not in data:
             continue
@@ -153,7 +153,7 @@ class AcnsParser(Parser):
         msg = report.message
         if msg is None:
             return False
-        for part in mime.walk(msg, limits=report.limits):
+        for part in mime.walk(msg, budget=report.budget):
             name = (part.get_filename() or "").lower()
             is_xml = name.endswith(".xml") or part.get_content_type() in ("application/xml", "text/xml")
             if is_xml and _MARKER in mime.part_bytes(part)[:8192]:

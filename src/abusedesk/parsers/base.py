@@ -8,30 +8,90 @@ input goes to quarantine.
 
 from __future__ import annotations
 
+import io
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.message import Message
 from functools import cached_property
-from typing import ClassVar
+from typing import BinaryIO, ClassVar, TextIO
 
 from pydantic import BaseModel, ConfigDict
 
 from abusedesk.domain.records import Event, ParseIssue, RawInput
-from abusedesk.parsers import mime
+from abusedesk.parsers import mime, textstream
 
 
 class Report:
-    """A raw input handed to parsers, with lazily decoded views so sniffing many parsers costs one decode."""
+    """A raw input handed to parsers, with lazily decoded views so sniffing many parsers costs one decode.
 
-    def __init__(self, raw: RawInput, data: bytes, *, limits: mime.Limits | None = None) -> None:
+    The bytes come either whole (``data``, for small inputs and tests) or from ``opener``, a callable that opens
+    the stored input as a binary stream (``RawStore.open``); then ``data`` is read only when a parser asks for it,
+    and feed parsers read rows from :meth:`open` / :meth:`text_stream` / :meth:`lines` with memory bounded by a
+    row, not by the file (issue 9 item 3). ``budget`` is what the input may still spend on unpacking, decoding
+    and time; every parser charges it through ``mime`` and ticks it in its row loops.
+    """
+
+    def __init__(
+        self,
+        raw: RawInput,
+        data: bytes | None = None,
+        *,
+        limits: mime.Limits | None = None,
+        opener: Callable[[], BinaryIO] | None = None,
+    ) -> None:
+        if data is None and opener is None:
+            raise ValueError("a Report needs its bytes (data) or a way to open them (opener)")
         self.raw = raw
-        self.data = data
         self.limits = limits or mime.Limits()
+        self.budget = mime.Budget(self.limits)
+        self._opener = opener
+        self._prefix = b""
+        if data is not None:
+            self.data = data
+
+    @cached_property
+    def data(self) -> bytes:
+        """The whole input as bytes (read from the opener on first use)."""
+        assert self._opener is not None  # __init__ sets data otherwise
+        with self._opener() as fh:
+            return fh.read()
+
+    def open(self) -> BinaryIO:
+        """The input as a binary stream from its start; the caller closes it."""
+        if "data" in self.__dict__ or self._opener is None:
+            return io.BytesIO(self.data)
+        return self._opener()
+
+    def peek(self, n: int) -> bytes:
+        """The first ``n`` bytes (fewer when the input is shorter), without reading the rest."""
+        if "data" in self.__dict__:
+            return self.data[:n]
+        if len(self._prefix) < n:
+            with self.open() as fh:
+                self._prefix = fh.read(n)
+        return self._prefix[:n]
+
+    @cached_property
+    def encoding(self) -> str:
+        """The codec ``text`` decodes with (utf-8, cp1252 or latin-1), found in a pass over the bytes."""
+        with self.open() as fh:
+            return textstream.detect_encoding(fh)
+
+    def text_stream(self) -> TextIO:
+        """The input as text, decoded as ``text`` is, line ends kept as they are (``newline=""``, what csv needs)."""
+        return io.TextIOWrapper(self.open(), encoding=self.encoding, newline="")
+
+    def lines(self) -> Iterator[str]:
+        """``text.splitlines()``, read a chunk at a time."""
+        with self.text_stream() as fh:
+            yield from textstream.iter_lines(fh)
 
     @cached_property
     def message(self) -> Message | None:
         """The input as an e-mail message, or None when it does not look like one."""
-        return mime.parse_message(self.data) if mime.looks_like_mail(self.data) else None
+        if not mime.looks_like_mail(self.peek(8192)):
+            return None
+        return mime.parse_message(self.data, max_nesting=self.limits.max_nesting)
 
     @cached_property
     def text(self) -> str:
@@ -41,7 +101,7 @@ class Report:
     @cached_property
     def head(self) -> bytes:
         """The first 4 KiB, for cheap sniffing."""
-        return self.data[:4096]
+        return self.peek(4096)
 
     @property
     def filename(self) -> str | None:

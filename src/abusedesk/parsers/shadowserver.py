@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import ipaddress
 import logging
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from abusedesk.domain.errors import ParseError
 from abusedesk.domain.ipnet import is_ip
 from abusedesk.domain.records import Event, ParseIssue
-from abusedesk.parsers import mime
+from abusedesk.parsers import mime, textstream
 from abusedesk.parsers.base import Parser, Report
 from abusedesk.parsers.shadowserver_types import (
     GENERIC_IP_COLUMNS,
@@ -81,11 +80,17 @@ def _is_csv_header(data: bytes) -> bool:
     return any(col in first for col in (b'"ip"', b'"src_ip"', b",ip,", b",src_ip,", b'"asn"', b'"src_asn"'))
 
 
+def _is_archive(filename: str | None, magic: bytes) -> bool:
+    """Whether ``mime.expand_archive`` would open these bytes as a gzip or zip archive."""
+    name = (filename or "").lower()
+    return magic[:2] == b"\x1f\x8b" or magic[:4] == b"PK\x03\x04" or name.endswith((".gz", ".zip"))
+
+
 def report_files(report: Report) -> list[mime.Attachment]:
     """The files a report carries: a mail's attachments (archives opened), an archive's members, or the bytes."""
     if report.message is not None:  # a corrupt archive is a ParseError from mime, naming what is wrong
-        return mime.attachments(report.message, limits=report.limits)
-    return mime.expand_archive(report.filename, "application/octet-stream", report.data, limits=report.limits)
+        return mime.attachments(report.message, budget=report.budget)
+    return mime.expand_archive(report.filename, "application/octet-stream", report.data, budget=report.budget)
 
 
 def _clean(value: str | None) -> str | None:
@@ -117,33 +122,46 @@ class ShadowserverParser(Parser):
             if head[:2] == b"\x1f\x8b" or head[:4] == b"PK\x03\x04":
                 return bool(report.filename and _DATED_NAME.match(report.filename))
             return _is_csv_header(head)
-        for part in mime.walk(msg, limits=report.limits):
+        for part in mime.walk(msg, budget=report.budget):
             name = part.get_filename()
             if name and _DATED_NAME.match(name):
                 return True
         return False
 
     def parse(self, report: Report) -> Iterator[Event | ParseIssue]:
+        if report.message is None and not _is_archive(report.filename, report.peek(4)):
+            # a bare CSV file: read as a stream, a row at a time (issue 9 item 3)
+            named = type_from_filename(report.filename)
+            if named is None and not _is_csv_header(report.peek(2048)):
+                raise self._no_csv(report)
+            with report.text_stream() as text:
+                yield from self._parse_csv(report.filename, text, named, report.budget)
+            return
         files = report_files(report)
         found = False
         for att in files:
-            data = att.data
             named = type_from_filename(att.filename)
-            if named is None and not _is_csv_header(data):
+            if named is None and not _is_csv_header(att.data):
                 continue
             found = True
-            yield from self._parse_csv(att.filename or report.filename, data, named)
+            # unpacked within report.budget; rows are read from the bytes as from a stream
+            with textstream.open_text(att.data) as text:
+                yield from self._parse_csv(att.filename or report.filename, text, named, report.budget)
         if not found:
-            raise ParseError(
-                "no Shadowserver CSV found (no file named YYYY-MM-DD-<type>-....csv and no CSV with a "
-                "'timestamp' header); the attachment may be missing or in another format",
-                source=report.filename,
-                parser=self.name,
-            )
+            raise self._no_csv(report)
 
-    def _parse_csv(self, filename: str | None, data: bytes, named: str | None) -> Iterator[Event | ParseIssue]:
-        text = mime.decode_bytes(data).lstrip("\ufeff")
-        reader = csv.reader(io.StringIO(text, newline=""))
+    def _no_csv(self, report: Report) -> ParseError:
+        return ParseError(
+            "no Shadowserver CSV found (no file named YYYY-MM-DD-<type>-....csv and no CSV with a "
+            "'timestamp' header); the attachment may be missing or in another format",
+            source=report.filename,
+            parser=self.name,
+        )
+
+    def _parse_csv(
+        self, filename: str | None, text: TextIO, named: str | None, budget: mime.Budget
+    ) -> Iterator[Event | ParseIssue]:
+        reader = csv.reader(textstream.strip_bom(text, keep_empty=False))
         where = filename or "shadowserver csv"
         try:
             columns = [c.strip().lower() for c in next(reader)]
@@ -202,6 +220,7 @@ class ShadowserverParser(Parser):
         try:
             for row in reader:
                 line = reader.line_num
+                budget.tick(where)
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue
                 rows += 1
