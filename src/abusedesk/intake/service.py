@@ -158,6 +158,7 @@ class IntakeService:
             if row is None:
                 raise NotFound(f"raw input {raw_id} is not recorded")
             raw = row_to_raw(row)
+        self.rt.raw_store.open(raw_id).close()  # NotFound here, not as "format unknown" from a sniffer
         report = Report(raw, opener=lambda: self.rt.raw_store.open(raw_id), limits=input_limits(self.rt.settings))
         outcome = ParseOutcome(raw_id=raw_id, status="quarantined")
         try:

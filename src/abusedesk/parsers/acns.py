@@ -148,6 +148,8 @@ class AcnsParser(Parser):
     def recognises(self, report: Report) -> bool:
         if _MARKER in report.data:
             return True
+        if not report.is_mail:
+            return False  # neither a bare notice nor mail: no copy of the whole input made (issue 9 item 3)
         if not may_attach_xml(report.data):
             return False  # no part can be XML: declined without parsing the mail (issue 4)
         msg = report.message

@@ -87,9 +87,14 @@ class Report:
             yield from textstream.iter_lines(fh)
 
     @cached_property
+    def is_mail(self) -> bool:
+        """Whether the input looks like an e-mail message (``message`` is not None), from its first 8 KiB."""
+        return mime.looks_like_mail(self.peek(8192))
+
+    @cached_property
     def message(self) -> Message | None:
         """The input as an e-mail message, or None when it does not look like one."""
-        if not mime.looks_like_mail(self.peek(8192)):
+        if not self.is_mail:
             return None
         return mime.parse_message(self.data, max_nesting=self.limits.max_nesting)
 

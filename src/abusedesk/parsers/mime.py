@@ -343,7 +343,7 @@ def _check_ratio(out_size: int, in_size: int, lim: Limits, where: str | None) ->
 
 def gunzip_limited(data: bytes, budget: Budget, where: str | None = None, origin: object = None) -> bytes:
     out = io.BytesIO()
-    key = origin if origin is not None else out  # no origin: every call is charged
+    key = origin if origin is not None else object()  # no origin: every call is charged
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
             while chunk := gz.read(1024 * 1024):
@@ -368,7 +368,7 @@ def unzip_limited(data: bytes, budget: Budget, where: str | None = None, origin:
         )
     out: list[Attachment] = []
     total = 0
-    key = origin if origin is not None else zf  # no origin: every call is charged
+    key = origin if origin is not None else object()  # no origin: every call is charged
     for n, info in enumerate(infos):
         buf = io.BytesIO()
         member_where = f"{where or 'zip'}:{info.filename}"

@@ -704,8 +704,10 @@ class XarfParser(Parser):
         mode: Literal["strict", "tolerant", "auto"] = "auto"
 
     def recognises(self, report: Report) -> bool:
-        if _json_head(report.data):
+        if _json_head(report.peek(65536)):
             return _claims(report.data)
+        if not report.is_mail:
+            return False  # not mail, not bare JSON: decided without reading the whole input (issue 9 item 3)
         if not may_attach_json(report.data):
             return False  # no part can be a JSON attachment: declined without parsing the mail (issue 4)
         msg = report.message

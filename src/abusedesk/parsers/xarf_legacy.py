@@ -192,6 +192,8 @@ class XarfLegacyParser(Parser):
     priority: ClassVar[int] = 15
 
     def recognises(self, report: Report) -> bool:
+        if not report.is_mail:
+            return False  # only mail holds these reports: decided without reading the whole input (issue 9 item 3)
         if not may_hold_report(report.data):
             return False  # no part can hold a report: declined without parsing the mail (issue 4)
         if report.message is None:
