@@ -85,8 +85,8 @@ def test_stripped_lines_is_strip_then_splitlines() -> None:
     ids=["ascii", "utf-8", "cp1252", "latin-1", "late-byte"],
 )
 def test_detect_encoding_is_decode_bytes_choice(data: bytes, codec: str) -> None:
-    found = textstream.detect_encoding(io.BytesIO(data))
+    found = textstream.detect_encoding(lambda: io.BytesIO(data))
     assert found == codec
     assert data.decode(found) == mime.decode_bytes(data)
-    with textstream.open_text(data) as text:
+    with textstream.open_text(lambda: io.BytesIO(data)) as text:
         assert text.read() == mime.decode_bytes(data)

@@ -56,6 +56,11 @@ class Report:
         with self._opener() as fh:
             return fh.read()
 
+    @property
+    def size(self) -> int:
+        """The input's length in bytes (without reading it)."""
+        return len(self.data) if "data" in self.__dict__ else self.raw.size
+
     def open(self) -> BinaryIO:
         """The input as a binary stream from its start; the caller closes it."""
         if "data" in self.__dict__ or self._opener is None:
@@ -74,8 +79,7 @@ class Report:
     @cached_property
     def encoding(self) -> str:
         """The codec ``text`` decodes with (utf-8, cp1252 or latin-1), found in a pass over the bytes."""
-        with self.open() as fh:
-            return textstream.detect_encoding(fh)
+        return textstream.detect_encoding(self.open)
 
     def text_stream(self) -> TextIO:
         """The input as text, decoded as ``text`` is, line ends kept as they are (``newline=""``, what csv needs)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import gzip
 import io
 import ipaddress
@@ -24,7 +25,7 @@ from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesParser
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from abusedesk.domain.errors import InputLimitExceeded, ParseError
 
@@ -392,6 +393,221 @@ def unzip_limited(data: bytes, budget: Budget, where: str | None = None, origin:
         ) as exc:
             raise ParseError(f"zip member {info.filename!r} cannot be read: {exc}", source=where) from None
         out.append(Attachment(info.filename, "application/octet-stream", buf.getvalue()))
+    return out
+
+
+# --- archives unpacked as they are read (issue 9 item 3) ---------------------------------------------------------
+
+_UNPACK_CHUNK = 1024 * 1024
+_GZIP_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error)
+# zipfile raises ValueError ("negative seek value"), NotImplementedError (an unknown compression method), RuntimeError
+# (encrypted) and zlib.error on corrupt archives, besides BadZipFile
+_ZIP_ERRORS: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile,
+    OSError,
+    EOFError,
+    RuntimeError,
+    ValueError,
+    NotImplementedError,
+    zlib.error,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PackedFile:
+    """A file an input carries (itself, an attachment, an archive member), unpacked only as it is read: ``open``
+    gives its bytes as a stream, charging the input's budget as they are unpacked, so a report of any size is read
+    a row at a time. ``open`` may be called again (a second pass unpacks again; the budget charges it once)."""
+
+    filename: str | None
+    content_type: str
+    open: Callable[[], BinaryIO]
+
+    def head(self, n: int) -> bytes:
+        """The first ``n`` bytes (unpacks no more than the first chunk that holds them)."""
+        with self.open() as fh:
+            return fh.read(n)
+
+
+@dataclass(slots=True)
+class _ArchiveState:
+    packed: int  # the archive's size, for the ratio
+    totals: dict[str, int]  # the most unpacked so far of each member
+
+
+class _Unpacking(io.RawIOBase):
+    """An archive member or gzip stream read in the chunks :func:`unzip_limited` and :func:`gunzip_limited` read,
+    each charged to the budget and held to the ratio limit as they do; corrupt data raises their ParseError."""
+
+    def __init__(
+        self,
+        inner: BinaryIO,
+        *,
+        budget: Budget,
+        origin: object,
+        key: str,
+        state: _ArchiveState,
+        where: str | None,
+        ratio_where: str | None,
+        corrupt: str,
+        errors: tuple[type[BaseException], ...],
+        owned: BinaryIO | None = None,
+    ) -> None:
+        super().__init__()
+        self._inner, self._owned = inner, owned
+        self._budget, self._origin, self._key, self._state = budget, origin, key, state
+        self._where, self._ratio_where, self._corrupt, self._errors = where, ratio_where, corrupt, errors
+        self._chunk = b""
+        self._pos = 0
+        self._total = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._pos >= len(self._chunk):
+            try:
+                self._chunk = self._inner.read(_UNPACK_CHUNK)
+            except self._errors as exc:
+                raise ParseError(self._corrupt.format(exc=exc), source=self._ratio_where) from None
+            self._pos = 0
+            if not self._chunk:
+                return 0
+            self._total += len(self._chunk)
+            self._budget.charge_upto(self._origin, self._key, self._total, self._where)
+            totals = self._state.totals
+            totals[self._key] = max(totals.get(self._key, 0), self._total)
+            _check_ratio(sum(totals.values()), self._state.packed, self._budget.limits, self._where)
+        n = min(len(buffer), len(self._chunk) - self._pos)
+        buffer[:n] = self._chunk[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._inner.close()
+                if self._owned is not None:
+                    self._owned.close()
+            finally:
+                super().close()
+
+
+def _buffered(raw: _Unpacking) -> BinaryIO:
+    return cast(BinaryIO, io.BufferedReader(raw, buffer_size=64 * 1024))
+
+
+def open_archive(
+    filename: str | None,
+    ctype: str,
+    opener: Callable[[], BinaryIO],
+    *,
+    size: int,
+    magic: bytes,
+    budget: Budget,
+    origin: object,
+    stack: contextlib.ExitStack,
+) -> list[PackedFile]:
+    """:func:`expand_archive` without unpacking: the files ``opener``'s bytes (``size`` long, starting with
+    ``magic``) hold, each unpacked as it is read. An archive kept open for its members is closed by ``stack``."""
+    name = (filename or "").lower()
+    if magic[:2] == b"\x1f\x8b" or name.endswith(".gz"):
+        inner_name = filename[:-3] if filename and filename.lower().endswith(".gz") else filename
+        state = _ArchiveState(size, {})
+
+        def open_gzip() -> BinaryIO:
+            fileobj = opener()
+            raw = _Unpacking(
+                cast(BinaryIO, gzip.GzipFile(fileobj=fileobj)),
+                budget=budget,
+                origin=origin,
+                key="gzip",
+                state=state,
+                where=filename,
+                ratio_where=filename,
+                corrupt="gzip data is corrupt: {exc}",
+                errors=_GZIP_ERRORS,
+                owned=fileobj,
+            )
+            return _buffered(raw)
+
+        return [PackedFile(inner_name, "application/octet-stream", open_gzip)]
+    if magic[:4] == b"PK\x03\x04" or name.endswith(".zip"):
+        fileobj = stack.enter_context(opener())
+        try:
+            zf = stack.enter_context(zipfile.ZipFile(fileobj))
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
+            raise ParseError(f"zip archive is corrupt: {exc}", source=filename) from None
+        infos = [i for i in zf.infolist() if not i.is_dir()]
+        if len(infos) > budget.limits.max_members:
+            raise InputLimitExceeded(
+                f"zip archive has {len(infos)} members, past the limit of {budget.limits.max_members}",
+                source=filename,
+            )
+        state = _ArchiveState(size, {})
+        return [
+            PackedFile(
+                info.filename, "application/octet-stream", _member_opener(zf, info, n, filename, budget, origin, state)
+            )
+            for n, info in enumerate(infos)
+        ]
+    return [PackedFile(filename, ctype, opener)]
+
+
+def _member_opener(
+    zf: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    n: int,
+    where: str | None,
+    budget: Budget,
+    origin: object,
+    state: _ArchiveState,
+) -> Callable[[], BinaryIO]:
+    corrupt = f"zip member {info.filename!r} cannot be read: {{exc}}"
+
+    def open_member() -> BinaryIO:
+        try:
+            member = zf.open(info)
+        except _ZIP_ERRORS as exc:
+            raise ParseError(corrupt.format(exc=exc), source=where) from None
+        raw = _Unpacking(
+            cast(BinaryIO, member),
+            budget=budget,
+            origin=origin,
+            key=f"{n}:{info.filename}",
+            state=state,
+            where=f"{where or 'zip'}:{info.filename}",
+            ratio_where=where,
+            corrupt=corrupt,
+            errors=_ZIP_ERRORS,
+        )
+        return _buffered(raw)
+
+    return open_member
+
+
+def packed_attachments(msg: Message, *, budget: Budget, stack: contextlib.ExitStack) -> list[PackedFile]:
+    """:func:`attachments` without unpacking archives: each part's transfer encoding is undone (charged), and its
+    archives are opened member by member as they are read."""
+    out: list[PackedFile] = []
+    for part in walk(msg, budget=budget):
+        filename = part.get_filename()
+        ctype = part.get_content_type()
+        if filename is None and ctype.startswith("text/") and part.get_content_disposition() != "attachment":
+            continue
+        data = part_bytes(part, budget)
+        out.extend(
+            open_archive(
+                filename,
+                ctype,
+                functools.partial(io.BytesIO, data),
+                size=len(data),
+                magic=data[:4],
+                budget=budget,
+                origin=part,
+                stack=stack,
+            )
+        )
     return out
 
 

@@ -11,6 +11,7 @@ says so in a ParseIssue.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import ipaddress
@@ -80,19 +81,6 @@ def _is_csv_header(data: bytes) -> bool:
     return any(col in first for col in (b'"ip"', b'"src_ip"', b",ip,", b",src_ip,", b'"asn"', b'"src_asn"'))
 
 
-def _is_archive(filename: str | None, magic: bytes) -> bool:
-    """Whether ``mime.expand_archive`` would open these bytes as a gzip or zip archive."""
-    name = (filename or "").lower()
-    return magic[:2] == b"\x1f\x8b" or magic[:4] == b"PK\x03\x04" or name.endswith((".gz", ".zip"))
-
-
-def report_files(report: Report) -> list[mime.Attachment]:
-    """The files a report carries: a mail's attachments (archives opened), an archive's members, or the bytes."""
-    if report.message is not None:  # a corrupt archive is a ParseError from mime, naming what is wrong
-        return mime.attachments(report.message, budget=report.budget)
-    return mime.expand_archive(report.filename, "application/octet-stream", report.data, budget=report.budget)
-
-
 def _clean(value: str | None) -> str | None:
     if value is None:
         return None
@@ -129,24 +117,33 @@ class ShadowserverParser(Parser):
         return False
 
     def parse(self, report: Report) -> Iterator[Event | ParseIssue]:
-        if report.message is None and not _is_archive(report.filename, report.peek(4)):
-            # a bare CSV file: read as a stream, a row at a time (issue 9 item 3)
-            named = type_from_filename(report.filename)
-            if named is None and not _is_csv_header(report.peek(2048)):
-                raise self._no_csv(report)
-            with report.text_stream() as text:
-                yield from self._parse_csv(report.filename, text, named, report.budget)
-            return
-        files = report_files(report)
+        with contextlib.ExitStack() as stack:
+            yield from self._parse_files(report, stack)
+
+    def _parse_files(self, report: Report, stack: contextlib.ExitStack) -> Iterator[Event | ParseIssue]:
+        """Every CSV the input carries (itself, a mail's attachments, an archive's members), each read as a stream
+        a row at a time and unpacked as it is read, within the input's budget (issue 9 item 3)."""
+        if report.message is not None:  # a corrupt archive is a ParseError from mime, naming what is wrong
+            files = mime.packed_attachments(report.message, budget=report.budget, stack=stack)
+        else:
+            files = mime.open_archive(
+                report.filename,
+                "application/octet-stream",
+                report.open,
+                size=report.size,
+                magic=report.peek(4),
+                budget=report.budget,
+                origin=report.raw,
+                stack=stack,
+            )
         found = False
-        for att in files:
-            named = type_from_filename(att.filename)
-            if named is None and not _is_csv_header(att.data):
+        for file in files:
+            named = type_from_filename(file.filename)
+            if named is None and not _is_csv_header(file.head(2048)):
                 continue
             found = True
-            # unpacked within report.budget; rows are read from the bytes as from a stream
-            with textstream.open_text(att.data) as text:
-                yield from self._parse_csv(att.filename or report.filename, text, named, report.budget)
+            with textstream.open_text(file.open) as text:
+                yield from self._parse_csv(file.filename or report.filename, text, named, report.budget)
         if not found:
             raise self._no_csv(report)
 

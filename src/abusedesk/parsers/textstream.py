@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import codecs
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO, TextIO
 
 CHUNK = 1024 * 1024
@@ -20,15 +20,15 @@ CHUNK = 1024 * 1024
 _LINE_ENDS = "\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 
 
-def detect_encoding(stream: BinaryIO) -> str:
-    """The codec ``mime.decode_bytes`` (no declared charset) would use for all of ``stream``'s bytes; the stream
-    is read from its start and left at an unspecified position."""
+def detect_encoding(opener: Callable[[], BinaryIO]) -> str:
+    """The codec ``mime.decode_bytes`` (no declared charset) would use for all the bytes ``opener`` gives; each
+    pass opens (and closes) a fresh stream, so the bytes may come from a file or an archive being unpacked."""
     for codec in ("utf-8", "cp1252"):
-        stream.seek(0)
         decoder = codecs.getincrementaldecoder(codec)()
         try:
-            while chunk := stream.read(CHUNK):
-                decoder.decode(chunk)
+            with opener() as stream:
+                while chunk := stream.read(CHUNK):
+                    decoder.decode(chunk)
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             continue
@@ -68,12 +68,11 @@ def strip_bom(lines: Iterator[str], *, keep_empty: bool = True) -> Iterator[str]
         yield line
 
 
-def open_text(data: bytes) -> TextIO:
-    """Bytes in memory (an unpacked attachment) as a text stream decoded as ``mime.decode_bytes`` would."""
-    buf = io.BytesIO(data)
-    encoding = detect_encoding(buf)
-    buf.seek(0)
-    return io.TextIOWrapper(buf, encoding=encoding, newline="")
+def open_text(opener: Callable[[], BinaryIO]) -> TextIO:
+    """The bytes ``opener`` gives (a file, an archive member) as a text stream decoded as ``mime.decode_bytes``
+    would decode them whole, line ends untranslated (``newline=""``)."""
+    encoding = detect_encoding(opener)
+    return io.TextIOWrapper(opener(), encoding=encoding, newline="")
 
 
 def stripped_lines(lines: Iterator[str]) -> Iterator[str]:
