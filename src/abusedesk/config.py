@@ -54,6 +54,8 @@ class IntakeSettings(BaseModel):
     max_input_bytes: int = 25 * 1024 * 1024
     max_unpacked_bytes: int = 64 * 1024 * 1024
     max_unpack_ratio: int = 200
+    max_mime_depth: int = 32
+    max_parse_seconds: float = 300.0
     ack_per_reporter_per_hour: int = 20
     ack_from: str = "abuse@provider.example"
     send_acks: bool = True

@@ -8,6 +8,7 @@
      │    ├── SourceUnavailable     retryable (network down, server busy)
      │    └── FeedFormatChanged     permanent (a known feed no longer looks as expected)
      ├── ParseError             one raw input could not be parsed (carries source, line, offset)
+     │    └── InputLimitExceeded    a bound on one input was passed (unpacked bytes, MIME depth, parse time)
      ├── InputRejected          refused before storing (too large, over a rate limit)
      ├── ActionError            an adapter failed (``retryable`` says whether to try again)
      ├── NotFound
@@ -93,6 +94,14 @@ class ParseError(AbuseDeskError):
         prefix = f"{', '.join(where)}: " if where else ""
         super().__init__(prefix + message)
         self.source, self.line, self.offset, self.parser = source, line, offset, parser
+
+
+class InputLimitExceeded(ParseError):
+    """One input passed a bound the intake sets on it (bytes unpacked and decoded, MIME nesting, parse time).
+
+    Raised while sniffing too, where other errors only mean "not this format": the input is quarantined with this
+    reason instead of "format unknown" (issue 9 item 3).
+    """
 
 
 class InputRejected(AbuseDeskError):

@@ -14,6 +14,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from abusedesk.domain.errors import NotFound
 
@@ -121,6 +122,14 @@ class ContentStore:
         path = self.path_for(sha)
         try:
             return path.read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"{self.what} {sha} is not in the {self.place} at {self.root}") from None
+
+    def open(self, sha: str) -> BinaryIO:
+        """The stored bytes as a binary file, for reading a large input as a stream; the caller closes it."""
+        path = self.path_for(sha)
+        try:
+            return path.open("rb")
         except FileNotFoundError:
             raise NotFound(f"{self.what} {sha} is not in the {self.place} at {self.root}") from None
 

@@ -25,7 +25,15 @@ from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 
 from abusedesk.bus.base import Outgoing, StageBatch
-from abusedesk.domain.errors import AbuseDeskError, Conflict, InputRejected, NotFound, ParseError
+from abusedesk.config import Settings
+from abusedesk.domain.errors import (
+    AbuseDeskError,
+    Conflict,
+    InputLimitExceeded,
+    InputRejected,
+    NotFound,
+    ParseError,
+)
 from abusedesk.domain.ids import sha256_hex, stable_id
 from abusedesk.domain.records import Event, ParseIssue, RawInput
 from abusedesk.evidence import audit
@@ -345,18 +353,20 @@ class IntakeService:
     ) -> ParseOutcome:
         raw = row_to_raw(row)
         raw_id = raw.id
-        data = self.rt.raw_store.get(row.blob or raw_id)
-        lim = self.rt.settings.intake
-        report = Report(
-            raw, data, limits=mime.Limits(max_unpacked=lim.max_unpacked_bytes, max_ratio=lim.max_unpack_ratio)
-        )
+        blob = row.blob or raw_id
+        self.rt.raw_store.open(blob).close()  # NotFound here, not as "format unknown" from a sniffer
+        report = Report(raw, opener=lambda: self.rt.raw_store.open(blob), limits=input_limits(self.rt.settings))
         outcome = ParseOutcome(raw_id=raw_id, status="quarantined")
         skip = row.parse_progress  # events a cut-short earlier run committed already
         seen = 0
         handed_on = skip > 0
-        parser = self._sniff(report)
+        first_reporter: str | None = None
+        try:
+            parser = self._sniff(report)
+        except InputLimitExceeded as exc:  # a bound passed while sniffing: that is the reason, not "format unknown"
+            parser, outcome.error = None, exc.message
         if parser is None:
-            outcome.error = "no parser recognises this input (format unknown)"
+            outcome.error = outcome.error or "no parser recognises this input (format unknown)"
         else:
             outcome.parser = parser.name
             try:
@@ -366,6 +376,7 @@ class IntakeService:
                         if seen <= skip:
                             continue
                         event = item if item.raw_id else _with_raw(item, raw_id)
+                        first_reporter = first_reporter or event.reporter
                         outcome.events.append(event)
                         pending.append(event)
                         if len(pending) >= CHUNK_EVENTS:
@@ -373,6 +384,7 @@ class IntakeService:
                             row.parse_progress = seen
                             handed_on = True
                             batch.checkpoint()
+                            outcome.events.clear()  # committed and handed on: memory stays bounded by a chunk
                     else:
                         outcome.issues.append(item)
                 if seen:
@@ -402,8 +414,8 @@ class IntakeService:
         row.issues = [{"reason": i.reason, "line": i.line, "offset": i.offset} for i in outcome.issues[:100]]
         row.parsed_at = self.rt.clock.now()
         row.parse_progress = 0
-        if outcome.events and not row.reporter and outcome.events[0].reporter:
-            row.reporter = outcome.events[0].reporter
+        if outcome.status == "parsed" and not row.reporter and first_reporter:
+            row.reporter = first_reporter
             outcome.reporter_found = True  # the door did not know it: this input counts as its report now
         return outcome
 
@@ -431,6 +443,13 @@ class IntakeService:
             try:
                 if parser.recognises(report):
                     return parser
+            except InputLimitExceeded:
+                raise
+            except RecursionError:
+                raise InputLimitExceeded(
+                    f"parser {parser.name} recursed too deeply while sniffing; the input is nested deeper than "
+                    "Python can follow (setting intake.max_mime_depth limits MIME nesting)"
+                ) from None
             except Exception:
                 log.exception("parser %s failed while sniffing raw input %s", parser.name, report.raw.id)
         return None
@@ -456,6 +475,17 @@ class IntakeService:
                     .limit(limit)
                 )
             )
+
+
+def input_limits(settings: Settings) -> mime.Limits:
+    """The bounds on one input, from the intake settings (docs/admin/intake.md, "Limits")."""
+    lim = settings.intake
+    return mime.Limits(
+        max_unpacked=lim.max_unpacked_bytes,
+        max_ratio=lim.max_unpack_ratio,
+        max_nesting=lim.max_mime_depth,
+        max_seconds=lim.max_parse_seconds,
+    )
 
 
 def _with_raw(event: Event, raw_id: str) -> Event:

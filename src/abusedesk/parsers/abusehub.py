@@ -195,7 +195,7 @@ class AbusehubParser(Parser):
         msg = report.message
         if msg is None:
             return bool(_HEADER.match(report.head))
-        for part in mime.walk(msg, limits=report.limits):
+        for part in mime.walk(msg, budget=report.budget):
             filename = part.get_filename()
             if filename and _CSV_NAME.match(filename):
                 return True
@@ -233,17 +233,22 @@ class AbusehubParser(Parser):
             if message_id := mime.header(msg, "Message-ID"):
                 notifier["message_id"] = message_id[:300]
         for f in files:
-            yield from self._parse_csv(f, reporter, offsets, notifier)
+            yield from self._parse_csv(f, reporter, offsets, notifier, report.budget)
 
     def _attachments(self, msg: Message, report: Report) -> list[mime.Attachment]:
-        return mime.attachments(msg, limits=report.limits)  # a corrupt archive is mime's ParseError
+        return mime.attachments(msg, budget=report.budget)  # a corrupt archive is mime's ParseError
 
     def _zone(self) -> tzinfo:
         assert isinstance(self.params, AbusehubParser.Params)
         return ZoneInfo(self.params.timezone)
 
     def _parse_csv(
-        self, f: _CsvFile, reporter: str, offsets: dict[datetime, timezone], evidence: dict[str, Any]
+        self,
+        f: _CsvFile,
+        reporter: str,
+        offsets: dict[datetime, timezone],
+        evidence: dict[str, Any],
+        budget: mime.Budget,
     ) -> Iterator[Item]:
         where = f.filename or "abusehub csv"
         reader = csv.reader(io.StringIO(mime.decode_bytes(f.data).lstrip("\ufeff"), newline=""))
@@ -271,6 +276,7 @@ class AbusehubParser(Parser):
         try:
             for row in reader:
                 line = reader.line_num
+                budget.tick(where)
                 if not row or all(not c.strip() for c in row):
                     continue
                 rows += 1

@@ -100,7 +100,7 @@ def acns_blocks(report: Report) -> list[tuple[str, str]]:
         text = _undash(report.text)
         _refuse_dtd(text, "input")
         return [("input", m.group(0)) for m in _BLOCK.finditer(text)]
-    for part in mime.walk(msg, limits=report.limits):
+    for part in mime.walk(msg, budget=report.budget):
         data = mime.part_bytes(part)
         if _MARKER not in data and b"<Infringement" not in data:
             continue
@@ -127,10 +127,12 @@ class AcnsParser(Parser):
     def recognises(self, report: Report) -> bool:
         if _MARKER in report.data:
             return True
+        if not report.is_mail:
+            return False  # neither a bare notice nor mail: no copy of the whole input made (issue 9 item 3)
         msg = report.message
         if msg is None:
             return False
-        for part in mime.walk(msg, limits=report.limits):
+        for part in mime.walk(msg, budget=report.budget):
             name = (part.get_filename() or "").lower()
             is_xml = name.endswith(".xml") or part.get_content_type() in ("application/xml", "text/xml")
             if is_xml and _MARKER in mime.part_bytes(part)[:8192]:

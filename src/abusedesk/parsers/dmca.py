@@ -247,7 +247,7 @@ class DmcaParser(Parser):
         if msg is None:
             return []
         out = []
-        for part in mime.walk(msg, limits=report.limits):
+        for part in mime.walk(msg, budget=report.budget):
             filename = part.get_filename()
             if filename is None and part.get_content_disposition() != "attachment":
                 continue

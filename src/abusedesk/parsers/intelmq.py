@@ -10,6 +10,7 @@ IntelMQ's event format uses dotted field names (``source.ip``, ``classification.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from abusedesk.domain.errors import ParseError
 from abusedesk.domain.records import Event, ParseIssue
 from abusedesk.domain.timeutil import parse_time
+from abusedesk.parsers import textstream
 from abusedesk.parsers.base import Parser, Report
 
 #: IntelMQ classification.type -> abusedesk kind (our table; covers the RSIT types IntelMQ 3 uses and 2.x names)
@@ -200,18 +202,23 @@ class IntelmqParser(Parser):
         head = report.head.lstrip()
         if head[:1] not in (b"{", b"["):
             return False
-        if b"classification" not in report.data[:65536] and b'"__type"' not in report.data[:65536]:
+        prefix = report.peek(65536)
+        if b"classification" not in prefix and b'"__type"' not in prefix:
             return False
-        return _is_intelmq(_first_json(report.text[:1_000_000]))
+        with report.text_stream() as text:
+            return _is_intelmq(_first_json(text.read(1_000_000)))
 
     def parse(self, report: Report) -> Iterator[Event | ParseIssue]:
-        text = report.text.lstrip("\ufeff").strip()
-        if not text:
+        # report.text.lstrip("\ufeff").strip().splitlines(), streamed (issue 9 item 3)
+        lines = textstream.stripped_lines(textstream.strip_bom(report.lines()))
+        first = next(lines, None)
+        if first is None:
             raise ParseError("the input is empty", source=report.filename, parser=self.name)
-        records: list[tuple[int, Any]]
-        if text.startswith("["):
+        records: Iterator[tuple[int, Any]]
+        if first.startswith("["):
+            # a JSON list is read whole (bounded by intake.max_input_bytes); JSON lines are streamed
             try:
-                data = json.loads(text)
+                data = json.loads(report.text.lstrip("\ufeff").strip())
             except (ValueError, RecursionError) as exc:
                 raise ParseError(
                     f"the JSON list cannot be read (truncated or malformed): {exc}",
@@ -220,28 +227,24 @@ class IntelmqParser(Parser):
                 ) from None
             if not isinstance(data, list):
                 raise ParseError("the input is not a JSON list of events", source=report.filename, parser=self.name)
-            records = list(enumerate(data, start=1))
+            records = enumerate(data, start=1)
             unit = "element"
         else:
-            records = []
-            for n, line in enumerate(text.splitlines(), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    records.append((n, json.loads(line)))
-                except (ValueError, RecursionError) as exc:
-                    records.append((n, ParseIssue(f"line is not JSON: {exc}", line=n)))
+            records = _json_lines(itertools.chain([first], lines))
             unit = "line"
-        good = 0
+        count = unreadable = good = 0
         for n, obj in records:
+            report.budget.tick(report.filename)
+            count += 1
             if isinstance(obj, ParseIssue):
+                unreadable += 1
                 yield obj
                 continue
             item = self._event(obj, n, unit)
             if isinstance(item, Event):
                 good += 1
             yield item
-        if records and not good and all(isinstance(o, ParseIssue) for _, o in records):
+        if count and not good and unreadable == count:
             raise ParseError(
                 "no line of the input is JSON; not an IntelMQ event file", source=report.filename, parser=self.name
             )
@@ -297,6 +300,17 @@ class IntelmqParser(Parser):
             )
         except (ValueError, TypeError) as exc:
             return ParseIssue(f"{unit} {n} cannot be used: {exc}", line=_line(n, unit))
+
+
+def _json_lines(lines: Iterator[str]) -> Iterator[tuple[int, Any]]:
+    """Each line with content, numbered from 1, as its JSON value or a ParseIssue when it is not JSON."""
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield n, json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            yield n, ParseIssue(f"line is not JSON: {exc}", line=n)
 
 
 def _line(n: int, unit: str) -> int | None:

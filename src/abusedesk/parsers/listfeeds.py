@@ -30,10 +30,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import email.utils
-import io
 import ipaddress
+import itertools
 import json
 import re
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,7 @@ from abusedesk.domain.errors import ParseError
 from abusedesk.domain.ipnet import is_ip
 from abusedesk.domain.kinds import KINDS
 from abusedesk.domain.records import Event, ParseIssue
+from abusedesk.parsers import textstream
 from abusedesk.parsers.base import Parser, Report, clean_field, port_field
 
 Item = Event | ParseIssue
@@ -150,7 +152,22 @@ def _address(text: str) -> tuple[str | None, str | None]:
 
 
 def _lines(report: Report) -> Iterator[tuple[int, str]]:
-    yield from enumerate(report.text.lstrip("\ufeff").splitlines(), start=1)
+    """``report.text.lstrip("\ufeff").splitlines()`` numbered from 1, read as a stream; each line ticks the
+    input's deadline (issue 9 item 3)."""
+    tick = report.budget.tick
+    for n, line in enumerate(textstream.strip_bom(report.lines()), start=1):
+        tick(report.filename)
+        yield n, line
+
+
+def _csv_lines(report: Report) -> Iterator[str]:
+    """The input's lines with their line ends, as ``io.StringIO(report.text.lstrip("\ufeff"), newline="")`` gives
+    them to csv, read as a stream; each ticks the deadline."""
+    tick = report.budget.tick
+    with report.text_stream() as text:
+        for line in textstream.strip_bom(text, keep_empty=False):
+            tick(report.filename)
+            yield line
 
 
 def _event(feed: str, line: int | None, **fields: Any) -> Item:
@@ -175,7 +192,9 @@ def _sniff_drop(report: Report) -> bool:
 
 def _parse_drop(report: Report, feed: str) -> Iterator[Item]:
     when = report.raw.received_at
-    m = re.search(r"^;\s*Last-Modified:\s*(.+)$", report.text[:4096], re.MULTILINE)
+    with report.text_stream() as text:
+        head = text.read(4096)
+    m = re.search(r"^;\s*Last-Modified:\s*(.+)$", head, re.MULTILINE)
     if m:
         with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
             when = email.utils.parsedate_to_datetime(m.group(1).strip()).astimezone(UTC)
@@ -368,7 +387,7 @@ def _sniff_zoneh(report: Report) -> bool:
 
 
 def _parse_zoneh(report: Report, feed: str) -> Iterator[Item]:
-    reader = csv.DictReader(io.StringIO(report.text.lstrip("\ufeff"), newline=""))
+    reader = csv.DictReader(_csv_lines(report))
     try:
         for rec in reader:
             n = reader.line_num
@@ -413,24 +432,20 @@ def _sniff_ctip(report: Report) -> bool:
 
 
 def _parse_ctip(report: Report, feed: str) -> Iterator[Item]:
-    text = report.text.strip()
-    records: list[tuple[int | None, Any]]
-    if text.startswith("["):
+    lines = textstream.stripped_lines(report.lines())  # report.text.strip().splitlines(), streamed
+    first = next(lines, "")
+    records: Iterator[tuple[int | None, Any]]
+    if first.startswith("["):
+        # a JSON list is read whole (bounded by intake.max_input_bytes); JSON lines are streamed
         try:
-            data = json.loads(text)
+            data = json.loads(report.text.strip())
         except (ValueError, RecursionError) as exc:
             raise ParseError(f"the CTIP JSON list cannot be read (truncated or malformed): {exc}") from None
         if not isinstance(data, list):
             raise ParseError("the CTIP input is not a JSON list")
-        records = [(None, r) for r in data]
+        records = ((None, r) for r in data)
     else:
-        records = []
-        for ln, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    records.append((ln, json.loads(line)))
-                except (ValueError, RecursionError) as exc:
-                    records.append((ln, ParseIssue(f"line is not JSON: {exc}", line=ln)))
+        records = _json_lines(itertools.chain([first], lines), report)
     for i, (n, rec) in enumerate(records, start=1):
         if isinstance(rec, ParseIssue):
             yield rec
@@ -442,6 +457,16 @@ def _parse_ctip(report: Report, feed: str) -> Iterator[Item]:
             yield from _ctip_interflow(rec, i, feed)
         else:
             yield from _ctip_azure(rec, i, n, feed)
+
+
+def _json_lines(lines: Iterator[str], report: Report) -> Iterator[tuple[int | None, Any]]:
+    for ln, line in enumerate(lines, start=1):
+        report.budget.tick(report.filename)
+        if line.strip():
+            try:
+                yield ln, json.loads(line)
+            except (ValueError, RecursionError) as exc:
+                yield ln, ParseIssue(f"line is not JSON: {exc}", line=ln)
 
 
 def _ctip_interflow(rec: dict[str, Any], i: int, feed: str) -> Iterator[Item]:
@@ -751,12 +776,27 @@ def _parse_generic_csv(report: Report, feed: str) -> Iterator[Item]:
         raise ParseError(f"generic_csv columns {unknown} are not catalogue fields; check the channel configuration")
     kind = _kind_from_meta(report, "other")
     delimiter = str(meta.get("delimiter") or ",")
-    lines = [(n, ln) for n, ln in _lines(report) if ln.strip() and not ln.strip().startswith("#")]
-    if meta.get("skip_header") and lines:
-        lines = lines[1:]
-    reader = csv.reader([ln for _, ln in lines], delimiter=delimiter)
+    numbers: deque[int] = deque()  # the line number of each line handed to csv, taken as its row comes out
+
+    def content_lines() -> Iterator[str]:
+        skip = bool(meta.get("skip_header"))
+        for n, ln in _lines(report):
+            if not ln.strip() or ln.strip().startswith("#"):
+                continue
+            if skip:
+                skip = False
+                continue
+            numbers.append(n)
+            yield ln
+
+    reader = csv.reader(content_lines(), delimiter=delimiter)
+    taken = 0
     try:
-        for (n, _), row in zip(lines, reader, strict=True):
+        for row in reader:
+            n = numbers.popleft()  # the row's first line; a quoted field may have taken more lines
+            for _ in range(reader.line_num - taken - 1):
+                numbers.popleft()
+            taken = reader.line_num
             rec = {c: v.strip() for c, v in zip(columns, row, strict=False) if c and c != "__IGNORE__"}
             when = report.raw.received_at
             if rec.get("time.source"):

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import gzip
 import io
 import ipaddress
 import re
+import time
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -23,9 +25,9 @@ from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesParser
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from abusedesk.domain.errors import ParseError
+from abusedesk.domain.errors import InputLimitExceeded, ParseError
 
 if TYPE_CHECKING:
     from abusedesk.parsers.fastmime import HeaderBlock
@@ -38,12 +40,84 @@ _HEADER_LINE = re.compile(rb"^[!-9;-~]+:[ \t]?", re.MULTILINE)
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Bounds on decompression: total bytes out, ratio out/in, and members per archive."""
+    """Bounds on one input (issue 9 item 3): bytes unpacked and decoded from all its archives and encoded parts
+    together, the ratio out/in and members of each archive, MIME nesting, and seconds of parsing (0: no deadline).
+
+    ``max_depth`` is how deep :func:`walk` looks for leaf parts (deeper ones are skipped); ``max_nesting`` is how
+    deep a mail may nest at all before it is refused.
+    """
 
     max_unpacked: int = 64 * 1024 * 1024
     max_ratio: int = 200
     max_members: int = 1000
     max_depth: int = 5
+    max_nesting: int = 32
+    max_seconds: float = 0.0
+
+
+DEFAULT_LIMITS = Limits()
+
+
+class Budget:
+    """What one input may still spend: unpacked and decoded bytes, and time. One per input, carried by the Report.
+
+    Every decompression (zip, gzip) and transfer decoding (base64, quoted-printable, uuencode) of the input
+    charges the bytes it produces; passing ``Limits.max_unpacked`` in total raises InputLimitExceeded, so 45
+    archives of 1 MiB each are bounded together, not one by one. The same part or archive member decoded again
+    (two parsers sniffing the same mail) is charged once: a charge names what was decoded, and only bytes beyond
+    the most charged before for that name count.
+
+    The deadline is cooperative: loops over parts and rows call :meth:`tick` (cheap; the clock is read every
+    1024th call) or :meth:`check_time`. No thread or signal is involved.
+    """
+
+    TICK_EVERY = 1024
+
+    def __init__(self, limits: Limits | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits or Limits()
+        self.used = 0
+        self._clock = clock
+        self._deadline = clock() + self.limits.max_seconds if self.limits.max_seconds > 0 else None
+        self._ticks = 0
+        self._charged: dict[tuple[int, str], int] = {}
+        self._keep: list[object] = []  # what charged keys point at, so their ids are not reused
+
+    def charge(self, n: int, where: str | None = None) -> None:
+        """Count ``n`` more bytes unpacked or decoded; raise InputLimitExceeded past the limit."""
+        self.used += n
+        if self.used > self.limits.max_unpacked:
+            raise InputLimitExceeded(
+                f"the input unpacks and decodes to more than {self.limits.max_unpacked} bytes, all archives and "
+                "encoded parts together (setting intake.max_unpacked_bytes); it may be a zip bomb",
+                source=where,
+            )
+
+    def charge_upto(self, origin: object, name: str, total: int, where: str | None = None) -> None:
+        """Charge the ``total`` bytes decoded so far from ``name`` (a member) of ``origin`` (a part, an archive);
+        what was charged before for the same origin and name is not charged again."""
+        key = (id(origin), name)
+        before = self._charged.get(key)
+        if before is None:
+            self._keep.append(origin)
+            before = 0
+        if total > before:
+            self._charged[key] = total
+            self.charge(total - before, where)
+
+    def check_time(self, where: str | None = None) -> None:
+        """Raise InputLimitExceeded when the input's parse deadline has passed."""
+        if self._deadline is not None and self._clock() > self._deadline:
+            raise InputLimitExceeded(
+                f"parsing took longer than {self.limits.max_seconds:g} seconds (setting intake.max_parse_seconds); "
+                "the input may be too large, or built to be slow to parse",
+                source=where,
+            )
+
+    def tick(self, where: str | None = None) -> None:
+        """One step of a loop (a row, a part): check the deadline every TICK_EVERY steps."""
+        self._ticks += 1
+        if self._deadline is not None and self._ticks % self.TICK_EVERY == 0:
+            self.check_time(where)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +146,48 @@ def looks_like_mail(data: bytes) -> bool:
     return head.find(b"\n\n", 0, at) < 0 and head.find(b"\r\n\r\n", 0, at) < 0
 
 
-def parse_message(data: bytes) -> Message:
+def parse_message(data: bytes, *, max_nesting: int | None = None) -> Message:
     """Parse bytes into a Message; defects are recorded on the message, not raised.
 
     The ``compat32`` policy, not ``policy.default``: the modern policy parses every header it is asked for
     into a structured object, which made complaint mail ~8x slower to read (benchmarks/intake.py). Headers
     are decoded (RFC 2047) on demand by :func:`header` instead.
+
+    A mail nested deeper than ``max_nesting`` (multiparts and attached messages) raises InputLimitExceeded: the
+    stdlib parser recurses once per level, and 1,000 levels were a RecursionError (issue 9 item 3).
     """
+    if max_nesting is None:
+        max_nesting = DEFAULT_LIMITS.max_nesting
     if data.startswith(b"From "):
         data = data.split(b"\n", 1)[-1]
-    return BytesParser(policy=policy.compat32).parsebytes(data)
+    try:
+        msg = BytesParser(policy=policy.compat32).parsebytes(data)
+    except RecursionError:
+        raise InputLimitExceeded(_nesting_reason(max_nesting)) from None
+    if nesting_depth(msg) > max_nesting:
+        raise InputLimitExceeded(_nesting_reason(max_nesting))
+    return msg
+
+
+def _nesting_reason(max_nesting: int) -> str:
+    return (
+        f"MIME nesting deeper than {max_nesting} (setting intake.max_mime_depth); the mail may be built to exhaust "
+        "the parser"
+    )
+
+
+def nesting_depth(msg: Message) -> int:
+    """How deep parts nest (0: a single part), multiparts and attached messages alike; iterative, never recursive."""
+    deepest = 0
+    stack = [(msg, 0)]
+    while stack:
+        part, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if part.is_multipart():  # get_payload() of a leaf may decode it, and raise for a hostile charset
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                stack.extend((sub, depth + 1) for sub in payload if isinstance(sub, Message))
+    return deepest
 
 
 _CHARSET_ALIASES = {"utf8": "utf-8", "unicode-1-1-utf-7": "utf-7", "x-unknown": "latin-1", "unknown-8bit": "latin-1"}
@@ -103,10 +209,18 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
     return data.decode("latin-1")
 
 
-def part_bytes(part: Message) -> bytes:
-    """The decoded payload of a leaf part (base64/quoted-printable undone); empty for a broken payload."""
+_ENCODED = frozenset({"base64", "quoted-printable", "x-uuencode", "uuencode", "x-uue", "uue"})
+
+
+def part_bytes(part: Message, budget: Budget | None = None) -> bytes:
+    """The decoded payload of a leaf part (base64/quoted-printable undone); empty for a broken payload.
+
+    With a budget, the bytes a transfer decoding produced are charged to it (once per part).
+    """
     payload = part.get_payload(decode=True)
     if isinstance(payload, bytes):
+        if budget is not None and str(part.get("content-transfer-encoding", "")).strip().lower() in _ENCODED:
+            budget.charge_upto(part, "", len(payload), part.get_filename())
         return payload
     raw = part.get_payload()
     return raw.encode("utf-8", "replace") if isinstance(raw, str) else b""
@@ -143,24 +257,29 @@ def header(msg: Headers, name: str) -> str | None:
     return decode_header_value(value)
 
 
-def walk(msg: Message, *, depth: int = 0, limits: Limits | None = None) -> Iterator[Message]:
-    """Every leaf part, descending into multiparts and attached messages (``message/rfc822``) up to max_depth."""
-    lim = limits or Limits()
-    if depth > lim.max_depth:
+def walk(msg: Message, *, depth: int = 0, budget: Budget | None = None) -> Iterator[Message]:
+    """Every leaf part, descending into multiparts and attached messages (``message/rfc822``) up to max_depth.
+
+    With a budget, each part visited is a tick of its deadline.
+    """
+    max_depth = (budget.limits if budget is not None else DEFAULT_LIMITS).max_depth
+    if depth > max_depth:
         return
+    if budget is not None:
+        budget.tick()
     if msg.is_multipart():
         for sub in msg.get_payload() or []:
             if isinstance(sub, Message):
-                yield from walk(sub, depth=depth + 1, limits=lim)
+                yield from walk(sub, depth=depth + 1, budget=budget)
         return
     yield msg
 
 
-def body_text(msg: Message) -> str:
+def body_text(msg: Message, *, budget: Budget | None = None) -> str:
     """All text/plain parts joined; text/html only when there is no plain text (tags stripped)."""
     plain: list[str] = []
     html: list[str] = []
-    for part in walk(msg):
+    for part in walk(msg, budget=budget):
         ctype = part.get_content_type()
         if part.get_content_disposition() == "attachment":
             continue
@@ -171,73 +290,85 @@ def body_text(msg: Message) -> str:
     return "\n".join(plain) if plain else "\n".join(html)
 
 
-def attachments(msg: Message, *, limits: Limits | None = None) -> list[Attachment]:
-    """Parts that carry a file name or are not text, with zip and gzip archives opened within limits."""
-    lim = limits or Limits()
+def attachments(msg: Message, *, budget: Budget | None = None) -> list[Attachment]:
+    """Parts that carry a file name or are not text, with zip and gzip archives opened within the budget."""
+    bud = budget or Budget()
     out: list[Attachment] = []
-    for part in walk(msg, limits=lim):
+    for part in walk(msg, budget=bud):
         filename = part.get_filename()
         ctype = part.get_content_type()
         if filename is None and ctype.startswith("text/") and part.get_content_disposition() != "attachment":
             continue
-        data = part_bytes(part)
-        out.extend(expand_archive(filename, ctype, data, limits=lim))
+        data = part_bytes(part, bud)
+        out.extend(expand_archive(filename, ctype, data, budget=bud, origin=part))
     return out
 
 
-def expand_archive(filename: str | None, ctype: str, data: bytes, *, limits: Limits | None = None) -> list[Attachment]:
-    """Open zip and gzip payloads; raise ParseError naming the bomb limit that was hit."""
-    lim = limits or Limits()
+def expand_archive(
+    filename: str | None, ctype: str, data: bytes, *, budget: Budget | None = None, origin: object = None
+) -> list[Attachment]:
+    """Open zip and gzip payloads; raise ParseError naming the bomb limit that was hit.
+
+    What they unpack to is charged to ``budget`` (a fresh one when none is given), once per ``origin`` (the part or
+    input the archive came from) and member.
+    """
+    bud = budget or Budget()
     name = (filename or "").lower()
     if data[:2] == b"\x1f\x8b" or name.endswith(".gz"):
         inner_name = filename[:-3] if filename and filename.lower().endswith(".gz") else filename
-        return [Attachment(inner_name, "application/octet-stream", gunzip_limited(data, lim, filename))]
+        return [Attachment(inner_name, "application/octet-stream", gunzip_limited(data, bud, filename, origin))]
     if data[:4] == b"PK\x03\x04" or name.endswith(".zip"):
-        return unzip_limited(data, lim, filename)
+        return unzip_limited(data, bud, filename, origin)
     return [Attachment(filename, ctype, data)]
 
 
 def _check_ratio(out_size: int, in_size: int, lim: Limits, where: str | None) -> None:
-    if out_size > lim.max_unpacked:
-        raise ParseError(f"archive unpacks past the limit of {lim.max_unpacked} bytes (a zip bomb?)", source=where)
     if in_size and out_size > 1024 * 1024 and out_size / in_size > lim.max_ratio:
-        raise ParseError(
+        raise InputLimitExceeded(
             f"archive unpacks {out_size / in_size:.0f}x its size, past the ratio limit of {lim.max_ratio} "
-            "(a zip bomb?)",
+            "(setting intake.max_unpack_ratio); it may be a zip bomb",
             source=where,
         )
 
 
-def gunzip_limited(data: bytes, lim: Limits, where: str | None = None) -> bytes:
+def gunzip_limited(data: bytes, budget: Budget, where: str | None = None, origin: object = None) -> bytes:
     out = io.BytesIO()
+    key = origin if origin is not None else object()  # no origin: every call is charged
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
             while chunk := gz.read(1024 * 1024):
                 out.write(chunk)
-                _check_ratio(out.tell(), len(data), lim, where)
+                budget.charge_upto(key, "gzip", out.tell(), where)
+                _check_ratio(out.tell(), len(data), budget.limits, where)
     except (OSError, EOFError, zlib.error) as exc:
         raise ParseError(f"gzip data is corrupt: {exc}", source=where) from None
     return out.getvalue()
 
 
-def unzip_limited(data: bytes, lim: Limits, where: str | None = None) -> list[Attachment]:
+def unzip_limited(data: bytes, budget: Budget, where: str | None = None, origin: object = None) -> list[Attachment]:
+    lim = budget.limits
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
         raise ParseError(f"zip archive is corrupt: {exc}", source=where) from None
     infos = [i for i in zf.infolist() if not i.is_dir()]
     if len(infos) > lim.max_members:
-        raise ParseError(f"zip archive has {len(infos)} members, past the limit of {lim.max_members}", source=where)
+        raise InputLimitExceeded(
+            f"zip archive has {len(infos)} members, past the limit of {lim.max_members}", source=where
+        )
     out: list[Attachment] = []
     total = 0
-    for info in infos:
+    key = origin if origin is not None else object()  # no origin: every call is charged
+    for n, info in enumerate(infos):
         buf = io.BytesIO()
+        member_where = f"{where or 'zip'}:{info.filename}"
         try:
             with zf.open(info) as member:
                 while chunk := member.read(1024 * 1024):
                     buf.write(chunk)
                     total += len(chunk)
-                    _check_ratio(total, len(data), lim, f"{where or 'zip'}:{info.filename}")
+                    budget.charge_upto(key, f"{n}:{info.filename}", buf.tell(), member_where)
+                    _check_ratio(total, len(data), lim, member_where)
         # zipfile raises ValueError ("negative seek value"), NotImplementedError (an unknown compression method)
         # and zlib.error on corrupt archives, besides BadZipFile
         except (
@@ -251,6 +382,221 @@ def unzip_limited(data: bytes, lim: Limits, where: str | None = None) -> list[At
         ) as exc:
             raise ParseError(f"zip member {info.filename!r} cannot be read: {exc}", source=where) from None
         out.append(Attachment(info.filename, "application/octet-stream", buf.getvalue()))
+    return out
+
+
+# --- archives unpacked as they are read (issue 9 item 3) ---------------------------------------------------------
+
+_UNPACK_CHUNK = 1024 * 1024
+_GZIP_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error)
+# zipfile raises ValueError ("negative seek value"), NotImplementedError (an unknown compression method), RuntimeError
+# (encrypted) and zlib.error on corrupt archives, besides BadZipFile
+_ZIP_ERRORS: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile,
+    OSError,
+    EOFError,
+    RuntimeError,
+    ValueError,
+    NotImplementedError,
+    zlib.error,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PackedFile:
+    """A file an input carries (itself, an attachment, an archive member), unpacked only as it is read: ``open``
+    gives its bytes as a stream, charging the input's budget as they are unpacked, so a report of any size is read
+    a row at a time. ``open`` may be called again (a second pass unpacks again; the budget charges it once)."""
+
+    filename: str | None
+    content_type: str
+    open: Callable[[], BinaryIO]
+
+    def head(self, n: int) -> bytes:
+        """The first ``n`` bytes (unpacks no more than the first chunk that holds them)."""
+        with self.open() as fh:
+            return fh.read(n)
+
+
+@dataclass(slots=True)
+class _ArchiveState:
+    packed: int  # the archive's size, for the ratio
+    totals: dict[str, int]  # the most unpacked so far of each member
+
+
+class _Unpacking(io.RawIOBase):
+    """An archive member or gzip stream read in the chunks :func:`unzip_limited` and :func:`gunzip_limited` read,
+    each charged to the budget and held to the ratio limit as they do; corrupt data raises their ParseError."""
+
+    def __init__(
+        self,
+        inner: BinaryIO,
+        *,
+        budget: Budget,
+        origin: object,
+        key: str,
+        state: _ArchiveState,
+        where: str | None,
+        ratio_where: str | None,
+        corrupt: str,
+        errors: tuple[type[BaseException], ...],
+        owned: BinaryIO | None = None,
+    ) -> None:
+        super().__init__()
+        self._inner, self._owned = inner, owned
+        self._budget, self._origin, self._key, self._state = budget, origin, key, state
+        self._where, self._ratio_where, self._corrupt, self._errors = where, ratio_where, corrupt, errors
+        self._chunk = b""
+        self._pos = 0
+        self._total = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._pos >= len(self._chunk):
+            try:
+                self._chunk = self._inner.read(_UNPACK_CHUNK)
+            except self._errors as exc:
+                raise ParseError(self._corrupt.format(exc=exc), source=self._ratio_where) from None
+            self._pos = 0
+            if not self._chunk:
+                return 0
+            self._total += len(self._chunk)
+            self._budget.charge_upto(self._origin, self._key, self._total, self._where)
+            totals = self._state.totals
+            totals[self._key] = max(totals.get(self._key, 0), self._total)
+            _check_ratio(sum(totals.values()), self._state.packed, self._budget.limits, self._where)
+        n = min(len(buffer), len(self._chunk) - self._pos)
+        buffer[:n] = self._chunk[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._inner.close()
+                if self._owned is not None:
+                    self._owned.close()
+            finally:
+                super().close()
+
+
+def _buffered(raw: _Unpacking) -> BinaryIO:
+    return cast(BinaryIO, io.BufferedReader(raw, buffer_size=64 * 1024))
+
+
+def open_archive(
+    filename: str | None,
+    ctype: str,
+    opener: Callable[[], BinaryIO],
+    *,
+    size: int,
+    magic: bytes,
+    budget: Budget,
+    origin: object,
+    stack: contextlib.ExitStack,
+) -> list[PackedFile]:
+    """:func:`expand_archive` without unpacking: the files ``opener``'s bytes (``size`` long, starting with
+    ``magic``) hold, each unpacked as it is read. An archive kept open for its members is closed by ``stack``."""
+    name = (filename or "").lower()
+    if magic[:2] == b"\x1f\x8b" or name.endswith(".gz"):
+        inner_name = filename[:-3] if filename and filename.lower().endswith(".gz") else filename
+        state = _ArchiveState(size, {})
+
+        def open_gzip() -> BinaryIO:
+            fileobj = opener()
+            raw = _Unpacking(
+                cast(BinaryIO, gzip.GzipFile(fileobj=fileobj)),
+                budget=budget,
+                origin=origin,
+                key="gzip",
+                state=state,
+                where=filename,
+                ratio_where=filename,
+                corrupt="gzip data is corrupt: {exc}",
+                errors=_GZIP_ERRORS,
+                owned=fileobj,
+            )
+            return _buffered(raw)
+
+        return [PackedFile(inner_name, "application/octet-stream", open_gzip)]
+    if magic[:4] == b"PK\x03\x04" or name.endswith(".zip"):
+        fileobj = stack.enter_context(opener())
+        try:
+            zf = stack.enter_context(zipfile.ZipFile(fileobj))
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
+            raise ParseError(f"zip archive is corrupt: {exc}", source=filename) from None
+        infos = [i for i in zf.infolist() if not i.is_dir()]
+        if len(infos) > budget.limits.max_members:
+            raise InputLimitExceeded(
+                f"zip archive has {len(infos)} members, past the limit of {budget.limits.max_members}",
+                source=filename,
+            )
+        state = _ArchiveState(size, {})
+        return [
+            PackedFile(
+                info.filename, "application/octet-stream", _member_opener(zf, info, n, filename, budget, origin, state)
+            )
+            for n, info in enumerate(infos)
+        ]
+    return [PackedFile(filename, ctype, opener)]
+
+
+def _member_opener(
+    zf: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    n: int,
+    where: str | None,
+    budget: Budget,
+    origin: object,
+    state: _ArchiveState,
+) -> Callable[[], BinaryIO]:
+    corrupt = f"zip member {info.filename!r} cannot be read: {{exc}}"
+
+    def open_member() -> BinaryIO:
+        try:
+            member = zf.open(info)
+        except _ZIP_ERRORS as exc:
+            raise ParseError(corrupt.format(exc=exc), source=where) from None
+        raw = _Unpacking(
+            cast(BinaryIO, member),
+            budget=budget,
+            origin=origin,
+            key=f"{n}:{info.filename}",
+            state=state,
+            where=f"{where or 'zip'}:{info.filename}",
+            ratio_where=where,
+            corrupt=corrupt,
+            errors=_ZIP_ERRORS,
+        )
+        return _buffered(raw)
+
+    return open_member
+
+
+def packed_attachments(msg: Message, *, budget: Budget, stack: contextlib.ExitStack) -> list[PackedFile]:
+    """:func:`attachments` without unpacking archives: each part's transfer encoding is undone (charged), and its
+    archives are opened member by member as they are read."""
+    out: list[PackedFile] = []
+    for part in walk(msg, budget=budget):
+        filename = part.get_filename()
+        ctype = part.get_content_type()
+        if filename is None and ctype.startswith("text/") and part.get_content_disposition() != "attachment":
+            continue
+        data = part_bytes(part, budget)
+        out.extend(
+            open_archive(
+                filename,
+                ctype,
+                functools.partial(io.BytesIO, data),
+                size=len(data),
+                magic=data[:4],
+                budget=budget,
+                origin=part,
+                stack=stack,
+            )
+        )
     return out
 
 

@@ -690,8 +690,10 @@ class XarfParser(Parser):
         mode: Literal["strict", "tolerant", "auto"] = "auto"
 
     def recognises(self, report: Report) -> bool:
-        if _json_head(report.data):
+        if _json_head(report.peek(65536)):
             return _claims(report.data)
+        if not report.is_mail:
+            return False  # not mail, not bare JSON: decided without reading the whole input (issue 9 item 3)
         msg = report.message
         if msg is None:
             return False

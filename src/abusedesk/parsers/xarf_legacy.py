@@ -133,6 +133,8 @@ class XarfLegacyParser(Parser):
     priority: ClassVar[int] = 15
 
     def recognises(self, report: Report) -> bool:
+        if not report.is_mail:
+            return False  # only mail holds these reports: decided without reading the whole input (issue 9 item 3)
         if report.message is None:
             return False
         msg = mime.signed_content(report.message)
