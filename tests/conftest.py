@@ -23,7 +23,8 @@ from abusedesk.store.db import make_engine, migrate
 from tests.support.components import missing
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO.parent / "shared" / "corpus"
+# ../shared/corpus from the main checkout; ABUSEDESK_TEST_CORPUS names it from a worktree elsewhere
+CORPUS = Path(os.environ.get("ABUSEDESK_TEST_CORPUS") or REPO.parent / "shared" / "corpus")
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 PG_ADMIN_URL = os.environ.get("ABUSEDESK_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
