@@ -8,14 +8,20 @@ the key.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from abusedesk.domain.errors import ConfigError
+
+#: a JetStream stream name: letters, digits, ``-`` and ``_`` (no ``.``, ``*``, ``>``, space or path separator)
+_STREAM_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+#: a NATS subject prefix: one or more dot-separated tokens of letters, digits, ``-`` and ``_`` (no wildcard)
+_SUBJECT_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 class SmtpSettings(BaseModel):
@@ -61,6 +67,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     bus: Literal["inprocess", "nats"] = "inprocess"
     nats_url: str = "nats://127.0.0.1:4222"
+    nats_stream: str = Field(default="ABUSEDESK", description="The JetStream stream of this deployment.")
+    nats_subject_prefix: str = Field(default="abusedesk", description="The first subject token(s) of its messages.")
     notify_backend: Literal["smtp", "console", "null"] = "smtp"
     notify_from: str = "abuse@provider.example"
     control_backend: Literal["webhook", "console", "null"] = "webhook"
@@ -69,6 +77,27 @@ class Settings(BaseSettings):
     intake: IntakeSettings = IntakeSettings()
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+
+    @field_validator("nats_stream")
+    @classmethod
+    def _check_stream(cls, value: str) -> str:
+        if not _STREAM_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a JetStream stream name: 1 to 32 letters, digits, '-' or '_' "
+                "(no '.', '*', '>', white space or path separator)"
+            )
+        return value
+
+    @field_validator("nats_subject_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        tokens = value.split(".")
+        if len(value) > 64 or not all(_SUBJECT_TOKEN.match(t) for t in tokens):
+            raise ValueError(
+                f"{value!r} is not a NATS subject prefix: dot-separated tokens of letters, digits, '-' or '_', "
+                "at most 64 characters (no wildcard '*' or '>', no empty token, no white space)"
+            )
+        return value
 
     @classmethod
     def settings_customise_sources(

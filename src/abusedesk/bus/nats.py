@@ -3,6 +3,7 @@
 Layout on the server:
 
 - one stream, ``ABUSEDESK``, holding every subject under ``abusedesk.>`` (limits retention, kept ``max_age``);
+  both names are settings (``nats_stream``, ``nats_subject_prefix``), so deployments can share one server;
 - a bus subject ``S`` (``raw.stored``, ``events.parsed`` ...) is published as ``abusedesk.S.<slot>``: the slot
   (0 .. ``slots``-1) is the CRC-32 of the message's ``partition_key`` if it has one, else of its message id;
 - every message carries ``Nats-Msg-Id`` = a deterministic id of (subject, message), so a stage that re-publishes
@@ -280,8 +281,9 @@ class NatsBus(Bus):
                     await nc.close()
                     raise ConfigError(
                         f"NATS at {self.url}: cannot create stream {self.stream} for subjects {self.prefix}.> "
-                        f"({exc.description}); another stream already takes them",
-                        field="nats_url",
+                        f"({exc.description}); another stream already takes them: give each deployment its own "
+                        "nats_stream and nats_subject_prefix",
+                        field="nats_subject_prefix",
                     ) from None
                 await js.update_stream(config)
         except nats.js.errors.ServiceUnavailableError:
