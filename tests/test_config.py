@@ -45,3 +45,13 @@ def test_json_logging(capsys: pytest.CaptureFixture[str]) -> None:
     assert record["message"] == "hello world"
     assert record["raw_id"] == "abc"
     assert record["level"] == "info"
+
+
+def test_data_dir_given_to_settings_finds_its_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ABUSEDESK_CONFIG", raising=False)
+    monkeypatch.setenv("ABUSEDESK_DATA_DIR", str(tmp_path / "other"))
+    (tmp_path / "abusedesk.toml").write_text('log_level = "DEBUG"\n[smtp]\nport = 2525\n')
+    s = load_settings(data_dir=tmp_path)
+    assert (s.log_level, s.smtp.port) == ("DEBUG", 2525)
+    monkeypatch.setenv("ABUSEDESK_SMTP__PORT", "587")  # the environment beats the file
+    assert load_settings(data_dir=tmp_path).smtp.port == 587

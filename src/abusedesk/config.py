@@ -18,6 +18,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from abusedesk.domain.errors import ConfigError
 
+#: the settings file abusedesk looks for in the data directory
+TOML_NAME = "abusedesk.toml"
+
 #: a JetStream stream name: letters, digits, ``-`` and ``_`` (no ``.``, ``*``, ``>``, space or path separator)
 _STREAM_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 #: a NATS subject prefix: one or more dot-separated tokens of letters, digits, ``-`` and ``_`` (no wildcard)
@@ -108,7 +111,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, dotenv_settings, _TomlSource(settings_cls))
+        return (init_settings, env_settings, dotenv_settings, _TomlSource(settings_cls, init_settings, env_settings))
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -124,10 +127,32 @@ class Settings(BaseSettings):
 
 
 class _TomlSource(PydanticBaseSettingsSource):
-    """Values from the TOML file, below the environment in precedence."""
+    """Values from the TOML file, below the environment in precedence.
+
+    The file is ``$ABUSEDESK_CONFIG``, else ``abusedesk.toml`` in the data directory the higher sources name: the
+    ``data_dir`` given to Settings (the CLI's ``--data-dir``), else ``ABUSEDESK_DATA_DIR``, else the default.
+    """
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+    ) -> None:
+        super().__init__(settings_cls)
+        self._init_settings = init_settings
+        self._env_settings = env_settings
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover - unused
         return None, field_name, False
+
+    def _data_dir(self) -> Path:
+        for source in (self._init_settings, self._env_settings):
+            value = source().get("data_dir")
+            if value is not None:
+                return Path(value)
+        default = self.settings_cls.model_fields["data_dir"].default
+        return Path(default)
 
     def __call__(self) -> dict[str, Any]:
         path_text = os.environ.get("ABUSEDESK_CONFIG")
@@ -136,14 +161,21 @@ class _TomlSource(PydanticBaseSettingsSource):
             if not path.is_file():
                 raise ConfigError(f"config file {path} named by ABUSEDESK_CONFIG does not exist")
         else:
-            data_dir = Path(os.environ.get("ABUSEDESK_DATA_DIR", "./abusedesk-data"))
-            path = data_dir / "abusedesk.toml"
+            path = self._data_dir() / TOML_NAME
             if not path.is_file():
                 return {}
         try:
-            return tomllib.loads(path.read_text(encoding="utf-8"))
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{exc}", file=str(path)) from None
+        if not path_text and "data_dir" in values:
+            raise ConfigError(
+                f"{path} sets data_dir, but it was found through the data directory it is in; remove the key "
+                "(or name the file with ABUSEDESK_CONFIG)",
+                file=str(path),
+                field="data_dir",
+            )
+        return values
 
 
 def load_settings(**overrides: Any) -> Settings:

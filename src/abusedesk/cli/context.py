@@ -35,9 +35,28 @@ def settings() -> Settings:
     return s
 
 
+def require_data_dir(s: Settings) -> None:
+    """A command that only reads (or changes what is there) needs an existing data directory.
+
+    Without this check a mistyped ``--data-dir`` would quietly get a new, empty database and answer from it.
+    """
+    if not s.data_dir.is_dir():
+        what = "is not a directory" if s.data_dir.exists() else "does not exist"
+        raise ConfigError(
+            f"data directory {s.data_dir} {what} (--data-dir, ABUSEDESK_DATA_DIR or the default ./abusedesk-data); "
+            "check the path, or create it with `abusedesk init`",
+            field="data_dir",
+        )
+
+
 @contextmanager
-def runtime() -> Iterator[Runtime]:
-    rt = Runtime.open(settings())
+def runtime(*, create: bool = False) -> Iterator[Runtime]:
+    """The Runtime of one command; ``create`` for commands that bring data (init, serve, imports, intake doors):
+    only they may create a data directory that is not there."""
+    s = settings()
+    if not create:
+        require_data_dir(s)
+    rt = Runtime.open(s)
     try:
         yield rt
     finally:

@@ -31,8 +31,10 @@ wire_all = wire_channels
 
 
 @contextmanager
-def door() -> Iterator[MailDoor]:
-    with context.errors_to_exit(), context.runtime() as rt:
+def door(*, create: bool = True) -> Iterator[MailDoor]:
+    """The channel door on a Runtime; the channels take data in, so they may create the data directory
+    (``create``), the quarantine tools do not."""
+    with context.errors_to_exit(), context.runtime(create=create) as rt:
         d = wire_all(rt)
         try:
             yield d
@@ -180,7 +182,7 @@ def retry(
     """Re-run inputs through the parsers: after a parser fix (quarantined) or a crash (--stored)."""
     if not raw_ids and not all_ and not stored:
         raise context.fail("name raw ids, or give --all (quarantined) or --stored", 2)
-    with door() as d:
+    with door(create=False) as d:
         intake = d.intake
         outcomes = []
         if raw_ids:
