@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     intake: IntakeSettings = IntakeSettings()
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    parsers: dict[str, dict[str, Any]] = Field(
+        default={}, description="Parser parameters, one table per parser name: [parsers.xarf] mode = ..."
+    )
+    detectors: dict[str, dict[str, Any]] = Field(
+        default={}, description="Detector parameters, one table per detector name: [detectors.<name>] ..."
+    )
 
     @field_validator("nats_stream")
     @classmethod

@@ -14,6 +14,7 @@ import typer
 from abusedesk.config import Settings, load_settings
 from abusedesk.domain.errors import AbuseDeskError, ConfigError
 from abusedesk.logs import setup_logging
+from abusedesk.plugins import check_plugin_settings
 from abusedesk.runtime import Runtime
 
 _overrides: dict[str, Any] = {}
@@ -56,6 +57,7 @@ def runtime(*, create: bool = False) -> Iterator[Runtime]:
     s = settings()
     if not create:
         require_data_dir(s)
+    check_plugin_settings(s)
     rt = Runtime.open(s)
     try:
         yield rt
