@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from abusedesk.domain.errors import ConfigError
@@ -28,17 +28,36 @@ _SUBJECT_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 class SmtpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     host: str = "127.0.0.1"
     port: int = 25
     starttls: bool = False
     username: str | None = None
-    password: str | None = None
+    password: SecretStr | None = None
     timeout: float = 10.0
+    #: CA bundle that verifies the server's STARTTLS certificate (default: the system's CAs)
+    cafile: Path | None = None
+
+
+class ImapSettings(BaseModel):
+    """The abuse mailbox ``abusedesk intake imap`` polls; its command-line options override these."""
+
+    model_config = ConfigDict(extra="forbid")
+    host: str | None = None
+    port: int = Field(default=0, ge=0, le=65535)  # 0: 143, or 993 with tls
+    user: str | None = None
+    password: SecretStr | None = None
+    mailbox: str = "INBOX"
+    tls: bool = False
+    starttls: bool = False
+    processed_folder: str | None = None
+    #: CA bundle that verifies the server's certificate with tls or starttls (default: the system's CAs)
+    cafile: Path | None = None
 
 
 class WebhookSettings(BaseModel):
     url: str | None = None
-    secret: str = ""
+    secret: SecretStr = SecretStr("")
     timeout: float = 10.0
     max_attempts: int = 5
     backoff_base: float = 0.5
@@ -76,6 +95,7 @@ class Settings(BaseSettings):
     notify_from: str = "abuse@provider.example"
     control_backend: Literal["webhook", "console", "null"] = "webhook"
     smtp: SmtpSettings = SmtpSettings()
+    imap: ImapSettings = ImapSettings()
     webhook: WebhookSettings = WebhookSettings()
     intake: IntakeSettings = IntakeSettings()
     api_host: str = "127.0.0.1"
@@ -184,8 +204,15 @@ class _TomlSource(PydanticBaseSettingsSource):
         return values
 
 
+#: environment variables that were read outside Settings once, and their names now
+_RENAMED_ENV = {"ABUSEDESK_IMAP_PASSWORD": "ABUSEDESK_IMAP__PASSWORD"}
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build Settings, turning pydantic's error into a ConfigError that names the bad key."""
+    for old, new in _RENAMED_ENV.items():
+        if old in os.environ:
+            raise ConfigError(f"environment variable {old} is no longer read; set {new} instead", field=new)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
