@@ -82,12 +82,17 @@ def test_parse_worker_dead_letters_a_poison_message(runtime: Runtime, nats_bus: 
 
 
 def test_worker_command_runs_a_stage_once_over_nats(runtime: Runtime, nats_url: str) -> None:
+    import signal
+
+    handlers = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
     IntakeService(runtime).accept(b"no parser knows this\n", channel="test")  # stored, never published
     env = {"ABUSEDESK_BUS": "nats", "ABUSEDESK_NATS_URL": nats_url}
     base = ["--data-dir", str(runtime.settings.data_dir), "--database-url", runtime.settings.sqlalchemy_url]
     result = CliRunner().invoke(app, [*base, "worker", "--stage", "parse", "--once", "--json"], env=env)
     assert result.exit_code == 0, result.output
     assert '"recovered": 1' in result.output and '"handled": 1' in result.output
+    # the worker's stop handlers are gone again: a later test's Ctrl-C (test_smtp's SIGINT test) still works
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
     with runtime.sessions() as s:
         [row] = s.query(RawInputRow).all()
     assert row.status == "quarantined"
