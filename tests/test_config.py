@@ -45,3 +45,40 @@ def test_json_logging(capsys: pytest.CaptureFixture[str]) -> None:
     assert record["message"] == "hello world"
     assert record["raw_id"] == "abc"
     assert record["level"] == "info"
+
+
+def test_data_dir_given_to_settings_finds_its_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ABUSEDESK_CONFIG", raising=False)
+    monkeypatch.setenv("ABUSEDESK_DATA_DIR", str(tmp_path / "other"))
+    (tmp_path / "abusedesk.toml").write_text('log_level = "DEBUG"\n[smtp]\nport = 2525\n')
+    s = load_settings(data_dir=tmp_path)
+    assert (s.log_level, s.smtp.port) == ("DEBUG", 2525)
+    monkeypatch.setenv("ABUSEDESK_SMTP__PORT", "587")  # the environment beats the file
+    assert load_settings(data_dir=tmp_path).smtp.port == 587
+
+
+def test_only_settings_read_the_environment() -> None:
+    """STYLE.md: nothing but config.py reads os.environ; a Typer envvar= or os.getenv elsewhere bypasses Settings."""
+    import re
+
+    src = Path(__file__).resolve().parents[1] / "src" / "abusedesk"
+    pattern = re.compile(r"os\.environ|getenv\(|envvar\s*=")
+    offenders = [
+        f"{path.relative_to(src)}:{n}"
+        for path in sorted(src.rglob("*.py"))
+        if path.name != "config.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offenders == []
+
+
+def test_secrets_are_not_shown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ABUSEDESK_IMAP__PASSWORD", "imap-secret")
+    monkeypatch.setenv("ABUSEDESK_SMTP__PASSWORD", "smtp-secret")
+    monkeypatch.setenv("ABUSEDESK_WEBHOOK__SECRET", "hmac-secret")
+    s = load_settings(data_dir=tmp_path)
+    shown = repr(s) + s.model_dump_json()
+    assert not any(secret in shown for secret in ("imap-secret", "smtp-secret", "hmac-secret"))
+    assert s.imap.password is not None and s.imap.password.get_secret_value() == "imap-secret"
+    assert s.webhook.secret.get_secret_value() == "hmac-secret"

@@ -8,28 +8,56 @@ the key.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from abusedesk.domain.errors import ConfigError
 
+#: the settings file abusedesk looks for in the data directory
+TOML_NAME = "abusedesk.toml"
+
+#: a JetStream stream name: letters, digits, ``-`` and ``_`` (no ``.``, ``*``, ``>``, space or path separator)
+_STREAM_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+#: a NATS subject prefix: one or more dot-separated tokens of letters, digits, ``-`` and ``_`` (no wildcard)
+_SUBJECT_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
+
 
 class SmtpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     host: str = "127.0.0.1"
     port: int = 25
     starttls: bool = False
     username: str | None = None
-    password: str | None = None
+    password: SecretStr | None = None
     timeout: float = 10.0
+    #: CA bundle that verifies the server's STARTTLS certificate (default: the system's CAs)
+    cafile: Path | None = None
+
+
+class ImapSettings(BaseModel):
+    """The abuse mailbox ``abusedesk intake imap`` polls; its command-line options override these."""
+
+    model_config = ConfigDict(extra="forbid")
+    host: str | None = None
+    port: int = Field(default=0, ge=0, le=65535)  # 0: 143, or 993 with tls
+    user: str | None = None
+    password: SecretStr | None = None
+    mailbox: str = "INBOX"
+    tls: bool = False
+    starttls: bool = False
+    processed_folder: str | None = None
+    #: CA bundle that verifies the server's certificate with tls or starttls (default: the system's CAs)
+    cafile: Path | None = None
 
 
 class WebhookSettings(BaseModel):
     url: str | None = None
-    secret: str = ""
+    secret: SecretStr = SecretStr("")
     timeout: float = 10.0
     max_attempts: int = 5
     backoff_base: float = 0.5
@@ -79,14 +107,44 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     bus: Literal["inprocess", "nats"] = "inprocess"
     nats_url: str = "nats://127.0.0.1:4222"
+    nats_stream: str = Field(default="ABUSEDESK", description="The JetStream stream of this deployment.")
+    nats_subject_prefix: str = Field(default="abusedesk", description="The first subject token(s) of its messages.")
     notify_backend: Literal["smtp", "console", "null"] = "smtp"
     notify_from: str = "abuse@provider.example"
     control_backend: Literal["webhook", "console", "null"] = "webhook"
     smtp: SmtpSettings = SmtpSettings()
+    imap: ImapSettings = ImapSettings()
     webhook: WebhookSettings = WebhookSettings()
     intake: IntakeSettings = IntakeSettings()
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    parsers: dict[str, dict[str, Any]] = Field(
+        default={}, description="Parser parameters, one table per parser name: [parsers.xarf] mode = ..."
+    )
+    detectors: dict[str, dict[str, Any]] = Field(
+        default={}, description="Detector parameters, one table per detector name: [detectors.<name>] ..."
+    )
+
+    @field_validator("nats_stream")
+    @classmethod
+    def _check_stream(cls, value: str) -> str:
+        if not _STREAM_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a JetStream stream name: 1 to 32 letters, digits, '-' or '_' "
+                "(no '.', '*', '>', white space or path separator)"
+            )
+        return value
+
+    @field_validator("nats_subject_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        tokens = value.split(".")
+        if len(value) > 64 or not all(_SUBJECT_TOKEN.match(t) for t in tokens):
+            raise ValueError(
+                f"{value!r} is not a NATS subject prefix: dot-separated tokens of letters, digits, '-' or '_', "
+                "at most 64 characters (no wildcard '*' or '>', no empty token, no white space)"
+            )
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -97,7 +155,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, dotenv_settings, _TomlSource(settings_cls))
+        return (init_settings, env_settings, dotenv_settings, _TomlSource(settings_cls, init_settings, env_settings))
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -113,10 +171,32 @@ class Settings(BaseSettings):
 
 
 class _TomlSource(PydanticBaseSettingsSource):
-    """Values from the TOML file, below the environment in precedence."""
+    """Values from the TOML file, below the environment in precedence.
+
+    The file is ``$ABUSEDESK_CONFIG``, else ``abusedesk.toml`` in the data directory the higher sources name: the
+    ``data_dir`` given to Settings (the CLI's ``--data-dir``), else ``ABUSEDESK_DATA_DIR``, else the default.
+    """
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+    ) -> None:
+        super().__init__(settings_cls)
+        self._init_settings = init_settings
+        self._env_settings = env_settings
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover - unused
         return None, field_name, False
+
+    def _data_dir(self) -> Path:
+        for source in (self._init_settings, self._env_settings):
+            value = source().get("data_dir")
+            if value is not None:
+                return Path(value)
+        default = self.settings_cls.model_fields["data_dir"].default
+        return Path(default)
 
     def __call__(self) -> dict[str, Any]:
         path_text = os.environ.get("ABUSEDESK_CONFIG")
@@ -125,18 +205,32 @@ class _TomlSource(PydanticBaseSettingsSource):
             if not path.is_file():
                 raise ConfigError(f"config file {path} named by ABUSEDESK_CONFIG does not exist")
         else:
-            data_dir = Path(os.environ.get("ABUSEDESK_DATA_DIR", "./abusedesk-data"))
-            path = data_dir / "abusedesk.toml"
+            path = self._data_dir() / TOML_NAME
             if not path.is_file():
                 return {}
         try:
-            return tomllib.loads(path.read_text(encoding="utf-8"))
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{exc}", file=str(path)) from None
+        if not path_text and "data_dir" in values:
+            raise ConfigError(
+                f"{path} sets data_dir, but it was found through the data directory it is in; remove the key "
+                "(or name the file with ABUSEDESK_CONFIG)",
+                file=str(path),
+                field="data_dir",
+            )
+        return values
+
+
+#: environment variables that were read outside Settings once, and their names now
+_RENAMED_ENV = {"ABUSEDESK_IMAP_PASSWORD": "ABUSEDESK_IMAP__PASSWORD"}
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Build Settings, turning pydantic's error into a ConfigError that names the bad key."""
+    for old, new in _RENAMED_ENV.items():
+        if old in os.environ:
+            raise ConfigError(f"environment variable {old} is no longer read; set {new} instead", field=new)
     try:
         return Settings(**overrides)
     except ValidationError as exc:

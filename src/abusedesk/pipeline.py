@@ -146,13 +146,9 @@ class DetectStage:
     def __init__(self, rt: Runtime, detectors: list[Detector] | None = None) -> None:
         self.rt = rt
         if detectors is None:
-            from abusedesk.plugins import BUILTIN_DETECTORS, load_classes
+            from abusedesk.plugins import build_detectors
 
-            detectors = [
-                cls(rt.policy)
-                for cls in load_classes(BUILTIN_DETECTORS, "abusedesk.detectors", Detector)  # type: ignore[type-abstract]
-                if getattr(cls, "consumes", "events") == "events"
-            ]
+            detectors = build_detectors(rt.policy, rt.settings)
         self.detectors = detectors
         self.runner = DetectorRunner(rt, detectors)
 

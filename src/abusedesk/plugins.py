@@ -3,6 +3,11 @@
 Built-ins are listed here as ``"module:Class"``; third-party plugins come from the entry point groups
 ``abusedesk.parsers``, ``abusedesk.detectors`` and ``abusedesk.adapters`` through the same loader. Two plugins with
 one name fail at start-up with a ConfigError naming both.
+
+An operator tunes a plugin through the settings: ``[parsers.<name>]`` / ``[detectors.<name>]`` tables in the TOML
+file, or ``ABUSEDESK_PARSERS__<NAME>__<PARAM>``. ``check_plugin_settings`` validates them against each plugin's
+pydantic ``Params`` (the CLI calls it at start-up), and ``build_parsers`` / ``build_detectors`` make the instances
+with them. An unknown plugin or parameter, or a bad value, is a ConfigError naming the key.
 """
 
 from __future__ import annotations
@@ -10,10 +15,16 @@ from __future__ import annotations
 import importlib
 from functools import cache
 from importlib.metadata import entry_points
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
+
+from abusedesk.detectors.base import ClauseMap, Detector
 from abusedesk.domain.errors import ConfigError
 from abusedesk.parsers.base import Parser, Report
+
+if TYPE_CHECKING:
+    from abusedesk.config import Settings
 
 BUILTIN_PARSERS: tuple[str, ...] = (
     "abusedesk.parsers.arf:ArfParser",
@@ -80,9 +91,77 @@ def parser_classes() -> tuple[type[Parser], ...]:
     return tuple(sorted(classes, key=lambda c: (c.priority, c.name)))
 
 
-def load_parsers() -> list[Parser]:
-    """One instance of every parser, in sniffing order (lowest priority first)."""
-    return [cls() for cls in parser_classes()]
+@cache
+def detector_classes() -> tuple[type[Detector], ...]:
+    return tuple(load_classes(BUILTIN_DETECTORS, "abusedesk.detectors", Detector))  # type: ignore[type-abstract]
+
+
+def load_parsers(settings: Settings | None = None) -> list[Parser]:
+    """One instance of every parser, in sniffing order (lowest priority first), with the settings' params."""
+    configured = settings.parsers if settings is not None else {}
+    _check_names("parsers", configured, parser_classes())
+    return [cls(plugin_params("parsers", cls, configured.get(cls.name, {}))) for cls in parser_classes()]
+
+
+#: the same thing under the name the stages use
+build_parsers = load_parsers
+
+
+def build_detectors(policy: ClauseMap, settings: Settings) -> list[Detector]:
+    """One instance of every event detector (``consumes = "events"``) with the params the settings give it."""
+    configured = settings.detectors
+    _check_names("detectors", configured, detector_classes())
+    return [
+        cls(policy, plugin_params("detectors", cls, configured.get(cls.name, {})))
+        for cls in detector_classes()
+        if getattr(cls, "consumes", "events") == "events"
+    ]
+
+
+def check_plugin_settings(settings: Settings) -> None:
+    """Validate ``[parsers.*]`` and ``[detectors.*]`` against the plugins' Params; a ConfigError names the key."""
+    for group, configured, classes in (
+        ("parsers", settings.parsers, parser_classes()),
+        ("detectors", settings.detectors, detector_classes()),
+    ):
+        _check_names(group, configured, classes)
+        for cls in classes:
+            plugin_params(group, cls, configured.get(cls.name, {}))
+
+
+def plugin_params(group: str, cls: type[Parser] | type[Detector], values: dict[str, Any]) -> BaseModel:
+    """``cls.Params`` built from ``values``; an unknown parameter or a bad value is a ConfigError naming the key."""
+    params_cls = cls.Params
+    for param in values:
+        if param not in params_cls.model_fields:
+            key = f"{group}__{cls.name}__{param}"
+            known = ", ".join(params_cls.model_fields) or "none"
+            raise ConfigError(
+                f"setting {key!r} (env ABUSEDESK_{key.upper()}): {group[:-1]} {cls.name!r} has no parameter "
+                f"{param!r}; its parameters: {known}",
+                field=f"{group}.{cls.name}.{param}",
+            )
+    try:
+        return params_cls(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = "__".join([group, cls.name, *(str(p) for p in first["loc"])])
+        raise ConfigError(
+            f"setting {key!r} (env ABUSEDESK_{key.upper()}): {first['msg']}", field=key.replace("__", ".")
+        ) from None
+
+
+def _check_names(
+    group: str, configured: dict[str, dict[str, Any]], classes: tuple[type[Parser], ...] | tuple[type[Detector], ...]
+) -> None:
+    names = {cls.name for cls in classes}
+    for name in configured:
+        if name not in names:
+            raise ConfigError(
+                f"setting '{group}__{name}' (env ABUSEDESK_{group.upper()}__{name.upper()}): no {group[:-1]} is "
+                f"named {name!r}; the {group} are: {', '.join(sorted(names))}",
+                field=f"{group}.{name}",
+            )
 
 
 def sniff(report: Report, parsers: list[Parser] | None = None) -> Parser | None:

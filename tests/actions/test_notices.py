@@ -6,6 +6,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from abusedesk.actions.runner import ActionRunner, NoticeDispatcher
@@ -290,3 +291,42 @@ def test_starttls_is_used_when_configured(runtime: Runtime, tmp_path: Path) -> N
         [sent] = NoticeDispatcher(runtime, tls).send_due()
         assert sent.ok, sent.detail
         assert len(smtp.messages) == 1
+
+
+def test_smtp_ca_file_and_password_come_from_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """smtp.cafile verifies the relay's certificate for notices and acknowledgements alike (issue 9)."""
+    from abusedesk.actions.base import ActionRequest
+    from abusedesk.config import load_settings
+    from abusedesk.domain.errors import ActionError
+    from abusedesk.intake.reporters import SmtpMailer
+
+    cert, key = self_signed_cert(tmp_path)
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "abuse@example.com", "noc@example.net", "notice"
+    message.set_content("hello\n")
+    request = ActionRequest(
+        action_id="act_1",
+        case_id="case_1",
+        kind="notify",
+        idempotency_key="k1",
+        payload={"to": "noc@example.net", "from": "abuse@example.com", "message": message.as_bytes()},
+    )
+    with smtp_server(tls=(cert, key)) as smtp:
+        monkeypatch.setenv("ABUSEDESK_SMTP__PORT", str(smtp.port))
+        monkeypatch.setenv("ABUSEDESK_SMTP__STARTTLS", "true")
+        monkeypatch.setenv("ABUSEDESK_SMTP__PASSWORD", "s3cret")
+        unverified = load_settings(data_dir=tmp_path)
+        assert "s3cret" not in repr(unverified) and unverified.smtp.password is not None
+        # without the CA file the self-signed relay is not trusted: nothing is sent in the clear or unverified
+        assert not EmailNotifyAction.from_settings(unverified.smtp).apply(request).ok
+        with pytest.raises(ActionError, match="CERTIFICATE_VERIFY_FAILED"):
+            SmtpMailer(unverified).send(message)
+        monkeypatch.setenv("ABUSEDESK_SMTP__CAFILE", str(cert))
+        verified = load_settings(data_dir=tmp_path)
+        assert verified.smtp.cafile == cert
+        action = EmailNotifyAction.from_settings(verified.smtp)
+        assert action.params.cafile == str(cert) and action.params.password == "s3cret"
+        result = action.apply(request)
+        assert result.ok, result.detail
+        SmtpMailer(verified).send(message)
+        assert len(smtp.messages) == 2

@@ -10,7 +10,7 @@ import pytest
 
 from abusedesk.bus.factory import make_bus
 from abusedesk.bus.nats import NatsBus, Partition, durable_name, message_id, slot_of
-from abusedesk.config import Settings
+from abusedesk.config import Settings, load_settings
 from abusedesk.domain.errors import ConfigError, NotFound, SourceUnavailable
 from abusedesk.runtime import Runtime
 from abusedesk.stages import routes
@@ -264,3 +264,64 @@ def test_subjects_held_by_another_stream_are_a_named_setting_error(nats_url: str
     finally:
         first.close()
         second.close()
+
+
+def test_two_deployments_on_one_server_do_not_see_each_others_messages(
+    tmp_path: Any, nats_url: str, runtime: Runtime
+) -> None:
+    """Stream and subject prefix come from the settings (defaults: ABUSEDESK, abusedesk), issue 9."""
+    defaults = load_settings(data_dir=tmp_path / "one", bus="nats", nats_url=nats_url)
+    assert (defaults.nats_stream, defaults.nats_subject_prefix) == ("ABUSEDESK", "abusedesk")
+    default_bus = make_bus(defaults)
+    assert isinstance(default_bus, NatsBus) and (default_bus.stream, default_bus.prefix) == ("ABUSEDESK", "abusedesk")
+    # the default stream is test_worker's (same session server): this test uses two others
+    one = make_bus(defaults.model_copy(update={"nats_stream": "DESK_A", "nats_subject_prefix": "desk.a"}))
+    two = make_bus(
+        load_settings(
+            data_dir=tmp_path / "two", bus="nats", nats_url=nats_url, nats_stream="DESK_B", nats_subject_prefix="desk.b"
+        )
+    )
+    assert isinstance(one, NatsBus) and isinstance(two, NatsBus)
+    for bus in (one, two):  # each relays what it puts, right after (their databases are the test's one here)
+        bus.bind(runtime.sessions, runtime.clock, routes())
+    try:
+        one.publish("raw.stored", {"raw_id": "from-one"})
+        two.publish("raw.stored", {"raw_id": "from-two"})
+        # one's message goes to its dead letters at once; two's is handled
+        (delivery,) = one.fetch("raw.stored", wait=2.0)
+        assert delivery.message == {"raw_id": "from-one"}
+        delivery.dead_letter("ValueError('cannot handle it')", "traceback here")
+        seen_two: list[str] = []
+        assert drain(two, "raw.stored", lambda m: seen_two.append(m["raw_id"])) == 1
+        assert seen_two == ["from-two"]
+        assert one.fetch("raw.stored", wait=0.3) == []
+        assert [letter.message["raw_id"] for letter in one.dead_letters()] == ["from-one"]
+        assert two.dead_letters() == []
+        assert one.backlog("raw.stored") == 0 and two.backlog("raw.stored") == 0
+        info = two._run(two.connect().stream_info("DESK_B"))
+        assert info.config.subjects == ["desk.b.>"]
+        assert two.consumers("raw.stored") == [("raw_stored", "desk.b.raw.stored.*")]
+    finally:
+        one.close()
+        two.close()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("nats_stream", "ABUSE.DESK"),
+        ("nats_stream", "ABUSE DESK"),
+        ("nats_stream", "DESK>"),
+        ("nats_stream", ""),
+        ("nats_subject_prefix", "abusedesk.>"),
+        ("nats_subject_prefix", "desk.*"),
+        ("nats_subject_prefix", "desk..b"),
+        ("nats_subject_prefix", ".desk"),
+        ("nats_subject_prefix", "desk b"),
+        ("nats_subject_prefix", "$JS"),
+    ],
+)
+def test_bad_stream_or_prefix_is_a_named_setting_error(tmp_path: Any, key: str, value: str) -> None:
+    what = "JetStream stream name" if key == "nats_stream" else "NATS subject prefix"
+    with pytest.raises(ConfigError, match=rf"setting '{key}' \(env ABUSEDESK_{key.upper()}\): .* is not a {what}"):
+        load_settings(data_dir=tmp_path, **{key: value})

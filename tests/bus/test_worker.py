@@ -84,6 +84,9 @@ def test_parse_worker_dead_letters_a_poison_message(runtime: Runtime, nats_bus: 
 
 
 def test_worker_command_runs_a_stage_once_over_nats(runtime: Runtime, nats_url: str) -> None:
+    import signal
+
+    handlers = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
     env = {"ABUSEDESK_BUS": "nats", "ABUSEDESK_NATS_URL": nats_url}
     bus = NatsBus(nats_url, timeout=5.0)  # the stream and prefix the command uses
     door = Runtime(runtime.settings, clock=runtime.clock, bus=bus, engine=runtime.engine)
@@ -93,6 +96,8 @@ def test_worker_command_runs_a_stage_once_over_nats(runtime: Runtime, nats_url: 
     result = CliRunner().invoke(app, [*base, "worker", "--stage", "parse", "--once", "--json"], env=env)
     assert result.exit_code == 0, result.output
     assert '"recovered": 1' in result.output and '"handled": 1' in result.output
+    # the worker's stop handlers are gone again: a later test's Ctrl-C (test_smtp's SIGINT test) still works
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
     with runtime.sessions() as s:
         [row] = s.query(RawInputRow).all()
     assert row.status == "quarantined"

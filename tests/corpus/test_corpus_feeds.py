@@ -229,6 +229,67 @@ def test_shadowserver_zipped_in_mail(corpus: Path, name: str) -> None:
     assert outcome(ShadowserverParser(), path)[0] == SHADOWSERVER_MAILS[name]
 
 
+#: the Shadowserver files whose rows carry an HTTP request, and the URL the first event reports
+SHADOWSERVER_URLS: dict[str, str | None] = {
+    "intelmq-shadowserver-testdata/compromised_website.csv": "http://example.com/header.php",
+    "intelmq-shadowserver-testdata/event4_microsoft_sinkhole_http.csv": "http://40.121.206.97/locator.php",
+    "intelmq-shadowserver-testdata/event4_sinkhole_http_referer.csv": "http://12106.mobapptrack.com/favicon.ico",
+    "intelmq-shadowserver-testdata/event6_sinkhole_http.csv": "http://devps.net/QKMSvF2hl11j%2fbMkyPbF5EpHYhd6VW",
+    "intelmq-shadowserver-testdata/event4_honeypot_http_scan.csv": None,  # a path against the honeypot, no host
+    "intelmq-shadowserver-testdata/phish_url.csv": "https://priceless-pare.example.net/Postal-/acec6/",
+    "abuseio-notifier-samples/shadowserver/2015-01-01-sinkhole_http_drone-sample-asn.csv.zip.eml": (
+        "http://149.20.56.32/search?q=0"
+    ),
+}
+
+
+def _shadowserver_files(corpus: Path) -> list[Path]:
+    base = corpus / REPORTS
+    return sorted((base / "intelmq-shadowserver-testdata").glob("*.csv")) + sorted(
+        (base / "abuseio-notifier-samples" / "shadowserver").glob("*.eml")
+    )
+
+
+def test_shadowserver_urls_are_urls_never_request_lines(corpus: Path) -> None:
+    """Every Shadowserver file of the corpus: a source.url has a scheme, a host and no white space (issue 9)."""
+    from urllib.parse import urlsplit
+
+    first_urls: dict[str, str | None] = {}
+    for path in _shadowserver_files(corpus):
+        try:
+            items = list(ShadowserverParser().parse(make_report(path.read_bytes(), path.name)))
+        except ParseError:
+            continue  # schema drift, checked above
+        events = [i for i in items if isinstance(i, Event)]
+        for e in events:
+            if e.source_url is None:
+                continue
+            parts = urlsplit(e.source_url)
+            assert parts.scheme in ("http", "https") and parts.hostname, (path.name, e.source_url)
+            assert not any(c.isspace() for c in e.source_url), (path.name, e.source_url)
+            assert parts.hostname.upper() not in ("GET", "POST", "HEAD"), (path.name, e.source_url)
+        if any("url" in e.extra or "http_url" in e.extra for e in events):
+            first_urls[path.relative_to(corpus / REPORTS).as_posix()] = events[0].source_url
+    assert set(first_urls) == set(SHADOWSERVER_URLS)
+    for name, want in SHADOWSERVER_URLS.items():
+        got = first_urls[name]
+        assert got == want if want is None else (got or "").startswith(want), (name, got)
+
+
+def test_sinkhole_http_drone_request_line_is_split(corpus: Path) -> None:
+    path = (
+        corpus
+        / REPORTS
+        / "abuseio-notifier-samples"
+        / "shadowserver"
+        / next(n for n in SHADOWSERVER_MAILS if "sinkhole_http_drone" in n)
+    )
+    events = [i for i in ShadowserverParser().parse(make_report(path.read_bytes())) if isinstance(i, Event)]
+    e = events[0]
+    assert e.source_url == "http://149.20.56.32/search?q=0"
+    assert (e.extra["http_method"], e.extra["http_version"], e.extra["http_path"]) == ("GET", "HTTP/1.0", "/search?q=0")
+
+
 @pytest.mark.parametrize("name", sorted(ACNS))
 def test_acns_notices(corpus: Path, name: str) -> None:
     assert outcome(AcnsParser(), corpus / REPORTS / "abuseio-notifier-samples" / name)[0] == ACNS[name]

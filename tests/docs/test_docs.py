@@ -51,3 +51,17 @@ def test_setting_is_documented(key: str) -> None:
 @pytest.mark.parametrize("name", [*EVENT_FIELDS, "id", "extra"])
 def test_event_field_is_documented(name: str) -> None:
     assert name in _documented_keys("reference/event-fields.md"), f"{name} missing in docs/reference/event-fields.md"
+
+
+def _plugin_params() -> list[str]:
+    from abusedesk.plugins import detector_classes, parser_classes
+
+    keys = []
+    for group, classes in (("parsers", parser_classes()), ("detectors", detector_classes())):
+        keys += [f"{group}.{cls.name}.{param}" for cls in classes for param in cls.Params.model_fields]
+    return keys
+
+
+@pytest.mark.parametrize("key", _plugin_params())
+def test_plugin_param_is_documented(key: str) -> None:
+    assert key in _documented_keys("admin/settings.md"), f"plugin parameter {key} has no row in docs/admin/settings.md"

@@ -73,7 +73,7 @@ def test_imap_once(runtime: Runtime, settings: Settings, dovecot: Dovecot, tmp_p
     args = [*_base(settings), "intake", "imap", "--host", dovecot.host, "--port", str(dovecot.port)]
     args += ["--user", dovecot.user, "--once", "--json"]
     result = CliRunner().invoke(
-        app, args, env={"ABUSEDESK_IMAP_PASSWORD": dovecot.password, "ABUSEDESK_NOTIFY_BACKEND": "null"}
+        app, args, env={"ABUSEDESK_IMAP__PASSWORD": dovecot.password, "ABUSEDESK_NOTIFY_BACKEND": "null"}
     )
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)
@@ -84,3 +84,35 @@ def test_imap_once(runtime: Runtime, settings: Settings, dovecot: Dovecot, tmp_p
     assert b"\\Seen" in flags[0]
     with runtime.sessions() as s:
         assert s.scalars(select(RawInputRow.channel)).all() == ["imap"]
+
+
+def test_imap_mailbox_and_login_from_the_settings(
+    runtime: Runtime, settings: Settings, dovecot: Dovecot, tmp_path: Path
+) -> None:
+    """The whole account in [imap] of the data dir's TOML and the password in the environment: no options."""
+    conn = imaplib.IMAP4(dovecot.host, dovecot.port)
+    conn.login(dovecot.user, dovecot.password)
+    conn.append("INBOX", None, None, crlf(complaint()))
+    conn.logout()
+    toml = settings.data_dir / "abusedesk.toml"
+    toml.write_text(
+        f'[imap]\nhost = "{dovecot.host}"\nport = {dovecot.port}\nuser = "{dovecot.user}"\n', encoding="utf-8"
+    )
+    args = [*_base(settings), "intake", "imap", "--once", "--json"]
+    env = {"ABUSEDESK_NOTIFY_BACKEND": "null", "ABUSEDESK_CONFIG": None}
+    missing = CliRunner().invoke(app, args, env=env)
+    assert missing.exit_code == 2
+    assert "no IMAP password: set imap.password (env ABUSEDESK_IMAP__PASSWORD)" in missing.stderr
+    result = CliRunner().invoke(app, args, env=env | {"ABUSEDESK_IMAP__PASSWORD": dovecot.password})
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)
+    assert row["duplicate"] is False
+    with runtime.sessions() as s:
+        assert s.scalars(select(RawInputRow.channel)).all() == ["imap"]
+
+
+def test_the_old_imap_password_variable_is_named_not_ignored(settings: Settings) -> None:
+    args = [*_base(settings), "intake", "imap", "--host", "127.0.0.1", "--user", "abuse", "--once"]
+    result = CliRunner().invoke(app, args, env={"ABUSEDESK_IMAP_PASSWORD": "x"})
+    assert result.exit_code == 2
+    assert "ABUSEDESK_IMAP_PASSWORD is no longer read; set ABUSEDESK_IMAP__PASSWORD instead" in result.stderr

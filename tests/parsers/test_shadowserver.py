@@ -7,6 +7,7 @@ import pytest
 
 from abusedesk.domain.errors import ParseError
 from abusedesk.domain.kinds import KINDS
+from abusedesk.domain.records import Event
 from abusedesk.parsers.shadowserver import ShadowserverParser, parse_timestamp, type_from_filename
 from abusedesk.parsers.shadowserver_types import REPORT_TYPES, report_type_from_columns
 from tests.parsers.feedsupport import mail_with_attachment, make_report, run
@@ -200,3 +201,54 @@ def test_docs_list_every_report_type_with_its_kind() -> None:
 def test_a_dated_file_name_alone_is_not_enough() -> None:
     assert not parser.recognises(make_report(b"name,email\nx,y@example.net\n", "2026-02-28-customers-export.csv"))
     assert parser.recognises(make_report(DNS, "2026-02-28-customers-export.csv"))  # but the header is
+
+
+SINKHOLE_HTTP_HEADER = (
+    b'"timestamp","ip","asn","geo","url","type","http_agent","tor","src_port","p0f_genre","p0f_detail",'
+    b'"hostname","dst_port","http_host","http_referer","http_referer_asn","http_referer_geo","dst_ip"\n'
+)
+
+
+def _sinkhole_http(url: str, http_host: str, dst_port: str = "80") -> Event:
+    row = f'"2026-02-28 03:00:00","192.0.2.7",64496,"ZZ","{url}","downadup","Mozilla/4.0",,1042,,,,{dst_port},'
+    row += f'"{http_host}",,,,\n'
+    events, issues = run(parser, SINKHOLE_HTTP_HEADER + row.encode(), "2026-02-28-sinkhole_http_drone-x-asn.csv")
+    assert issues == []
+    (event,) = events
+    return event
+
+
+def test_sinkhole_request_line_becomes_url_method_and_version() -> None:
+    e = _sinkhole_http("GET /search?q=0 HTTP/1.0", "sinkholed.example.net")
+    assert e.source_url == "http://sinkholed.example.net/search?q=0"
+    assert (e.extra["http_method"], e.extra["http_version"]) == ("GET", "HTTP/1.0")
+    assert e.extra["http_path"] == "/search?q=0"
+    assert e.extra["url"] == "GET /search?q=0 HTTP/1.0"  # the report's own column is kept as it was
+
+
+def test_sinkhole_url_keeps_an_unusual_port_and_brackets_ipv6() -> None:
+    assert (
+        _sinkhole_http("POST /gate.php HTTP/1.1", "192.0.2.99", "8080").source_url == "http://192.0.2.99:8080/gate.php"
+    )
+    assert _sinkhole_http("GET / HTTP/1.1", "c2.example.net", "443").source_url == "https://c2.example.net/"
+    assert _sinkhole_http("GET /x HTTP/1.1", "2001:db8::5").source_url == "http://[2001:db8::5]/x"
+    assert _sinkhole_http("GET /x HTTP/1.1", "c2.example.net:81", "81").source_url == "http://c2.example.net:81/x"
+
+
+@pytest.mark.parametrize(
+    ("url", "http_host"),
+    [
+        ("GET /search?q=0 HTTP/1.0", ""),  # no host: the path stays in extra
+        ("GET * HTTP/1.1", "sinkholed.example.net"),  # not a path
+        ("GET", "sinkholed.example.net"),  # a method alone
+        ("GET /a b HTTP/1.1", "sinkholed.example.net"),  # not a request line
+        ("GET /x HTTP/1.1", "bad host.example.net"),
+    ],
+)
+def test_no_url_is_made_from_a_request_line_without_a_usable_host(url: str, http_host: str) -> None:
+    assert _sinkhole_http(url, http_host).source_url is None
+
+
+def test_absolute_request_target_is_the_url() -> None:
+    e = _sinkhole_http("GET http://proxied.example.net/a HTTP/1.1", "sinkholed.example.net")
+    assert e.source_url == "http://proxied.example.net/a"

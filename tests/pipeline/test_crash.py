@@ -153,7 +153,7 @@ def test_kill_9_of_nats_workers_reaches_every_end_exactly_once(
         ABUSEDESK_BUS="nats",
         ABUSEDESK_NATS_URL=nats_url,
         ABUSEDESK_NATS_STREAM=stream,
-        ABUSEDESK_NATS_PREFIX=stream.lower(),
+        ABUSEDESK_NATS_SUBJECT_PREFIX=stream.lower(),
     )
     rng = random.Random(int(os.environ.get("ABUSEDESK_CRASH_SEED", "0")) or None)
     stages = ["parse", "attribute", "detect", "replies", "cases"]

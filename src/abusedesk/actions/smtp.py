@@ -50,7 +50,13 @@ class EmailNotifyAction(Adapter):
 
     @classmethod
     def from_settings(cls, smtp: SmtpSettings) -> EmailNotifyAction:
-        return cls(cls.Params(**smtp.model_dump()))
+        return cls(
+            cls.Params(
+                **smtp.model_dump(exclude={"password", "cafile"}),
+                password=smtp.password.get_secret_value() if smtp.password is not None else None,
+                cafile=str(smtp.cafile) if smtp.cafile is not None else None,
+            )
+        )
 
     def apply(self, request: ActionRequest, *, dry_run: bool = False) -> ActionResult:
         p = self.params

@@ -103,7 +103,7 @@ class ControlPlaneWebhookAction(Adapter):
 
     @classmethod
     def from_settings(cls, webhook: WebhookSettings) -> ControlPlaneWebhookAction:
-        return cls(cls.Params(**webhook.model_dump()))
+        return cls(cls.Params(**webhook.model_dump(exclude={"secret"}), secret=webhook.secret.get_secret_value()))
 
     def apply(self, request: ActionRequest, *, dry_run: bool = False) -> ActionResult:
         p = self.params

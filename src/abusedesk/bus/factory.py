@@ -1,7 +1,8 @@
 """Choosing the bus from the settings, and binding it to a Runtime.
 
 ``make_bus(settings)``: ``bus = "inprocess"`` (default) gives an ``InProcessBus``; ``bus = "nats"`` a ``NatsBus``
-on ``nats_url`` (it connects on first use, so commands that never publish never need the server).
+on ``nats_url``, stream ``nats_stream``, subjects under ``nats_subject_prefix`` (it connects on first use, so
+commands that never publish never need the server).
 ``bind_bus(rt)``: the in-process bus keeps its dead letters in the ``dead_letters`` table of the runtime's
 database, so ``abusedesk dlq show`` sees them after the process is gone.
 """
@@ -21,7 +22,7 @@ def make_bus(settings: Settings) -> Bus:
     if settings.bus == "nats":
         from abusedesk.bus.nats import NatsBus
 
-        return NatsBus(settings.nats_url)
+        return NatsBus(settings.nats_url, stream=settings.nats_stream, prefix=settings.nats_subject_prefix)
     return InProcessBus()
 
 

@@ -3,6 +3,7 @@
 Layout on the server:
 
 - one stream, ``ABUSEDESK``, holding every subject under ``abusedesk.>`` (limits retention, kept ``max_age``);
+  both names are settings (``nats_stream``, ``nats_subject_prefix``), so deployments can share one server;
 - a bus subject ``S`` (``raw.stored``, ``events.parsed`` ...) is published as ``abusedesk.S.<slot>``: the slot
   (0 .. ``slots``-1) is the CRC-32 of the message's partition key if it has one, else of its message id;
 - messages reach the stream through the outbox (``bus/base.py``): a writer puts them in its transaction and
@@ -289,8 +290,9 @@ class NatsBus(Bus):
                     await nc.close()
                     raise ConfigError(
                         f"NATS at {self.url}: cannot create stream {self.stream} for subjects {self.prefix}.> "
-                        f"({exc.description}); another stream already takes them",
-                        field="nats_url",
+                        f"({exc.description}); another stream already takes them: give each deployment its own "
+                        "nats_stream and nats_subject_prefix",
+                        field="nats_subject_prefix",
                     ) from None
                 await js.update_stream(config)
         except nats.js.errors.ServiceUnavailableError:

@@ -14,6 +14,7 @@ import typer
 from abusedesk.config import Settings, load_settings
 from abusedesk.domain.errors import AbuseDeskError, ConfigError
 from abusedesk.logs import setup_logging
+from abusedesk.plugins import check_plugin_settings
 from abusedesk.runtime import Runtime
 
 _overrides: dict[str, Any] = {}
@@ -35,9 +36,29 @@ def settings() -> Settings:
     return s
 
 
+def require_data_dir(s: Settings) -> None:
+    """A command that only reads (or changes what is there) needs an existing data directory.
+
+    Without this check a mistyped ``--data-dir`` would quietly get a new, empty database and answer from it.
+    """
+    if not s.data_dir.is_dir():
+        what = "is not a directory" if s.data_dir.exists() else "does not exist"
+        raise ConfigError(
+            f"data directory {s.data_dir} {what} (--data-dir, ABUSEDESK_DATA_DIR or the default ./abusedesk-data); "
+            "check the path, or create it with `abusedesk init`",
+            field="data_dir",
+        )
+
+
 @contextmanager
-def runtime() -> Iterator[Runtime]:
-    rt = Runtime.open(settings())
+def runtime(*, create: bool = False) -> Iterator[Runtime]:
+    """The Runtime of one command; ``create`` for commands that bring data (init, serve, imports, intake doors):
+    only they may create a data directory that is not there."""
+    s = settings()
+    if not create:
+        require_data_dir(s)
+    check_plugin_settings(s)
+    rt = Runtime.open(s)
     try:
         yield rt
     finally:

@@ -30,8 +30,10 @@ wire_all = wire_channels
 
 
 @contextmanager
-def door() -> Iterator[MailDoor]:
-    with context.errors_to_exit(), context.runtime() as rt:
+def door(*, create: bool = True) -> Iterator[MailDoor]:
+    """The channel door on a Runtime; the channels take data in, so they may create the data directory
+    (``create``), the quarantine tools do not."""
+    with context.errors_to_exit(), context.runtime(create=create) as rt:
         d = wire_all(rt)
         try:
             yield d
@@ -97,34 +99,56 @@ def smtp(
 
 @app.command()
 def imap(
-    host: Annotated[str, typer.Option(help="IMAP server.")],
-    user: Annotated[str, typer.Option(help="Login name.")],
+    host: Annotated[str | None, typer.Option(help="IMAP server (setting imap.host).")] = None,
+    user: Annotated[str | None, typer.Option(help="Login name (setting imap.user).")] = None,
     password: Annotated[
-        str, typer.Option(help="Password (env ABUSEDESK_IMAP_PASSWORD).", envvar="ABUSEDESK_IMAP_PASSWORD")
-    ],
-    port: Annotated[int, typer.Option(help="Port (143, or 993 with --tls).")] = 0,
-    mailbox: Annotated[str, typer.Option(help="Mailbox to read.")] = "INBOX",
-    tls: Annotated[bool, typer.Option("--tls", help="IMAP over TLS (IMAPS).")] = False,
-    starttls: Annotated[bool, typer.Option("--starttls", help="Upgrade a plain connection with STARTTLS.")] = False,
+        str | None,
+        typer.Option(help="Password; better the setting imap.password (env ABUSEDESK_IMAP__PASSWORD)."),
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (setting imap.port; 143, or 993 with --tls).")] = None,
+    mailbox: Annotated[str | None, typer.Option(help="Mailbox to read (setting imap.mailbox, INBOX).")] = None,
+    tls: Annotated[bool | None, typer.Option("--tls/--no-tls", help="IMAP over TLS (setting imap.tls).")] = None,
+    starttls: Annotated[
+        bool | None, typer.Option("--starttls/--no-starttls", help="Upgrade with STARTTLS (setting imap.starttls).")
+    ] = None,
     processed: Annotated[
-        str | None, typer.Option(help="Move processed mail to this folder (default: mark \\Seen).")
+        str | None,
+        typer.Option(help="Move processed mail to this folder (setting imap.processed_folder; default: \\Seen)."),
     ] = None,
     once: Annotated[bool, typer.Option("--once", help="Poll once and exit.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 60.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Poll an IMAP mailbox for new complaint mail (read or not); each message is marked only after it was stored."""
+    """Poll an IMAP mailbox for new complaint mail (read or not); each message is marked only after it was stored.
+
+    The mailbox and its login come from the settings (``[imap]``, ``ABUSEDESK_IMAP__*``); options override them.
+    """
+    import ssl
+
     from abusedesk.intake.imap import ImapAccount, ImapPoller
 
+    with context.errors_to_exit():
+        cfg = context.settings().imap
+    host = host or cfg.host
+    user = user or cfg.user
+    secret = password if password is not None else (cfg.password.get_secret_value() if cfg.password else None)
+    if not host:
+        raise context.fail("no IMAP server: give --host or the setting imap.host (env ABUSEDESK_IMAP__HOST)", 2)
+    if not user:
+        raise context.fail("no IMAP login: give --user or the setting imap.user (env ABUSEDESK_IMAP__USER)", 2)
+    if not secret:
+        raise context.fail("no IMAP password: set imap.password (env ABUSEDESK_IMAP__PASSWORD) or give --password", 2)
+    use_tls = cfg.tls if tls is None else tls
     account = ImapAccount(
         host=host,
-        port=port or (993 if tls else 143),
+        port=port or cfg.port or (993 if use_tls else 143),
         user=user,
-        password=password,
-        mailbox=mailbox,
-        tls=tls,
-        starttls=starttls,
-        processed_folder=processed,
+        password=secret,
+        mailbox=mailbox or cfg.mailbox,
+        tls=use_tls,
+        starttls=cfg.starttls if starttls is None else starttls,
+        processed_folder=processed or cfg.processed_folder,
+        ssl_context=ssl.create_default_context(cafile=cfg.cafile) if cfg.cafile is not None else None,
     )
     with door() as d:
         poller = ImapPoller(d, account)
@@ -174,7 +198,7 @@ def retry(
     """Re-run inputs through the parsers: after a parser fix (quarantined) or a crash (--stored)."""
     if not raw_ids and not all_ and not stored:
         raise context.fail("name raw ids, or give --all (quarantined) or --stored", 2)
-    with door() as d:
+    with door(create=False) as d:
         intake = d.intake
         outcomes = []
         if raw_ids:

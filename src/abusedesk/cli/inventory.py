@@ -35,7 +35,7 @@ def import_(
 
     A bad row refuses the whole file (exit 2, every bad row named). Re-importing the same file changes nothing.
     """
-    with context.errors_to_exit(), context.runtime() as rt:
+    with context.errors_to_exit(), context.runtime(create=True) as rt:
         try:
             report = InventoryService(rt).import_file(file, progress=None if quiet else _progress, sync=sync)
         except ConfigError as exc:

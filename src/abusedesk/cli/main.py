@@ -68,7 +68,7 @@ def kinds(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable
 @app.command()
 def init() -> None:
     """Create the data directory and bring the database to the newest schema."""
-    with context.errors_to_exit(), context.runtime() as rt:
+    with context.errors_to_exit(), context.runtime(create=True) as rt:
         typer.echo(f"abusedesk data in {rt.settings.data_dir.resolve()}, database {rt.engine.url!r}")
 
 

@@ -31,7 +31,7 @@ def serve(
     tick_interval: Annotated[float, typer.Option(min=0.1, help="Seconds between scheduler/action ticks.")] = 30.0,
 ) -> None:
     """Run the API, the intake listener and (in-process bus) all pipeline stages in this process."""
-    with context.errors_to_exit(), context.runtime() as rt:
+    with context.errors_to_exit(), context.runtime(create=True) as rt:
         app = _api_app(rt)
         stop = threading.Event()
         loop_thread: threading.Thread | None = None

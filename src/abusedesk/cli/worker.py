@@ -31,10 +31,15 @@ def worker(
     with context.errors_to_exit():
         check_stage(stage)
         part = Partition.parse(partition) if partition else None
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
-        with context.runtime() as rt:
-            stats = run_worker(rt, stage, stop, once=once, partition=part, batch=batch, tick_interval=tick_interval)
+        # the handlers stop the loop; the previous ones come back afterwards (a caller in the same process, such
+        # as a test run, keeps its Ctrl-C)
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            with context.runtime() as rt:
+                stats = run_worker(rt, stage, stop, once=once, partition=part, batch=batch, tick_interval=tick_interval)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     summary = {
         "stage": stats.stage,
         "handled": stats.handled,

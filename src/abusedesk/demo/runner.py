@@ -27,6 +27,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from abusedesk.clock import ManualClock
@@ -141,7 +142,7 @@ def run_demo(data_dir: Path, *, fresh: bool = True, echo: Echo = print) -> dict[
             smtp=SmtpSettings(host="127.0.0.1", port=smtp_port),
             webhook=WebhookSettings(
                 url=f"http://127.0.0.1:{webhook_port}/abusedesk",
-                secret=WEBHOOK_SECRET,
+                secret=SecretStr(WEBHOOK_SECRET),
                 max_attempts=3,
                 backoff_base=0.1,
             ),

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from abusedesk.detectors.base import Detector
 from abusedesk.domain.ipnet import is_ip, normalise_ip
@@ -45,6 +45,7 @@ class ReportedAbuseDetector(Detector):
     name = "reported"
 
     class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
         min_confidence: float = Field(0.5, ge=0.0, le=1.0, description="Events below this go to triage instead.")
 
     def detect(self, batch: Sequence[Event] | Any, state: Any = None) -> list[Finding]:

@@ -86,14 +86,16 @@ class ImapPoller:
 
     def _connect(self) -> imaplib.IMAP4:
         a = self.account
+        # imaplib's own default context checks no certificate; the system's CAs (or the account's) do
+        context = a.ssl_context if a.ssl_context is not None else ssl.create_default_context()
         try:
             conn: imaplib.IMAP4
             if a.tls:
-                conn = imaplib.IMAP4_SSL(a.host, a.port, ssl_context=a.ssl_context, timeout=a.timeout)
+                conn = imaplib.IMAP4_SSL(a.host, a.port, ssl_context=context, timeout=a.timeout)
             else:
                 conn = imaplib.IMAP4(a.host, a.port, timeout=a.timeout)
                 if a.starttls:
-                    conn.starttls(ssl_context=a.ssl_context)
+                    conn.starttls(ssl_context=context)
             conn.login(a.user, a.password)
         except (OSError, imaplib.IMAP4.error) as exc:
             raise SourceUnavailable(

@@ -153,7 +153,7 @@ class IntakeService:
         if self._parsers is None:
             from abusedesk.plugins import load_parsers
 
-            self._parsers = load_parsers()
+            self._parsers = load_parsers(self.rt.settings)
         return self._parsers
 
     def accept(

@@ -17,9 +17,10 @@ import hashlib
 import ipaddress
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from abusedesk.domain.errors import ParseError
 from abusedesk.domain.ipnet import is_ip
@@ -45,6 +46,11 @@ _HEADER = re.compile(rb'^(?:\xef\xbb\xbf)?"?timestamp"?,', re.IGNORECASE)
 # columns whose values are not worth copying into extra (they are in typed fields or are geo noise)
 _SKIP_EXTRA = frozenset({"timestamp"})
 _EMPTY = frozenset({"", "-", "?", "n/a"})
+#: ``GET /search?q=0 HTTP/1.0``: what the sinkhole HTTP reports put in ``url`` / ``http_url``
+_REQUEST_LINE = re.compile(r"^(?P<method>[A-Z][A-Z_-]{1,19})\s+(?P<target>\S+)(?:\s+(?P<version>HTTP/\d(?:\.\d)?))?$")
+#: a host as a URL may carry it: a name, an IPv4 address, a bracketed IPv6 address; an optional port
+_URL_HOST = re.compile(r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def type_from_filename(filename: str | None) -> str | None:
@@ -207,6 +213,10 @@ class ShadowserverParser(Parser):
         dip_i = index.get("dst_ip")
         dport_i = index.get("dst_port")
         url_i = index.get("url", index.get("http_url"))
+        http_host_i = index.get("http_host", index.get("host"))
+        scheme_i = index.get("url_scheme")
+        ssl_i = index.get("http_usessl")
+        url_port_i = dport_i if dport_i is not None else index.get("port")
         tag_i = index.get("application", index.get("tag"))
         feed = f"shadowserver_{type_name or 'unknown'}"
         report_id = _report_id(filename)
@@ -242,12 +252,8 @@ class ShadowserverParser(Parser):
                         yield ParseIssue(f"column {ip_col!r}: {network!r} is not an address or prefix", line=line)
                         continue
                 dst = _clean(row[dip_i]) if dip_i is not None else None
-                url = _clean(row[url_i]) if url_i is not None else None
-                if url and "://" not in url and not url.startswith("/"):
-                    url = "http://" + url
-                elif url and url.startswith("/"):
-                    url = None  # a path alone (sinkhole request line) is kept in extra, not as the URL
                 extra: dict[str, Any] = {c: v for c, v in zip(columns, row, strict=True) if v and c not in _SKIP_EXTRA}
+                url = _http_url(row, url_i, http_host_i, scheme_i, ssl_i, url_port_i, extra)
                 extra["report_type"] = type_name or "unknown"
                 extra["role"] = role
                 extra["identity"] = hashlib.blake2b("\x1f".join(row).encode(), digest_size=10).hexdigest()
@@ -291,6 +297,73 @@ class ShadowserverParser(Parser):
             raise ParseError(msg, source=where, parser=self.name)
         if not rows:
             yield ParseIssue("the report has a header and no rows", line=1)
+
+
+def _http_url(
+    row: Sequence[str],
+    url_i: int | None,
+    host_i: int | None,
+    scheme_i: int | None,
+    ssl_i: int | None,
+    port_i: int | None,
+    extra: dict[str, Any],
+) -> str | None:
+    """The URL a row reports, or None; never one made from a request line.
+
+    ``url`` / ``http_url`` holds an absolute URL (malware and sandbox reports), a host and path without a scheme,
+    a path (compromised websites), or, in the sinkhole HTTP reports, the whole request line
+    (``GET /search?q=0 HTTP/1.0``). A request line is split: its method and protocol version go to
+    ``extra.http_method`` / ``extra.http_version`` (unless the row has them), its target is the path. A path
+    becomes a URL only with the host the client asked for (``http_host``, else ``host``); the scheme comes from
+    ``url_scheme``, ``http_usessl`` or port 443, and a port that is not the scheme's default is kept.
+    """
+    raw = _clean(row[url_i]) if url_i is not None else None
+    if raw is None:
+        return None
+    target = raw
+    m = _REQUEST_LINE.match(raw)
+    if m:
+        target = m.group("target")
+        extra.setdefault("http_method", m.group("method"))
+        if m.group("version"):
+            extra.setdefault("http_version", m.group("version"))
+        extra.setdefault("http_path", target)
+    if "://" in target:
+        return _valid_url(target)
+    if not target.startswith("/"):
+        # "example.net/path" (a host without a scheme); anything with spaces or a request line's leftovers is not
+        bare = target.split("/", 1)[0]
+        return _valid_url("http://" + target) if not m and "." in bare and _URL_HOST.match(bare) else None
+    host = _clean(row[host_i]) if host_i is not None else None
+    if host is None:
+        return None  # a path alone is kept in extra, not passed off as a URL
+    if is_ip(host) and ":" in host:
+        host = f"[{host}]"
+    if not _URL_HOST.match(host):
+        return None
+    scheme = (_clean(row[scheme_i]) or "").lower() if scheme_i is not None else ""
+    port = _port(row[port_i]) if port_i is not None else None
+    if scheme not in _DEFAULT_PORTS:
+        use_ssl = (_clean(row[ssl_i]) or "").lower() in ("1", "y", "yes", "true", "t") if ssl_i is not None else False
+        scheme = "https" if use_ssl or port == 443 else "http"
+    has_port = host.rsplit("]", 1)[-1].count(":") == 1
+    if port is not None and not has_port and port != _DEFAULT_PORTS[scheme]:
+        host = f"{host}:{port}"
+    return _valid_url(f"{scheme}://{host}{target}")
+
+
+def _valid_url(url: str) -> str | None:
+    """``url`` when it has a scheme, a host and no white space, else None."""
+    if any(ch.isspace() for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.hostname:
+        return None
+    return url
 
 
 def _port(value: str) -> int | None:
