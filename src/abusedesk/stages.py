@@ -45,6 +45,8 @@ class StageSpec:
     subject: str | None
     handler: str
     batch: int = 200
+    #: at most this many events or findings in one batch (a large feed's messages carry thousands each)
+    max_items: int = 5000
     partitioned: bool = False
     description: str = ""
 

@@ -65,6 +65,15 @@ class Outgoing:
     key: str | None = None
 
 
+#: the list fields that carry a stage's items; a message's weight is their length
+BATCH_KEYS = ("events", "findings")
+
+
+def weight_of(payload: dict[str, Any]) -> int:
+    """How many items (events, findings) a message carries; 1 for a message of another kind."""
+    return max(1, sum(len(v) for k in BATCH_KEYS if isinstance(v := payload.get(k), list)))
+
+
 class StageBatch:
     """What a stage handler works on: the messages it took, the open transaction, and where outputs go.
 
@@ -152,6 +161,7 @@ class Bus(ABC):
                 "subject": m.subject,
                 "partition_key": m.key if m.key is not None else m.payload.get("partition_key"),
                 "payload": m.payload,
+                "weight": weight_of(m.payload),
                 "created_at": now,
                 "attempts": 0,
             }
@@ -169,7 +179,7 @@ class Bus(ABC):
         session.execute(
             insert(OutboxRow),
             [{"consumer": consumer, "subject": subject, "partition_key": payload.get("partition_key"),
-              "payload": payload, "created_at": self.now(), "attempts": 0}],
+              "payload": payload, "weight": weight_of(payload), "created_at": self.now(), "attempts": 0}],
         )  # fmt: skip
 
     def publish(self, subject: str, message: dict[str, Any], *, key: str | None = None) -> None:
@@ -207,14 +217,27 @@ class InProcessBus(Bus):
             return ()
         return consumers
 
-    def pending(self, consumer: str, limit: int) -> list[tuple[int, dict[str, Any]]]:
-        """The oldest ``limit`` messages waiting for ``consumer``: (seq, payload)."""
+    def pending(self, consumer: str, limit: int, max_items: int | None = None) -> list[tuple[int, dict[str, Any]]]:
+        """The oldest messages waiting for ``consumer`` — at most ``limit``, and no more than ``max_items``
+        events or findings together (always at least one message): (seq, payload)."""
         with self.sessions() as s:
-            rows = s.execute(
-                select(OutboxRow.seq, OutboxRow.payload)
+            heads = s.execute(
+                select(OutboxRow.seq, OutboxRow.weight)
                 .where(OutboxRow.consumer == consumer)
                 .order_by(OutboxRow.seq)
                 .limit(limit)
+            ).all()
+            seqs: list[int] = []
+            total = 0
+            for seq, weight in heads:
+                if seqs and max_items is not None and total + int(weight or 1) > max_items:
+                    break
+                seqs.append(int(seq))
+                total += int(weight or 1)
+            if not seqs:
+                return []
+            rows = s.execute(
+                select(OutboxRow.seq, OutboxRow.payload).where(OutboxRow.seq.in_(seqs)).order_by(OutboxRow.seq)
             ).all()
         return [(int(seq), dict(payload)) for seq, payload in rows]
 

@@ -43,7 +43,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolic
 from nats.js.client import JetStreamContext
 from sqlalchemy import delete, select
 
-from abusedesk.bus.base import RELAY, Bus
+from abusedesk.bus.base import BATCH_KEYS, RELAY, Bus
 from abusedesk.bus.deadletters import StoredDeadLetter, dead_letter_id
 from abusedesk.domain.errors import ConfigError, NotFound, SourceUnavailable
 from abusedesk.domain.ids import canonical_json, stable_id
@@ -53,8 +53,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DLQ_PREFIX = "dlq"
-#: the list fields that carry a stage's batch; a message too large for one NATS message is cut along them
-BATCH_KEYS = ("events", "findings")
 
 
 def message_id(subject: str, message: dict[str, Any]) -> str:

@@ -102,7 +102,7 @@ class InProcessPipeline:
 
     def step(self, runner: StageRunner) -> int:
         """One batch of one stage; a failing batch is split so that only the bad message is retried."""
-        rows = self.bus.pending(runner.name, runner.spec.batch)
+        rows = self.bus.pending(runner.name, runner.spec.batch, runner.spec.max_items)
         if not rows:
             return 0
         seqs = [seq for seq, _ in rows]

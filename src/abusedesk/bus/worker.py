@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from abusedesk.bus.base import InProcessBus, MessagesTaken
+from abusedesk.bus.base import InProcessBus, MessagesTaken, weight_of
 from abusedesk.bus.runner import StageRunner
 from abusedesk.domain.errors import ConfigError, SourceUnavailable
 from abusedesk.stages import RAW_STORED, STAGES, StageSpec, stage, timer_stages
@@ -118,7 +118,8 @@ def run_worker(
                     for d in deliveries:
                         d.release()
                     continue
-                handle_deliveries(rt, bus, runner, deliveries, stats)
+                for group in by_items(deliveries, spec.max_items):
+                    handle_deliveries(rt, bus, runner, group, stats)
             if time.monotonic() >= next_relay:
                 stats.recovered += bus.relay_pending()
                 prune_ledger(rt)
@@ -129,6 +130,20 @@ def run_worker(
             stats.note_error(exc.message)
             stop_event.wait(RECONNECT_PAUSE)
     return stats
+
+
+def by_items(deliveries: Sequence[Delivery], max_items: int) -> list[list[Delivery]]:
+    """Deliveries cut into batches of at most ``max_items`` events or findings (at least one delivery each)."""
+    groups: list[list[Delivery]] = []
+    total = max_items + 1
+    for d in deliveries:
+        w = weight_of(d.message)
+        if total + w > max_items:
+            groups.append([])
+            total = 0
+        groups[-1].append(d)
+        total += w
+    return groups
 
 
 def _tick(name: str, ticker: Any, stats: WorkerStats) -> None:

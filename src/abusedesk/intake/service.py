@@ -45,7 +45,7 @@ from abusedesk.parsers.base import Parser, Report
 from abusedesk.runtime import Runtime
 from abusedesk.stages import EVENTS_PARSED, RAW_STORED
 from abusedesk.store.tables.intake import EventRow, RawInputRow
-from abusedesk.store.upsert import insert_ignore_returning
+from abusedesk.store.upsert import insert_new
 
 log = logging.getLogger(__name__)
 
@@ -424,11 +424,9 @@ class IntakeService:
         ``new_by_raw`` counts the new rows per raw input."""
         if not pending:
             return
-        inserted = insert_ignore_returning(
-            batch.session, cast(Table, EventRow.__table__), [event_row(e) for e in pending], EventRow.raw_id
-        )
-        for (raw_id,) in inserted:
-            new_by_raw[raw_id] = new_by_raw.get(raw_id, 0) + 1
+        inserted = insert_new(batch.session, cast(Table, EventRow.__table__), [event_row(e) for e in pending])
+        for row in inserted:
+            new_by_raw[row["raw_id"]] = new_by_raw.get(row["raw_id"], 0) + 1
         batch.emit(EVENTS_PARSED, {"events": [e.to_dict() for e in pending]})
         pending.clear()
 

@@ -50,6 +50,8 @@ class OutboxRow(Base):
     subject: Mapped[str] = mapped_column(String(200))
     partition_key: Mapped[str | None] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # items the payload carries (events, findings; 1 otherwise): a stage's batch is bounded by items, not messages
+    weight: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column()
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime | None] = mapped_column()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-07 16:41:46.921767
+Create Date: 2026-12-07 17:12:20.079892
 """
 
 from __future__ import annotations
@@ -196,6 +196,7 @@ def upgrade() -> None:
         sa.Column("subject", sa.String(length=200), nullable=False),
         sa.Column("partition_key", sa.String(length=200), nullable=True),
         sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("weight", sa.Integer(), nullable=False),
         sa.Column("created_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("not_before", abusedesk.store.base.UtcDateTime(timezone=True), nullable=True),
