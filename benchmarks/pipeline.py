@@ -757,10 +757,10 @@ def redis_up() -> bool:
 # ------------------------------------------------------------------------------------------------ profile
 
 STAGES = (
-    ("door: IntakeService.accept (raw store + row + audit)", "intake/service.py", "accept"),
-    ("  raw store put (write, fsync, rename)", "intake/rawstore.py", "put"),
-    ("  os.fsync (all callers)", "~", "<built-in method posix.fsync>"),
-    ("door: MailDoor.receive (headers, reporter)", "intake/channels.py", "receive"),
+    ("door: MailDoor.receive (headers, accept, reporter)", "intake/channels.py", "receive"),
+    ("  IntakeService.accept (raw store, row, audit)", "intake/service.py", "accept"),
+    ("    raw store put (write, fsync, rename)", "intake/rawstore.py", "put"),
+    ("  reporter count (ReporterDesk.note_report)", "intake/reporters.py", "note_report"),
     ("parse: IntakeService.parse", "intake/service.py", "parse"),
     ("  sniffing", "intake/service.py", "_sniff"),
     ("  recording events + audit", "intake/service.py", "_record"),
@@ -770,6 +770,8 @@ STAGES = (
     ("reporters: handle_parsed", "intake/reporters.py", "handle_parsed"),
     ("reporters: handle_attributed", "intake/reporters.py", "handle_attributed"),
     ("audit.append (all callers)", "evidence/audit.py", "append"),
+    ("audit anchor after each commit (write + fsync)", "evidence/audit.py", "write_anchor"),
+    ("os.fsync (all callers)", "~", "<built-in method posix.fsync>"),
     ("SQLAlchemy Session.commit (all callers)", "orm/session.py", "commit"),
     ("sqlite3 execute (all callers)", "~", "<method 'execute' of 'sqlite3.Cursor' objects>"),
     ("Event.from_dict (bus hand-offs)", "domain/records.py", "from_dict"),
@@ -808,7 +810,7 @@ def rate(n: int, r: dict[str, Any]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--quick", action="store_true", help="small N (under 2 minutes)")
-    ap.add_argument("--mails", type=int, default=None, help="complaint mails per run (default 5,000; quick 300)")
+    ap.add_argument("--mails", type=int, default=None, help="complaint mails per run (default 5,000; quick 200)")
     ap.add_argument("--preload", type=int, default=None, help="mails in the database before (default 2,000; quick 100)")
     ap.add_argument("--rows", default=None, help="Shadowserver report sizes (default 20000,200000; quick 2000)")
     ap.add_argument("--connections", type=int, default=4, help="SMTP client connections")
@@ -819,7 +821,7 @@ def main() -> None:
     ap.add_argument("--profile", type=Path, default=None, help="also profile the mail case; write pstats here")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory (data dirs, logs)")
     args = ap.parse_args()
-    mails_n = args.mails or (300 if args.quick else 5_000)
+    mails_n = args.mails or (200 if args.quick else 5_000)
     preload_n = args.preload if args.preload is not None else (100 if args.quick else 2_000)
     sizes = [int(x) for x in (args.rows or ("2000" if args.quick else "20000,200000")).split(",")]
     skip = set(filter(None, args.skip.split(",")))
