@@ -949,7 +949,7 @@ def _run(
         for s in stages:
             print(f"  {s['stage']:55s} {s['seconds']:>8.2f} s {s['share']:>6.1%}")
 
-    head = max(sizes)
+    head = max(sizes) if ss or peer else None
     ours_rows = ss[head]["rows_per_s"] if head in ss else None
     peer_rows = peer[head]["rows_per_s"] if head in peer else None
     ratio = round(ours_rows / peer_rows, 2) if ours_rows and peer_rows else None
@@ -967,7 +967,7 @@ def _run(
         ("mail_per_s", f">= {GOALS['mail_per_s']:,} mails/s"),
         ("smtp_mail_per_s", f">= {GOALS['mail_per_s']:,} mails/s"),
         ("preloaded_mail_per_s", f">= {GOALS['mail_per_s']:,} mails/s"),
-        ("shadowserver_rows_per_s", f">= {GOALS['shadowserver_rows_per_s']:,} rows/s ({head:,} rows)"),
+        ("shadowserver_rows_per_s", f">= {GOALS['shadowserver_rows_per_s']:,} rows/s ({head or 0:,} rows)"),
         ("intelmq_rows_per_s", "(peer)"),
         ("ratio", f">= {GOALS['ratio']}x IntelMQ"),
     ):
