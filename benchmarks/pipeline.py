@@ -3,8 +3,9 @@
 Everything goes through the command line and the database, never through abusedesk's internals, so the figures
 follow whatever the pipeline becomes; durability is as shipped (raw inputs fsync'd before they are
 acknowledged, SQLite in WAL mode). Each run gets a fresh data dir with a small inventory imported by
-``abusedesk inventory import`` (benchmark prefixes 100.64.0.0/10 and 2001:db8:b00::/40, and a service owning the
-host names under ``bench-hosting.example``), so the reports become cases.
+``abusedesk inventory import`` (10.0.0.0/8 for the mail copies, 100.64.0.0/10 for the feed rows, 2001:db8:b00::/40,
+and a service owning the host names under ``bench-hosting.example``), so the reports become cases.
+Acknowledgements and notices go to an SMTP sink on loopback that this script runs.
 
 Workloads:
 
