@@ -1,0 +1,77 @@
+"""benchmarks/pipeline.py in --quick mode with tiny numbers: every workload runs, every mail reaches an end.
+
+A smoke test of the benchmark, not of speed: no figure is compared with a goal or a bound. It runs the real
+thing (the abusedesk CLI as processes, SMTP on loopback, IntelMQ's bots over the local Redis).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.components import missing
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH = REPO / "benchmarks" / "pipeline.py"
+MAILS, PRELOAD, ROWS = 30, 10, 200
+
+
+def _corpus() -> Path | None:
+    for parent in REPO.parents:
+        if (parent / "shared" / "corpus" / "reports").is_dir():
+            return parent / "shared" / "corpus" / "reports"
+    return None
+
+
+def _redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.corpus
+@pytest.mark.integration
+def test_quick_run_takes_every_mail_to_its_end_and_ends_with_the_json_line(tmp_path: Path) -> None:
+    if _corpus() is None:
+        missing("the shared corpus (../shared/corpus/reports) is not beside this checkout")
+    if not _redis_up():
+        missing("Redis is not running on 127.0.0.1:6379 (IntelMQ's bots need it)")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "TMPDIR": str(tmp_path)}
+    args = ["--quick", "--mails", str(MAILS), "--preload", str(PRELOAD), "--rows", str(ROWS), "--connections", "2"]
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), *args], env=env, capture_output=True, timeout=600, check=False, cwd=tmp_path
+    )
+    out = proc.stdout.decode(errors="replace")
+    assert proc.returncode == 0, out[-3000:] + proc.stderr.decode(errors="replace")[-3000:]
+
+    result = json.loads(out.strip().splitlines()[-1])
+    figures = ("mail_per_s", "smtp_mail_per_s", "shadowserver_rows_per_s", "intelmq_rows_per_s", "ratio")
+    assert result["benchmark"] == "pipeline"
+    assert isinstance(result["machine"], str) and result["machine"]
+    for key in figures:  # a rate is 0.0 when its run did not finish: each must have finished
+        assert isinstance(result[key], int | float) and result[key] > 0, (key, result[key])
+
+    w = result["workloads"]
+    assert w["mail_file"]["accepted"] == MAILS
+    assert w["mail_smtp"]["acked"] == MAILS and w["mail_smtp"]["refused"] == 0
+    for name, total in (("mail_file", MAILS), ("mail_smtp", MAILS), ("mail_preloaded", MAILS + PRELOAD)):
+        ends = w[name]["ends"]
+        assert ends["unfinished"] == 0, (name, ends)
+        assert ends["duplicate"] == 0, (name, ends)  # every copy is distinct
+        assert sum(ends.values()) == total, (name, ends)
+        assert ends["case"] > 0, (name, ends)
+    assert result["unfinished"] == 0
+    # the same mails through both doors end the same way
+    assert w["mail_file"]["ends"] == w["mail_smtp"]["ends"]
+    assert w["shadowserver"][str(ROWS)]["state"]["cases"] == ROWS
+    assert w["intelmq"][str(ROWS)]["events"] == ROWS
+    assert not result["mix"]["left_out"] or len(result["mix"]["left_out"]) < result["mix"]["templates"]
