@@ -19,13 +19,14 @@ from abusedesk.bus.base import StageBatch
 from abusedesk.detectors.base import Detector
 from abusedesk.detectors.runner import DetectorRunner
 from abusedesk.domain.ipnet import is_ip
-from abusedesk.domain.records import Attribution, Event
+from abusedesk.domain.records import Attribution, Event, Finding
 from abusedesk.runtime import Runtime
 from abusedesk.stages import EVENTS_ATTRIBUTED, FINDINGS_NEW
 from abusedesk.store.tables.intake import EventRow
 from abusedesk.store.tables.inventory import ProjectRow, ServiceRow
 
 log = logging.getLogger(__name__)
+EVENTS = cast(Table, EventRow.__table__)
 
 __all__ = ["EVENTS_ATTRIBUTED", "FINDINGS_NEW", "AttributeStage", "DetectStage", "url_host"]
 
@@ -127,10 +128,9 @@ class AttributeStage:
             )
             by_key[partition_key(event)].append(event.to_dict())
         if updates:
-            table = cast(Table, EventRow.__table__)
-            t = table.c  # Core: one executemany UPDATE for the batch
+            t = EVENTS.c  # Core: one executemany UPDATE for the batch
             batch.session.execute(
-                update(table)
+                update(EVENTS)
                 .where(t.id == bindparam("eid"))
                 .values(customer_id=bindparam("c"), project_id=bindparam("p"), service_id=bindparam("sv"),
                         disposition=bindparam("d")),
@@ -161,3 +161,22 @@ class DetectStage:
         if findings:
             version = self.rt.policy.version
             batch.emit(FINDINGS_NEW, {"findings": [f.to_dict() | {"policy_version": version} for f in findings]})
+        self._triage_the_unclaimed(batch, by_key, findings)
+
+    def _triage_the_unclaimed(self, batch: StageBatch, by_key: dict[str, list[Event]], findings: list[Finding]) -> None:
+        """An event of ours that no detector turned into a finding (below a detector's confidence, a kind no
+        clause covers) waits for an analyst: disposition ``triage``, so every input reaches an end a person sees.
+
+        With a stateful detector an event may sit in an open window, so then nothing is moved here.
+        """
+        if self.runner.stateful:
+            return
+        claimed = {eid for f in findings for eid in f.event_ids}
+        unclaimed = [
+            e.id for events in by_key.values() for e in events if e.service_id is not None and e.id not in claimed
+        ]
+        if unclaimed:
+            t = EVENTS.c
+            batch.session.execute(
+                update(EVENTS).where(t.id.in_(unclaimed), t.disposition == "attributed").values(disposition="triage")
+            )

@@ -150,3 +150,25 @@ def test_dead_letter_is_persisted_shown_and_replayed_after_the_fix(
     assert core(counts(spine_rt)) == ONE_EACH
     assert "no dead letters" in cli.invoke(app, [*base, "dlq", "show"]).output
     assert_no_duplicate_audit(spine_rt)
+
+
+def test_an_event_of_ours_that_no_detector_claims_ends_in_triage(spine_rt: Runtime) -> None:
+    """Below the reported detector's confidence: no finding, but not left 'attributed' either — an analyst's."""
+    from datetime import UTC, datetime
+
+    from abusedesk.domain.records import Event
+    from abusedesk.intake.service import event_row
+    from abusedesk.store.tables.intake import EventRow
+
+    weak = Event.create(
+        kind="spam", time=datetime(2026, 3, 1, 9, tzinfo=UTC), feed="test", source_ip=SPAM_IP, confidence=0.2
+    )
+    with spine_rt.sessions.begin() as s:
+        s.add(EventRow(**event_row(weak)))
+    spine_rt.bus.publish("events.parsed", {"events": [weak.to_dict()]})
+    spine_rt.drain()
+    with spine_rt.sessions() as s:
+        row = s.get(EventRow, weak.id)
+        assert row is not None
+        assert (row.service_id, row.disposition) == ("svc_acme_mx", "triage")
+    assert counts(spine_rt)["findings"] == 0
