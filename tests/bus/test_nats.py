@@ -325,3 +325,16 @@ def test_bad_stream_or_prefix_is_a_named_setting_error(tmp_path: Any, key: str, 
     what = "JetStream stream name" if key == "nats_stream" else "NATS subject prefix"
     with pytest.raises(ConfigError, match=rf"setting '{key}' \(env ABUSEDESK_{key.upper()}\): .* is not a {what}"):
         load_settings(data_dir=tmp_path, **{key: value})
+
+
+def test_a_stage_backlog_look_creates_no_consumer(nats_bus: NatsBus) -> None:
+    """`pipeline status` must not make consumers: one made by a look would hold messages no worker reads."""
+    nats_bus.publish("events.attributed", {"events": [{"id": "ev_1"}], "partition_key": "svc-1"})
+    assert nats_bus.stage_backlog("events.attributed", "detect") == 0  # no detect worker has run yet
+    names = nats_bus._run(nats_bus.connect().consumers_info(nats_bus.stream))
+    assert [c.name for c in names] == []
+    got = nats_bus.fetch("events.attributed", name="detect", wait=2.0)  # the shared consumer of the stage
+    assert nats_bus.stage_backlog("events.attributed", "detect") == 1  # delivered, not acked
+    for d in got:
+        d.ack()
+    assert nats_bus.stage_backlog("events.attributed", "detect") == 0

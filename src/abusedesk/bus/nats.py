@@ -484,18 +484,27 @@ class NatsBus(Bus):
             out.extend(Delivery(self, subject, m) for m in msgs)
         return out
 
-    def backlog(
-        self, subject: str, partition: Partition | None = None, *, name: str | None = None, all_slots: bool = False
-    ) -> int:
-        """Messages of ``subject`` not yet acked by stage ``name``'s workers (waiting + delivered, unacked);
-        ``all_slots``: the sum over every slot's consumer of a partitioned stage."""
+    def backlog(self, subject: str, partition: Partition | None = None, *, name: str | None = None) -> int:
+        """Messages of ``subject`` not yet acked by stage ``name``'s workers (waiting + delivered, unacked)."""
         js = self.connect()
         total = 0
-        if all_slots and partition is None:
-            partition = Partition(0, 1)
         for durable, filter_subject in self.consumers(subject, partition, name=name):
             self._subscription(durable, filter_subject)  # the consumer exists from here on
             info = self._run(js.consumer_info(self.stream, durable))
+            total += int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+        return total
+
+    def stage_backlog(self, subject: str, name: str) -> int:
+        """What the consumers that exist for stage ``name`` — its shared one and any per-slot ones of partitioned
+        workers — have not acked yet. Creates no consumer (one made by a look would hold messages no worker reads)."""
+        js = self.connect()
+        total = 0
+        durables = [durable_name(name)] + [durable_name(name, s) for s in range(self.slots)]
+        for durable in durables:
+            try:
+                info = self._run(js.consumer_info(self.stream, durable))
+            except nats.js.errors.NotFoundError:
+                continue
             total += int(info.num_pending or 0) + int(info.num_ack_pending or 0)
         return total
 

@@ -45,7 +45,7 @@ def pipeline_status(rt: Runtime) -> dict[str, Any]:
     stages: list[dict[str, Any]] = []
     for spec in message_stages():
         if isinstance(rt.bus, NatsBus):
-            waiting, oldest = rt.bus.backlog(spec.subject or "", name=spec.name, all_slots=spec.partitioned), None
+            waiting, oldest = rt.bus.stage_backlog(spec.subject or "", spec.name), None
         else:
             waiting, oldest = outbox.get(spec.name, (0, None))
         stages.append(
