@@ -41,15 +41,15 @@ def add_inventory(rt: Runtime) -> None:
         )
 
 
-def arf_report(n: int = 1, ip: str = SPAM_IP) -> bytes:
+def arf_report(n: int = 1, ip: str = SPAM_IP, *, arrival: str | None = None, tag: str = "proof") -> bytes:
     """An RFC 5965 feedback report (Feedback-Type abuse) about mail from ``ip``; ``n`` makes it a distinct one
-    (its own message, arrived ``n`` minutes after 08:29Z on 2026-03-01)."""
-    arrival = f"Sun, 01 Mar 2026 08:{29 + n:02d}:00 +0000"
+    (its own message, arrived ``n`` minutes after 08:29Z on 2026-03-01, unless ``arrival`` says when)."""
+    arrival = arrival or f"Sun, 01 Mar 2026 08:{29 + n:02d}:00 +0000"
     return f"""From: fbl@mailbox.example.net
 To: abuse@provider.example
 Subject: Abuse report {n}
 Date: Sun, 01 Mar 2026 09:00:00 +0000
-Message-ID: <fbl-proof-{n}@mailbox.example.net>
+Message-ID: <fbl-{tag}-{n}@mailbox.example.net>
 MIME-Version: 1.0
 Content-Type: multipart/report; report-type=feedback-report; boundary="B"
 

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.bus import DeadLetterRow, OutboxRow
 from abusedesk.store.tables.intake import RawInputRow
-from tests.pipeline.spine import assert_no_duplicate_audit, counts
+from tests.pipeline.spine import arf_report, assert_no_duplicate_audit, counts
 
 ROUNDS = int(os.environ.get("ABUSEDESK_CRASH_ROUNDS", "4"))
 REPORTS = int(os.environ.get("ABUSEDESK_CRASH_REPORTS", "800"))
@@ -40,37 +40,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 def report(k: int) -> bytes:
     """A distinct RFC 5965 feedback report: its own Message-ID and time, about one of ``ADDRESSES`` addresses."""
-    ip = f"198.51.100.{1 + k % ADDRESSES}"
     hour, minute = 8 + (k // 60) % 12, k % 60
     arrival = f"Sun, 01 Mar 2026 {hour:02d}:{minute:02d}:{k % 50:02d} +0000"
-    return f"""From: fbl@mailbox.example.net
-To: abuse@provider.example
-Subject: Abuse report {k}
-Date: {arrival}
-Message-ID: <crash-{k}@mailbox.example.net>
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=feedback-report; boundary="B"
-
---B
-Content-Type: text/plain; charset="us-ascii"
-
-An e-mail abuse report about a message received from {ip}.
-
---B
-Content-Type: message/feedback-report
-
-Feedback-Type: abuse
-User-Agent: ExampleFBL/1.0
-Version: 1
-Original-Mail-From: <promo@example.com>
-Original-Rcpt-To: <user{k}@mailbox.example.net>
-Arrival-Date: {arrival}
-Reporting-MTA: dns; mx1.mailbox.example.net
-Source-IP: {ip}
-Incidents: 1
-
---B--
-""".replace("\n", "\r\n").encode()
+    return arf_report(k, f"198.51.100.{1 + k % ADDRESSES}", arrival=arrival, tag="crash")
 
 
 def write_reports(folder: Path, n: int) -> None:

@@ -369,17 +369,7 @@ def unzip_limited(data: bytes, budget: Budget, where: str | None = None, origin:
                     total += len(chunk)
                     budget.charge_upto(key, f"{n}:{info.filename}", buf.tell(), member_where)
                     _check_ratio(total, len(data), lim, member_where)
-        # zipfile raises ValueError ("negative seek value"), NotImplementedError (an unknown compression method)
-        # and zlib.error on corrupt archives, besides BadZipFile
-        except (
-            zipfile.BadZipFile,
-            OSError,
-            EOFError,
-            RuntimeError,
-            ValueError,
-            NotImplementedError,
-            zlib.error,
-        ) as exc:
+        except _ZIP_ERRORS as exc:
             raise ParseError(f"zip member {info.filename!r} cannot be read: {exc}", source=where) from None
         out.append(Attachment(info.filename, "application/octet-stream", buf.getvalue()))
     return out
