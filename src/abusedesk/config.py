@@ -80,6 +80,8 @@ class ParserHintSettings(BaseModel):
 
 class IntakeSettings(BaseModel):
     max_input_bytes: int = 25 * 1024 * 1024
+    # a feed file imported from disk (intake file) is streamed into the raw store, never held whole
+    max_file_bytes: int = 4 * 1024 * 1024 * 1024
     max_unpacked_bytes: int = 64 * 1024 * 1024
     max_unpack_ratio: int = 200
     max_mime_depth: int = 32

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from email import policy
 from email.message import Message
 from email.parser import BytesHeaderParser
+from pathlib import Path
 from typing import Any
 
 from abusedesk.domain.errors import AbuseDeskError
@@ -131,10 +132,16 @@ class MailDoor:
         )
         return self.finish(prepared, self.intake.accept(**prepared.request_kwargs()))
 
-    def receive_many(self, items: list[tuple[bytes, str, dict[str, Any]]]) -> list[Receipt | AbuseDeskError]:
+    def receive_many(self, items: list[tuple[bytes | Path, str, dict[str, Any]]]) -> list[Receipt | AbuseDeskError]:
         """Accept several messages ``(data, channel, meta)`` with one flush and one commit (a file import); each
-        answer is its receipt or the error that refused it."""
-        prepared = [self.prepare(data, channel=channel, meta=meta) for data, channel, meta in items]
+        answer is its receipt or the error that refused it. ``data`` may be the path of a feed file too large to
+        hold: it is streamed into the raw store."""
+        prepared = [
+            self.prepare(b"", channel=channel, meta=meta, path=data)
+            if isinstance(data, Path)
+            else self.prepare(data, channel=channel, meta=meta)
+            for data, channel, meta in items
+        ]
         results = self.intake.accept_many([p.request for p in prepared])
         return [
             r if isinstance(r, AbuseDeskError) else self.finish(p, r) for p, r in zip(prepared, results, strict=True)
@@ -152,6 +159,7 @@ class MailDoor:
         ack: bool | None = None,
         canonical: bytes | None = None,
         refuse_ref_reuse: str | None = None,
+        path: Path | None = None,
     ) -> Prepared:
         """What the door reads of a message before accepting it: reporter, report ref, hints, loop protection."""
         headers = read_headers(data)
@@ -174,7 +182,7 @@ class MailDoor:
         auto = auto_generated_reason(headers, mail_from, self.desk.own_addresses)
         if auto:
             meta["auto_generated"] = auto
-        request = AcceptRequest(data, channel, meta, report_ref, reporter, canonical, refuse_ref_reuse)
+        request = AcceptRequest(data, channel, meta, report_ref, reporter, canonical, refuse_ref_reuse, path)
         return Prepared(request, headers, mail_from, ack)
 
     def finish(self, prepared: Prepared, accepted: Accepted) -> Receipt:

@@ -20,6 +20,7 @@ The key is the SHA-256 of the door's reporter (empty when none is known) and the
 from __future__ import annotations
 
 import hashlib
+import os
 
 from abusedesk.parsers import mime
 
@@ -84,4 +85,15 @@ def content_key(data: bytes, *, reporter: str | None, canonical: bytes | None = 
     else:
         h.update(b"bytes\0")
         h.update(data)
+    return h.hexdigest()
+
+
+def content_key_of_file(path: str | os.PathLike[str], *, reporter: str | None, chunk: int = 1 << 20) -> str:
+    """``content_key`` of a file that is not mail, read a chunk at a time (a feed too large to hold)."""
+    h = hashlib.sha256(_VERSION)
+    h.update((reporter or "").encode("utf-8", "surrogateescape") + b"\0")
+    h.update(b"bytes\0")
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
     return h.hexdigest()

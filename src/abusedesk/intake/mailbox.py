@@ -24,6 +24,7 @@ from sqlalchemy import select
 from abusedesk.domain.errors import AbuseDeskError
 from abusedesk.intake.channels import MailDoor, Receipt
 from abusedesk.intake.reporters import reference_of
+from abusedesk.parsers import mime
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.intake import RawInputRow
 
@@ -78,12 +79,19 @@ def _messages(path: Path) -> Iterator[tuple[str, str, dict[str, object], bytes |
         raise FileNotFoundError(f"{path} is neither a file nor a directory")
 
 
+def is_streamable(path: Path) -> bool:
+    """Whether a file can be taken in as a stream: anything but mail (a feed: CSV, JSON lines, an archive)."""
+    with open(path, "rb") as fh:
+        return not mime.looks_like_mail(fh.read(8192))
+
+
 def import_paths(door: MailDoor, paths: list[Path], *, chunk: int = 200) -> list[ImportItem]:
     """Accept every message/file under ``paths``, ``chunk`` at a time with one flush and one commit each (group
     commit); an oversized one is listed with its reason, not fatal."""
     limit = door.rt.settings.intake.max_input_bytes
+    file_limit = door.rt.settings.intake.max_file_bytes
     items: list[ImportItem] = []
-    waiting: list[tuple[str, tuple[bytes, str, dict[str, Any]]]] = []
+    waiting: list[tuple[str, tuple[bytes | Path, str, dict[str, Any]]]] = []
 
     def flush() -> None:
         for (label, _), result in zip(waiting, door.receive_many([w for _, w in waiting]), strict=True):
@@ -96,16 +104,22 @@ def import_paths(door: MailDoor, paths: list[Path], *, chunk: int = 200) -> list
 
     for path in paths:
         for channel, label, meta, payload in _messages(path):
+            data: bytes | Path
             if isinstance(payload, Path):
                 size = payload.stat().st_size
-                if size > limit:  # refuse before reading a huge file into memory
+                if size > limit and is_streamable(payload) and size <= file_limit:
+                    data = payload  # a feed too large to hold: streamed into the raw store, parsed as a stream
+                elif size > limit:  # refuse before reading a huge file into memory
                     flush()
-                    message = (f"file {payload} is {size} bytes, over the limit of {limit} bytes "
-                               "(setting intake.max_input_bytes); it was not stored")  # fmt: skip
+                    which = "max_file_bytes" if size > file_limit else "max_input_bytes (mail is held whole)"
+                    message = (f"file {payload} is {size} bytes, over the limit of "
+                               f"{file_limit if size > file_limit else limit} bytes (setting intake.{which}); "
+                               "it was not stored")  # fmt: skip
                     log.warning("%s refused: %s", label, message)
                     items.append(ImportItem(label, error=message))
                     continue
-                data = payload.read_bytes()
+                else:
+                    data = payload.read_bytes()
             else:
                 data = payload
             waiting.append((label, (data, channel, dict(meta))))

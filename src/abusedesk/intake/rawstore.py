@@ -107,6 +107,36 @@ class ContentStore:
             self.sync()
         return shas
 
+    def put_file(self, source: Path, *, chunk: int = 1 << 20) -> tuple[str, int]:
+        """Copy a file into the store a chunk at a time, hashing as it goes (memory stays one chunk, whatever the
+        size); fsync'd and renamed into place like ``put``. Returns (sha256, size)."""
+        tmp_dir = self.root / ".incoming"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=".tmp-")
+        h = hashlib.sha256()
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                while block := src.read(chunk):
+                    h.update(block)
+                    out.write(block)
+                    size += len(block)
+                out.flush()
+                os.fsync(out.fileno())
+            sha = h.hexdigest()
+            path = self.path_for(sha)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        return sha, size
+
     def sync(self) -> None:
         """Flush the file system that holds the store (data, renames, new directories) to disk."""
         assert _SYNCFS is not None

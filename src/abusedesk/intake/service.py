@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Table, select
@@ -37,7 +38,7 @@ from abusedesk.domain.errors import (
 from abusedesk.domain.ids import sha256_hex, stable_id
 from abusedesk.domain.records import Event, ParseIssue, RawInput
 from abusedesk.evidence import audit
-from abusedesk.intake.contentkey import content_key
+from abusedesk.intake.contentkey import content_key, content_key_of_file
 from abusedesk.intake.groupcommit import GroupCommit
 from abusedesk.intake.hints import ParserHints
 from abusedesk.parsers import mime
@@ -130,6 +131,12 @@ class AcceptRequest:
     reporter: str | None = None
     canonical: bytes | None = None
     refuse_ref_reuse: str | None = None
+    #: a feed file too large to hold: streamed into the raw store from here (``data`` is then empty)
+    path: Path | None = None
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size if self.path is not None else len(self.data)
 
 
 def _in_chunks(s: Any, entity: Any, column: Any, values: Sequence[Any], size: int = 500) -> list[Any]:
@@ -197,17 +204,24 @@ class IntakeService:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _accept_batch(self, requests: Sequence[AcceptRequest]) -> list[Accepted | AbuseDeskError]:
-        limit = self.rt.settings.intake.max_input_bytes
+        lim = self.rt.settings.intake
         now = self.rt.clock.now()
         results: list[Accepted | AbuseDeskError | None] = [None] * len(requests)
         keys: list[str] = []
         for i, r in enumerate(requests):
-            keys.append(content_key(r.data, reporter=r.reporter, canonical=r.canonical))
-            if len(r.data) > limit:
+            limit, setting = (
+                (lim.max_file_bytes, "max_file_bytes") if r.path else (lim.max_input_bytes, "max_input_bytes")
+            )
+            if r.size > limit:
+                keys.append("")
                 results[i] = InputRejected(
-                    f"input of {len(r.data)} bytes from channel {r.channel} is over the limit of {limit} bytes "
-                    "(setting intake.max_input_bytes); it was not stored"
+                    f"input of {r.size} bytes from channel {r.channel} is over the limit of {limit} bytes "
+                    f"(setting intake.{setting}); it was not stored"
                 )
+            elif r.path is not None:
+                keys.append(content_key_of_file(r.path, reporter=r.reporter))
+            else:
+                keys.append(content_key(r.data, reporter=r.reporter, canonical=r.canonical))
         fresh: list[int] = []
         new_rows: list[RawInputRow] = []
         with self.rt.sessions.begin() as s:
@@ -244,7 +258,14 @@ class IntakeService:
                 fresh.append(i)
             if fresh:
                 # the bytes go to disk (one flush for the batch) before the rows that name them are committed
-                shas = self.rt.raw_store.put_many([requests[i].data for i in fresh])
+                in_memory = [i for i in fresh if requests[i].path is None]
+                sha_of = dict(zip(in_memory, self.rt.raw_store.put_many([requests[i].data for i in in_memory]),
+                                  strict=True))  # fmt: skip
+                for i in fresh:
+                    path = requests[i].path
+                    if path is not None:  # a large feed: copied a chunk at a time, its own fsync
+                        sha_of[i] = self.rt.raw_store.put_file(path)[0]
+                shas = [sha_of[i] for i in fresh]
                 taken = {row.id for row in _in_chunks(s, RawInputRow, RawInputRow.id, sorted(set(shas)))}
                 counts: dict[str, list[int]] = {}
                 entries: list[dict[str, Any]] = []
@@ -256,7 +277,7 @@ class IntakeService:
                     if r.report_ref and related is None:
                         related_of[r.report_ref] = raw_id  # a later input of this batch with the ref links here
                     row = RawInputRow(
-                        id=raw_id, blob=sha, content_key=keys[i], size=len(r.data), channel=r.channel,
+                        id=raw_id, blob=sha, content_key=keys[i], size=r.size, channel=r.channel,
                         received_at=now, meta=r.meta, status="stored", reporter=r.reporter,
                         report_ref=r.report_ref, related_to=related,
                     )  # fmt: skip
@@ -264,7 +285,7 @@ class IntakeService:
                     entries.append(
                         {"at": now, "actor": f"channel:{r.channel}", "action": "raw.stored",
                          "subject_type": "raw_input", "subject_id": raw_id,
-                         "payload": {"size": len(r.data), "meta": r.meta, "status": "stored", "related_to": related}}
+                         "payload": {"size": r.size, "meta": r.meta, "status": "stored", "related_to": related}}
                     )  # fmt: skip
                     if r.reporter:
                         counts.setdefault(r.reporter, [0, 0])[0] += 1
