@@ -125,10 +125,11 @@ def test_file_import_refuses_oversized_with_exit_1(cli, runtime: Runtime, tmp_pa
         ["--data-dir", str(runtime.settings.data_dir)]
         + (["--database-url", runtime.settings.database_url] if runtime.settings.database_url else [])
         + ["intake", "file", str(big)],
-        env={"ABUSEDESK_INTAKE__MAX_INPUT_BYTES": "50"},
+        # a file that is not mail streams in up to max_file_bytes
+        env={"ABUSEDESK_INTAKE__MAX_INPUT_BYTES": "50", "ABUSEDESK_INTAKE__MAX_FILE_BYTES": "80"},
     )
     assert result.exit_code == 1
-    assert "big.txt is 100 bytes, over the limit of 50 bytes" in result.output
+    assert "big.txt is 100 bytes, over the limit of 80 bytes (setting intake.max_file_bytes)" in result.output
 
 
 def test_quarantine_show_and_retry(cli, runtime: Runtime, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

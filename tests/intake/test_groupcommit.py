@@ -88,3 +88,15 @@ def test_accept_many_answers_each_input_in_one_transaction(runtime: Runtime) -> 
     assert [a.duplicate for a in again if isinstance(a, Accepted)] == [True, True, True, True]
     with runtime.sessions() as s:
         assert s.scalar(select(func.count()).select_from(OutboxRow)) == 3
+
+
+def test_acknowledgements_are_counted_with_the_stored_inputs_and_keep_the_hourly_limit(runtime: Runtime) -> None:
+    runtime.settings.intake.ack_per_reporter_per_hour = 2
+    intake = IntakeService(runtime)
+    requests = [
+        AcceptRequest(mail(n), "smtp", reporter="reporter@example.net", ack_to="reporter@example.net") for n in range(3)
+    ]
+    answers = intake.accept_many(requests)
+    reservations = [a.ack for a in answers if isinstance(a, Accepted)]
+    assert [r is not None and r.refused is None for r in reservations] == [True, True, False]
+    assert reservations[2] is not None and "2 replies an hour" in (reservations[2].refused or "")

@@ -91,8 +91,8 @@ def test_plain_files_and_directories(runtime: Runtime, tmp_path: Path) -> None:
 def test_oversized_file_is_refused_with_reason(runtime: Runtime, tmp_path: Path) -> None:
     runtime.settings.intake.max_input_bytes = 1000
     door = wire_all(runtime)
-    big = tmp_path / "big.csv"
-    big.write_bytes(b"ip,time\n" + b"192.0.2.1,2026-03-01T00:00:00Z\n" * 100)
+    big = tmp_path / "big.eml"  # mail is held whole: over max_input_bytes it is refused (a feed would stream)
+    big.write_bytes(b"From: cert@example.net\nSubject: big\n\n" + b"192.0.2.1,2026-03-01T00:00:00Z\n" * 100)
     small = tmp_path / "small.json"
     small.write_bytes(xarf_bytes())
     runtime.settings.intake.max_input_bytes = max(1000, small.stat().st_size)

@@ -182,21 +182,23 @@ class MailDoor:
         auto = auto_generated_reason(headers, mail_from, self.desk.own_addresses)
         if auto:
             meta["auto_generated"] = auto
-        request = AcceptRequest(data, channel, meta, report_ref, reporter, canonical, refuse_ref_reuse, path)
-        return Prepared(request, headers, mail_from, ack)
+        want_ack = bool((self.ack if ack is None else ack) and channel in REPLY_CHANNELS and reporter)
+        ack_to = self.desk.ack_address(reporter, headers, mail_from) if want_ack else None
+        request = AcceptRequest(data, channel, meta, report_ref, reporter, canonical, refuse_ref_reuse, path, ack_to)
+        return Prepared(request, headers, mail_from, want_ack)
 
     def finish(self, prepared: Prepared, accepted: Accepted) -> Receipt:
         """After the input is stored (and its reporter counted, in the same transaction): the acknowledgement."""
         request = prepared.request
         receipt = Receipt(accepted, reference_of(accepted.duplicate_of or accepted.raw.id))
-        ack = self.ack if prepared.ack is None else prepared.ack
-        if ack and request.channel in REPLY_CHANNELS and request.reporter:
+        if prepared.ack:
             outcome = self.desk.acknowledge(
                 raw_id=receipt.original_id,
                 to=request.reporter,
                 message=prepared.headers,
                 mail_from=prepared.mail_from,
                 duplicate=accepted.duplicate,
+                reserved=accepted.ack,  # counted when the report was stored (a duplicate counts it now)
             )
             receipt = Receipt(accepted, receipt.reference, outcome)
         return receipt
@@ -209,7 +211,7 @@ class Prepared:
     request: AcceptRequest
     headers: Message | None
     mail_from: str | None
-    ack: bool | None
+    ack: bool  # the door acknowledges this message (channel, reporter and the ack setting allow it)
 
     def request_kwargs(self) -> dict[str, Any]:
         r = self.request

@@ -200,8 +200,10 @@ class ReporterDesk:
         message: Message | None,
         mail_from: str | None,
         duplicate: bool = False,
+        reserved: AckReservation | None = None,
     ) -> ReplyOutcome:
-        """Send the acknowledgement of one accepted report, unless loop protection or the rate limit says no."""
+        """Send the acknowledgement of one accepted report, unless loop protection or the rate limit says no
+        (``reserved``: the door already counted it against the limit, in the transaction that stored the report)."""
         reference = reference_of(raw_id)
         address = normalise_address(to)
         if address is None:
@@ -225,7 +227,14 @@ class ReporterDesk:
         if message is not None and message.get("Message-ID"):
             mail["In-Reply-To"] = str(message["Message-ID"])
             mail["References"] = str(message["Message-ID"])
-        return self._send_limited(address, mail, reference)
+        return self._send_limited(address, mail, reference, reserved)
+
+    def ack_address(self, to: str | None, message: Message | None, mail_from: str | None) -> str | None:
+        """The address an acknowledgement would go to, or None when loop protection says it must not."""
+        address = normalise_address(to)
+        if address is None or address in self.own_addresses:
+            return None
+        return None if auto_generated_reason(message, mail_from, self.own_addresses) else address
 
     def reply_not_ours(self, raw_id: str) -> ReplyOutcome:
         """Tell the reporter of ``raw_id`` which reported subjects are not ours (once per raw input)."""
@@ -300,31 +309,47 @@ class ReporterDesk:
         mail.set_content(body)
         return mail
 
-    def _send_limited(self, address: str, mail: EmailMessage, reference: str) -> ReplyOutcome:
-        now = self.rt.clock.now()
-        limit = self.rt.settings.intake.ack_per_reporter_per_hour
-        with self.rt.sessions.begin() as s:
-            insert_ignore(s, _REPORTERS, [{"address": address, "first_seen": now, "last_seen": now}])
-            row = s.get(ReporterRow, address, with_for_update=True)
-            assert row is not None
-            if row.acks_window_start is None or now - row.acks_window_start >= timedelta(hours=1):
-                row.acks_window_start = now
-                row.acks_in_window = 0
-            if row.acks_in_window >= limit:
-                return ReplyOutcome(
-                    False,
-                    f"rate limit: {limit} replies an hour to {address} already sent "
-                    "(setting intake.ack_per_reporter_per_hour)",
-                    to=address,
-                    reference=reference,
+    def _send_limited(
+        self, address: str, mail: EmailMessage, reference: str, reserved: AckReservation | None = None
+    ) -> ReplyOutcome:
+        """Send ``mail`` within the reporter's hourly limit: counted here in a transaction of its own, or already
+        by the door in the transaction that stored the report (``reserved``: group commit)."""
+        if reserved is None:
+            with self.rt.sessions.begin() as s:
+                reserved = reserve_ack(
+                    s, address, self.rt.clock.now(), self.rt.settings.intake.ack_per_reporter_per_hour
                 )
-            row.acks_in_window += 1
+        if reserved.refused:
+            return ReplyOutcome(False, reserved.refused, to=address, reference=reference)
         try:
             self.mailer.send(mail)
         except ActionError as exc:
             log.warning("reply %s to %s not sent: %s", reference, address, exc.message)
             return ReplyOutcome(False, f"send failed: {exc.message}", to=address, reference=reference)
         return ReplyOutcome(True, "sent", to=address, reference=reference)
+
+
+@dataclass(frozen=True, slots=True)
+class AckReservation:
+    """A reply counted against its reporter's hourly limit (``refused`` None), or the reason it may not go."""
+
+    refused: str | None = None
+
+
+def reserve_ack(s: Session, address: str, now: datetime, limit: int) -> AckReservation:
+    """Count one reply to ``address`` inside ``s``'s transaction, unless its hourly limit is reached."""
+    insert_ignore(s, _REPORTERS, [{"address": address, "first_seen": now, "last_seen": now}])
+    row = s.get(ReporterRow, address, with_for_update=True)
+    assert row is not None
+    if row.acks_window_start is None or now - row.acks_window_start >= timedelta(hours=1):
+        row.acks_window_start = now
+        row.acks_in_window = 0
+    if row.acks_in_window >= limit:
+        return AckReservation(
+            f"rate limit: {limit} replies an hour to {address} already sent (setting intake.ack_per_reporter_per_hour)"
+        )
+    row.acks_in_window += 1
+    return AckReservation()
 
 
 def add_counts(s: Session, counts: dict[str, list[int]], now: datetime) -> None:

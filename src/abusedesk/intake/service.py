@@ -20,7 +20,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
@@ -48,6 +48,9 @@ from abusedesk.stages import EVENTS_PARSED, RAW_STORED
 from abusedesk.store.tables.intake import EventRow, RawInputRow
 from abusedesk.store.upsert import insert_new
 
+if TYPE_CHECKING:
+    from abusedesk.intake.reporters import AckReservation
+
 log = logging.getLogger(__name__)
 
 #: events of one input kept in memory before they are committed and handed on (a large feed is parsed in chunks)
@@ -62,6 +65,7 @@ class Accepted:
     duplicate: bool = False
     duplicate_of: str | None = None
     related_to: str | None = None  # a new input with the report_ref of this earlier one (other content)
+    ack: AckReservation | None = None  # the acknowledgement counted against its limit with the stored input
 
 
 @dataclass(slots=True)
@@ -133,6 +137,8 @@ class AcceptRequest:
     refuse_ref_reuse: str | None = None
     #: a feed file too large to hold: streamed into the raw store from here (``data`` is then empty)
     path: Path | None = None
+    #: the reporter address the door will acknowledge: its hourly limit is counted in the storing transaction
+    ack_to: str | None = None
 
     @property
     def size(self) -> int:
@@ -224,6 +230,7 @@ class IntakeService:
                 keys.append(content_key(r.data, reporter=r.reporter, canonical=r.canonical))
         fresh: list[int] = []
         new_rows: list[RawInputRow] = []
+        acks: list[AckReservation | None] = []
         with self.rt.sessions.begin() as s:
             wanted = sorted({k for i, k in enumerate(keys) if results[i] is None})
             existing = {row.content_key: row for row in _in_chunks(s, RawInputRow, RawInputRow.content_key, wanted)}
@@ -298,16 +305,27 @@ class IntakeService:
                     from abusedesk.intake.reporters import add_counts
 
                     add_counts(s, counts, now)
+                acks = self._reserve_acks(s, [requests[i] for i in fresh], now)
         if fresh:
             self.rt.bus.flush()
-        for i, row in zip(fresh, new_rows, strict=True):
-            results[i] = Accepted(row_to_raw(row), related_to=row.related_to)
+        for n, (i, row) in enumerate(zip(fresh, new_rows, strict=True)):
+            results[i] = Accepted(row_to_raw(row), related_to=row.related_to, ack=acks[n])
         by_key = {keys[i]: row for i, row in zip(fresh, new_rows, strict=True)}
         for i, result in enumerate(results):
             if result is None:  # a copy of an input earlier in the batch
                 row = by_key[keys[i]]
                 results[i] = Accepted(row_to_raw(row), duplicate=True, duplicate_of=row.id)
         return [r for r in results if r is not None]
+
+    def _reserve_acks(self, s: Any, requests: list[AcceptRequest], now: Any) -> list[AckReservation | None]:
+        """The acknowledgements of new inputs counted against their reporters' hourly limits, in the transaction
+        that stores the inputs: one commit for the batch instead of one per reply."""
+        if not any(r.ack_to for r in requests):
+            return [None] * len(requests)
+        from abusedesk.intake.reporters import reserve_ack
+
+        limit = self.rt.settings.intake.ack_per_reporter_per_hour
+        return [reserve_ack(s, r.ack_to, now, limit) if r.ack_to else None for r in requests]
 
     def parse(self, raw_id: str) -> ParseOutcome:
         """Parse one stored input now, in a transaction of its own, and hand its events on; safe to run again.
