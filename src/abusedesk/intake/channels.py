@@ -130,7 +130,7 @@ class MailDoor:
             canonical=canonical,
             refuse_ref_reuse=refuse_ref_reuse,
         )
-        return self.finish(prepared, self.intake.accept(**prepared.request_kwargs()))
+        return self.finish(prepared, self.intake.submit(prepared.request))
 
     def receive_many(self, items: list[tuple[bytes | Path, str, dict[str, Any]]]) -> list[Receipt | AbuseDeskError]:
         """Accept several messages ``(data, channel, meta)`` with one flush and one commit (a file import); each
@@ -212,11 +212,6 @@ class Prepared:
     headers: Message | None
     mail_from: str | None
     ack: bool  # the door acknowledges this message (channel, reporter and the ack setting allow it)
-
-    def request_kwargs(self) -> dict[str, Any]:
-        r = self.request
-        return {"data": r.data, "channel": r.channel, "meta": r.meta, "report_ref": r.report_ref,
-                "reporter": r.reporter, "canonical": r.canonical, "refuse_ref_reuse": r.refuse_ref_reuse}  # fmt: skip
 
 
 def wire_channels(rt: Runtime) -> MailDoor:

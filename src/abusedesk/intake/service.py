@@ -187,7 +187,13 @@ class IntakeService:
         first (``related_to``); with ``refuse_ref_reuse`` (a label such as "XARF report_id 'x'") it is refused with
         Conflict instead. ``canonical`` is the content to key on when the channel knows it better than the bytes.
         """
-        request = AcceptRequest(data, channel, dict(meta or {}), report_ref, reporter, canonical, refuse_ref_reuse)
+        return self.submit(
+            AcceptRequest(data, channel, dict(meta or {}), report_ref, reporter, canonical, refuse_ref_reuse)
+        )
+
+    def submit(self, request: AcceptRequest) -> Accepted:
+        """``accept`` for a prepared request: it shares a commit with concurrent ones (group commit); raises the
+        error that refused it."""
         result = self._group.submit(request)
         if isinstance(result, Exception):
             raise result
