@@ -517,17 +517,13 @@ def pop_outcomes(session: Session) -> list[tuple[str, bool]]:
 def record_outcomes(rt: Any, outcomes: Sequence[tuple[str, bool]]) -> None:
     """After commit: tell the reporters' accuracy ledger whether the cases their reports opened were confirmed.
 
-    Uses ``abusedesk.intake.reporters.record_case_outcome(rt, reporter, confirmed)`` when that module exists.
+    Uses ``abusedesk.intake.reporters.record_case_outcome(rt, reporter, confirmed)`` (imported here: the intake
+    imports the case engine's stage, not the other way round).
     """
     if not outcomes:
         return
-    try:
-        from abusedesk.intake import reporters  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return
-    count_outcome = getattr(reporters, "record_case_outcome", None)
-    if count_outcome is None:
-        return
+    from abusedesk.intake.reporters import record_case_outcome as count_outcome
+
     with rt.sessions() as s:
         for case_id, confirmed in outcomes:
             names: set[str] = set()

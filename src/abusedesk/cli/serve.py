@@ -18,7 +18,6 @@ from typing import Annotated, Any
 import typer
 
 from abusedesk.cli import context
-from abusedesk.domain.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +87,9 @@ def serve(
 
 
 def _api_app(rt: Any) -> Any:
-    try:
-        from abusedesk.api.app import create_app
-    except ImportError as exc:
-        raise ConfigError(
-            f"the API app (abusedesk.api.app:create_app) cannot be imported: {exc}; "
-            "this build of abusedesk has no HTTP API yet"
-        ) from exc
+    # no import guard: a broken import of our own stops start-up with its own error (issue 9)
+    from abusedesk.api.app import create_app
+
     return create_app(rt)
 
 
