@@ -204,7 +204,11 @@ def fast_view(data: bytes) -> ArfView | None:
         if ctype.startswith(("multipart/", "message/")):
             if ctype not in _FAST_MESSAGE_PARTS:
                 return None  # a walk would descend into it
-            if feedback is None and ctype == "message/feedback-report":
+            if ctype == "message/feedback-report":
+                if feedback is not None:
+                    # a second feedback part before the evidence: the standard library parses its fields as a
+                    # message and walks into it (a Content-Type there can hide a message/rfc822 deeper down)
+                    return None
                 feedback = part
         if attached is None and (ctype in _ATTACHED_MESSAGE or ctype in _ATTACHED_HEADERS):
             attached = part
