@@ -378,14 +378,23 @@ class Desk:
             raise RuntimeError(f"abusedesk {' '.join(args)} exited {proc.returncode}")
         return proc
 
+    #: what reading the database raises while its tables are not there yet
+    not_ready: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
+
+    def connect(self) -> Any:
+        """A read-only DB-API connection to the desk's database (None while there is none)."""
+        if not self.db.exists():
+            return None
+        return sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
+
     def import_inventory(self, inventory: Path) -> None:
         self.run("inventory", "import", "--quiet", str(inventory))
 
     def state(self) -> dict[str, int]:
         """Counts that say how far the pipeline is (read-only, while the desk may be writing)."""
-        if not self.db.exists():
+        con = self.connect()
+        if con is None:
             return {}
-        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
         try:
             out: dict[str, int] = {}
             for status, n in con.execute("SELECT status, count(*) FROM raw_inputs GROUP BY status"):
@@ -398,18 +407,21 @@ class Desk:
             out["cases"] = con.execute("SELECT count(*) FROM cases").fetchone()[0]
             out["raw"] = sum(v for k, v in out.items() if k.startswith("raw_"))
             return out
-        except sqlite3.OperationalError:  # tables not there yet (the desk is still migrating)
+        except self.not_ready:  # tables not there yet (the desk is still migrating)
             return {}
         finally:
             con.close()
 
     def ends(self) -> dict[str, int]:
         """Every raw input at its end, by kind of end; ``unfinished`` counts those that are not (and why)."""
-        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
+        con = self.connect()
+        if con is None:
+            raise RuntimeError(f"the desk's database {self.db} does not exist")
         try:
             in_case: set[str] = set()
             for (data,) in con.execute("SELECT data FROM findings WHERE case_id IS NOT NULL"):
-                in_case.update(json.loads(data).get("event_ids") or [])
+                doc = data if isinstance(data, dict) else json.loads(data)  # a JSON column comes back parsed
+                in_case.update(doc.get("event_ids") or [])
             by_raw: dict[str, list[tuple[str, str]]] = {}
             for raw_id, event_id, disposition in con.execute("SELECT raw_id, id, disposition FROM events"):
                 by_raw.setdefault(raw_id, []).append((event_id, disposition))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from typer.testing import CliRunner
@@ -15,6 +16,7 @@ from abusedesk.domain.errors import ConfigError
 from abusedesk.intake.service import IntakeService, ParseStage
 from abusedesk.runtime import Runtime
 from abusedesk.stages import routes, stage
+from abusedesk.store.tables.evidence import AuditRow
 from abusedesk.store.tables.intake import RawInputRow
 
 
@@ -178,3 +180,29 @@ def test_a_long_handler_keeps_its_message_with_in_progress_signals(
     finally:
         bus.close()
         rival.close()
+
+
+def test_worker_command_takes_the_stages_own_batch_unless_told(runtime: Runtime, nats_url: str) -> None:
+    """Without --batch a worker fetches its stage's batch (parse: 100), so 25 waiting inputs are one parse batch:
+    one ``raw.parsed`` audit entry (the command once fetched 10 at a time whatever the stage: three entries)."""
+    stream = f"BATCH{time.monotonic_ns()}"
+    env = {
+        "ABUSEDESK_BUS": "nats",
+        "ABUSEDESK_NATS_URL": nats_url,
+        "ABUSEDESK_NATS_STREAM": stream,
+        "ABUSEDESK_NATS_SUBJECT_PREFIX": stream.lower(),
+    }
+    bus = NatsBus(nats_url, timeout=5.0, stream=stream, prefix=stream.lower())
+    door = Runtime(runtime.settings, clock=runtime.clock, bus=bus, engine=runtime.engine)
+    for i in range(25):
+        IntakeService(door).accept(f"no parser knows this, {i}\n".encode(), channel="test")
+    bus.close()
+    base = ["--data-dir", str(runtime.settings.data_dir), "--database-url", runtime.settings.sqlalchemy_url]
+    result = CliRunner().invoke(app, [*base, "worker", "--stage", "parse", "--once", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    assert '"handled": 25' in result.output
+    with runtime.sessions() as s:
+        batches = s.query(AuditRow).filter(AuditRow.action == "raw.parsed").count()
+    assert batches == 1
+    told = CliRunner().invoke(app, [*base, "worker", "--stage", "parse", "--once", "--batch", "0"], env=env)
+    assert told.exit_code == 2  # an explicit --batch is still checked

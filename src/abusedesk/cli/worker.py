@@ -19,7 +19,9 @@ def worker(
     partition: Annotated[
         str | None, typer.Option(help="INDEX/COUNT, e.g. 0/4: own the slots s with s % COUNT == INDEX.")
     ] = None,
-    batch: Annotated[int, typer.Option(min=1, help="Messages fetched at a time.")] = 10,
+    batch: Annotated[
+        int | None, typer.Option(min=1, help="Messages fetched at a time (default: the stage's own batch size).")
+    ] = None,
     tick_interval: Annotated[float, typer.Option(min=0.1, help="Seconds between ticks of a timer stage.")] = 30.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the worker's counts as JSON on exit.")] = False,
 ) -> None:

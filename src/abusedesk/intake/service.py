@@ -378,10 +378,8 @@ class IntakeService:
                 count = counts.setdefault(reporter, [0, 0])
                 count[0] += int(outcome.reporter_found)
                 count[1] += outcome.new_events
-        if counts:
-            from abusedesk.intake.reporters import add_counts
-
-            add_counts(s, counts, self.rt.clock.now())
+        # the audit chain's lock before the reporters' rows, as at the door (accept_many): the reverse order
+        # deadlocked a door storing while parse workers ran (PostgreSQL)
         audit.append(
             s,
             at=self.rt.clock.now(),
@@ -391,6 +389,10 @@ class IntakeService:
             subject_id=outcomes[0].raw_id if len(outcomes) == 1 else stable_id("pb", [o.raw_id for o in outcomes]),
             payload={"inputs": [o.audit_record() for o in outcomes]},
         )
+        if counts:
+            from abusedesk.intake.reporters import add_counts
+
+            add_counts(s, counts, self.rt.clock.now())
         return outcomes
 
     def _parse_one(

@@ -1,0 +1,112 @@
+"""benchmarks/pipeline_nats.py in --quick mode with a few mails: every run takes every mail to its end.
+
+A smoke test of the benchmark, not of speed: no figure is compared with a goal or a bound. It runs the real
+thing: the abusedesk CLI as processes (``intake file``, ``abusedesk worker`` for each message stage), a private
+nats-server with JetStream, and scratch databases on the local PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.components import missing
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH = REPO / "benchmarks" / "pipeline_nats.py"
+MAILS = 40
+
+
+def _corpus() -> Path | None:
+    for parent in REPO.parents:
+        if (parent / "shared" / "corpus" / "reports").is_dir():
+            return parent / "shared" / "corpus" / "reports"
+    return None
+
+
+def _postgres_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.corpus
+@pytest.mark.integration
+def test_quick_run_takes_every_mail_to_its_end_with_each_worker_count(tmp_path: Path) -> None:
+    if _corpus() is None:
+        missing("the shared corpus (../shared/corpus/reports) is not beside this checkout")
+    if not _postgres_up():
+        missing("PostgreSQL is not running on 127.0.0.1:5432 (the benchmark makes scratch databases there)")
+    if not (shutil.which("nats-server") or Path("/usr/sbin/nats-server").exists()):
+        missing("nats-server is not installed (Debian package nats-server)")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "TMPDIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--mails", str(MAILS)],
+        env=env,
+        capture_output=True,
+        timeout=600,
+        check=False,
+        cwd=tmp_path,
+    )
+    out = proc.stdout.decode(errors="replace")
+    assert proc.returncode == 0, out[-3000:] + proc.stderr.decode(errors="replace")[-3000:]
+
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["benchmark"] == "pipeline_nats"
+    assert result["mails"] == MAILS
+    assert isinstance(result["machine"], str) and result["machine"]
+    assert len(result["load_average"]) == 3
+    # a rate is 0.0 when its run did not finish: each must have finished
+    assert isinstance(result["inprocess_mail_per_s"], float) and result["inprocess_mail_per_s"] > 0
+    assert set(result["nats_mail_per_s"]) == {"1", "2"}
+    for workers, figure in result["nats_mail_per_s"].items():
+        assert isinstance(figure, float) and figure > 0, (workers, figure)
+    assert result["unfinished"] == 0
+
+    base = result["inprocess"]
+    assert base["accepted"] == MAILS
+    runs = [("inprocess", base)] + [(f"nats {w}", r) for w, r in result["nats"].items()]
+    for name, run in runs:
+        ends = run["ends"]
+        assert ends["unfinished"] == 0 and ends["duplicate"] == 0, (name, ends)
+        assert sum(ends.values()) == MAILS, (name, ends)
+        assert ends["case"] > 0, (name, ends)
+        # the same mails end the same way whatever carries them between the stages
+        assert ends == base["ends"], (name, ends)
+        assert run["state"]["findings"] == base["state"]["findings"] == run["state"]["findings_with_case"]
+    for w, run in result["nats"].items():
+        assert run["accepted"] == MAILS
+        assert run["processes"] == 5 * int(w)
+        assert run["status"] == {"waiting": 0, "unrelayed": 0, "dead_letters": 0, "stranded_inputs": 0}
+    # every process it started is gone (each had this test's TMPDIR in its environment), and so are its scratch
+    # directory and databases
+    assert _processes_with(f"TMPDIR={tmp_path}".encode()) == []
+    assert not list(tmp_path.glob("abusedesk-pipeline-nats-bench-*"))
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres") as con:
+        left = con.execute("SELECT datname FROM pg_database WHERE datname = ANY(%s)", (result["databases"],)).fetchall()
+    assert len(result["databases"]) == 3 and left == []
+
+
+def _processes_with(needle: bytes) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                environ = (proc / "environ").read_bytes()
+            except OSError:  # gone meanwhile, or not ours to read
+                continue
+            if needle in environ.split(b"\0"):
+                pids.append(int(proc.name))
+    return pids
