@@ -29,6 +29,7 @@ from abusedesk.plugins import load_parsers, sniff
 from tests.conftest import CORPUS
 from tests.golden.test_golden import PARSERS, cases
 from tests.parsers.feedsupport import RECEIVED
+from tests.support.components import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "timestamp,ip,protocol,port,hostname,tag,asn,geo\n"
@@ -286,7 +287,7 @@ def _corpus_files() -> list[Path]:
 def test_every_corpus_file_streamed_gives_what_the_whole_text_gives() -> None:
     files = _corpus_files()
     if not files:
-        pytest.skip(f"the shared corpus is not at {CORPUS}")
+        missing(f"the shared corpus is not at {CORPUS}")
     parsers = load_parsers()
     compared = 0
     for path in files:
@@ -310,7 +311,7 @@ def test_every_corpus_file_streamed_gives_what_the_whole_text_gives() -> None:
 def test_a_50_mb_feed_is_parsed_in_bounded_memory(pack: str) -> None:
     sample = CORPUS / "reports" / "intelmq-shadowserver-testdata" / "scan_dns.csv"
     if not sample.is_file():
-        pytest.skip(f"the shared corpus is not at {CORPUS}")
+        missing(f"the shared corpus is not at {CORPUS}")
     script = ROOT / "benchmarks" / "feed_memory.py"
     # our own benchmark script, in a fresh process so that its peak RSS is its own
     done = subprocess.run(

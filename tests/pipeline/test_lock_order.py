@@ -27,9 +27,10 @@ from tests.pipeline.spine import arf_report
 REPORTER = "fbl@mailbox.example.net"
 
 
+# the audit chain's advisory lock exists on PostgreSQL only (SQLite has one writer): not collected on SQLite
+@pytest.mark.postgresql_only
 def test_parse_stage_takes_the_audit_lock_before_it_locks_a_reporter_row(spine_rt: Runtime) -> None:
-    if spine_rt.engine.dialect.name != "postgresql":
-        pytest.skip("the audit chain's advisory lock exists on PostgreSQL only (SQLite has one writer)")
+    assert spine_rt.engine.dialect.name == "postgresql"
     IntakeService(spine_rt).accept(arf_report(1), channel="test", reporter=REPORTER)
     engine = spine_rt.engine
     errors: list[BaseException] = []
