@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     nats_stream: str = Field(default="ABUSEDESK", description="The JetStream stream of this deployment.")
     nats_subject_prefix: str = Field(default="abusedesk", description="The first subject token(s) of its messages.")
+    nats_ack_wait: float = Field(
+        default=300.0, gt=0, description="Seconds before a message a worker took and did not ack goes to another."
+    )
     notify_backend: Literal["smtp", "console", "null"] = "smtp"
     notify_from: str = "abuse@provider.example"
     control_backend: Literal["webhook", "console", "null"] = "webhook"

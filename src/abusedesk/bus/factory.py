@@ -22,7 +22,12 @@ def make_bus(settings: Settings) -> Bus:
     if settings.bus == "nats":
         from abusedesk.bus.nats import NatsBus
 
-        return NatsBus(settings.nats_url, stream=settings.nats_stream, prefix=settings.nats_subject_prefix)
+        return NatsBus(
+            settings.nats_url,
+            stream=settings.nats_stream,
+            prefix=settings.nats_subject_prefix,
+            ack_wait=settings.nats_ack_wait,
+        )
     return InProcessBus()
 
 
