@@ -8,42 +8,27 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.components import missing
+from tests.conftest import CORPUS
+from tests.support.components import is_listening, missing
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "benchmarks" / "pipeline.py"
 MAILS, PRELOAD, ROWS = 30, 10, 200
 
 
-def _corpus() -> Path | None:
-    for parent in REPO.parents:
-        if (parent / "shared" / "corpus" / "reports").is_dir():
-            return parent / "shared" / "corpus" / "reports"
-    return None
-
-
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.mark.slow
 @pytest.mark.corpus
 @pytest.mark.integration
 def test_quick_run_takes_every_mail_to_its_end_and_ends_with_the_json_line(tmp_path: Path) -> None:
-    if _corpus() is None:
+    if not (CORPUS / "reports").is_dir():
         missing("the shared corpus (../shared/corpus/reports) is not beside this checkout")
-    if not _redis_up():
+    if not is_listening(6379):
         missing("Redis is not running on 127.0.0.1:6379 (IntelMQ's bots need it)")
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "TMPDIR": str(tmp_path)}
     args = ["--quick", "--mails", str(MAILS), "--preload", str(PRELOAD), "--rows", str(ROWS), "--connections", "2"]

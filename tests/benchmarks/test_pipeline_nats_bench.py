@@ -10,42 +10,27 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.components import missing
+from tests.conftest import CORPUS
+from tests.support.components import is_listening, missing
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "benchmarks" / "pipeline_nats.py"
 MAILS = 40
 
 
-def _corpus() -> Path | None:
-    for parent in REPO.parents:
-        if (parent / "shared" / "corpus" / "reports").is_dir():
-            return parent / "shared" / "corpus" / "reports"
-    return None
-
-
-def _postgres_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.mark.slow
 @pytest.mark.corpus
 @pytest.mark.integration
 def test_quick_run_takes_every_mail_to_its_end_with_each_worker_count(tmp_path: Path) -> None:
-    if _corpus() is None:
+    if not (CORPUS / "reports").is_dir():
         missing("the shared corpus (../shared/corpus/reports) is not beside this checkout")
-    if not _postgres_up():
+    if not is_listening(5432):
         missing("PostgreSQL is not running on 127.0.0.1:5432 (the benchmark makes scratch databases there)")
     if not (shutil.which("nats-server") or Path("/usr/sbin/nats-server").exists()):
         missing("nats-server is not installed (Debian package nats-server)")

@@ -47,3 +47,12 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+def is_listening(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server answers on ``host:port`` now (a service this machine kind starts: PostgreSQL, Redis)."""
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False

@@ -36,6 +36,15 @@ def _load_syncfs() -> object | None:
 _SYNCFS = _load_syncfs()
 
 
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename into ``directory`` durable (the directory entry is data of the directory)."""
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
 class ContentStore:
     """Bytes named by their SHA-256 under ``root``; ``what``/``place`` name them in error messages."""
 
@@ -68,11 +77,7 @@ class ContentStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _fsync_dir(path.parent)
         return sha, True
 
     def put_many(self, items: Sequence[bytes]) -> list[str]:
@@ -130,11 +135,7 @@ class ContentStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        _fsync_dir(path.parent)
         return sha, size
 
     def sync(self) -> None:
