@@ -842,15 +842,35 @@ def main() -> None:
         print("Redis is not reachable on 127.0.0.1:6379: IntelMQ left out", file=sys.stderr)
         skip.add("intelmq")
 
-    scratch = Path(tempfile.mkdtemp(prefix="abusedesk-pipeline-bench-"))
+    run_in_scratch(
+        "abusedesk-pipeline-bench-",
+        lambda scratch, env: _run(args, scratch, env, mails_n, preload_n, sizes, skip),
+        keep=args.keep,
+    )
+
+
+def run_in_scratch(
+    prefix: str,
+    run: Callable[[Path, dict[str, str]], dict[str, Any]],
+    *,
+    keep: bool,
+    cleanup: Callable[[], None] | None = None,
+) -> None:
+    """Run a benchmark in a scratch directory with an acknowledgement sink on loopback, then print its JSON line.
+
+    ``run(scratch, env)`` gets the environment that points abusedesk's mail at the sink; ``cleanup`` runs after
+    it whatever happened (servers, databases a failed run left behind)."""
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
     started = datetime.now(UTC)
     try:
         with AckSink() as sink:
             env = {"ABUSEDESK_SMTP__HOST": "127.0.0.1", "ABUSEDESK_SMTP__PORT": str(sink.port)}
-            result = _run(args, scratch, env, mails_n, preload_n, sizes, skip)
+            result = run(scratch, env)
             result["acks_and_notices_received"] = sink.received
     finally:
-        if args.keep:
+        if cleanup is not None:
+            cleanup()
+        if keep:
             print(f"scratch kept in {scratch}", file=sys.stderr)
         else:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -37,11 +37,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +49,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # benchmarks/ is not a package: this script's directory is put on the path above
 from pipeline import (
-    AckSink,
     AddressPool,
     Desk,
     MailSet,
@@ -59,6 +56,7 @@ from pipeline import (
     free_port,
     inventory_json,
     rate,
+    run_in_scratch,
     run_intake_file,
     settled,
     write_maildir,
@@ -334,22 +332,16 @@ def main() -> None:
     mails_n = args.mails or (300 if args.quick else 2_000)
     counts = [int(x) for x in (args.workers or ("1,2" if args.quick else "1,2,4")).split(",")]
 
-    scratch = Path(tempfile.mkdtemp(prefix="abusedesk-pipeline-nats-bench-"))
-    started = datetime.now(UTC)
-    try:
-        with AckSink() as sink:
-            env = {"ABUSEDESK_SMTP__HOST": "127.0.0.1", "ABUSEDESK_SMTP__PORT": str(sink.port)}
-            result = _run(scratch, env, mails_n, counts)
-            result["acks_and_notices_received"] = sink.received
-    finally:
+    def drop_left_behind() -> None:
         for name in DATABASES:  # those a failed run left behind
             drop_database(name)
-        if args.keep:
-            print(f"scratch kept in {scratch}", file=sys.stderr)
-        else:
-            shutil.rmtree(scratch, ignore_errors=True)
-    result["started"] = started.isoformat(timespec="seconds")
-    print(json.dumps(result))
+
+    run_in_scratch(
+        "abusedesk-pipeline-nats-bench-",
+        lambda scratch, env: _run(scratch, env, mails_n, counts),
+        keep=args.keep,
+        cleanup=drop_left_behind,
+    )
 
 
 def _run(scratch: Path, env: dict[str, str], mails_n: int, counts: list[int]) -> dict[str, Any]:

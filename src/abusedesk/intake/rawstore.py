@@ -45,6 +45,22 @@ def _fsync_dir(directory: Path) -> None:
         os.close(dir_fd)
 
 
+def _write_in_place(path: Path, data: bytes, *, fsync: bool) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and rename it there: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class ContentStore:
     """Bytes named by their SHA-256 under ``root``; ``what``/``place`` name them in error messages."""
 
@@ -66,17 +82,7 @@ class ContentStore:
         path = self.path_for(sha)
         if path.exists() and path.stat().st_size == len(data):
             return sha, False
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _write_in_place(path, data, fsync=True)
         _fsync_dir(path.parent)
         return sha, True
 
@@ -98,15 +104,7 @@ class ContentStore:
             if _SYNCFS is None:
                 self.put(data)
                 continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            _write_in_place(path, data, fsync=False)  # made durable by the one sync below
             written.append(path)
         if written:
             self.sync()
