@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from abusedesk.api.ratelimit import SubmissionLimiter
 from abusedesk.domain.errors import InputRejected
+from abusedesk.domain.numbers import ascii_uint
 from abusedesk.intake.channels import MailDoor
 from abusedesk.intake.http import HttpIntake, report_status
 from abusedesk.intake.reporters import reference_of
@@ -53,7 +54,7 @@ def _limiter(request: Request) -> SubmissionLimiter:
 async def read_limited(request: Request, limit: int) -> bytes:
     """The request body, refused with InputRejected (413) as soon as it is known to exceed ``limit``."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if (ascii_uint(declared) or 0) > limit:
         raise InputRejected(
             f"request body of {declared} bytes is over the limit of {limit} bytes "
             "(setting intake.max_input_bytes); it was not stored"

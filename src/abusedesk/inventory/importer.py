@@ -26,6 +26,7 @@ from typing import Any
 
 from abusedesk.domain.errors import ConfigError
 from abusedesk.domain.ipnet import V4_BASE
+from abusedesk.domain.numbers import ascii_uint
 from abusedesk.domain.timeutil import iso, parse_time
 from abusedesk.inventory.index import EPOCH, from_us, to_us
 
@@ -134,7 +135,8 @@ def _parse_prefix_checked(text: str) -> tuple[str, int, int, int]:
     """:func:`parse_prefix` in Python, for what ``inet_pton`` refuses: valid unusual forms, and the errors."""
     addr, sep, plen_text = text.partition("/")
     parts = addr.split(".")
-    if sep and len(parts) == 4 and plen_text.isdigit() and all(p.isdigit() and len(p) <= 3 for p in parts):
+    digits = text.isascii() and plen_text.isdigit() and all(p.isdigit() and len(p) <= 3 for p in parts)
+    if sep and len(parts) == 4 and digits:
         octets = [int(p) for p in parts]
         plen = int(plen_text)
         if (
@@ -172,7 +174,7 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 def _parse_v6_prefix(addr: str, plen_text: str) -> tuple[str, int, int, int] | None:
     """Plain IPv6 prefixes without ``ipaddress`` (ten times faster); None sends anything unusual (embedded IPv4,
     bad syntax, host bits, the IPv4-mapped range) to the slow path, which also words the errors."""
-    if "." in addr or not plen_text.isdigit() or str(int(plen_text)) != plen_text:
+    if "." in addr or ascii_uint(plen_text) is None or str(int(plen_text)) != plen_text:
         return None
     plen = int(plen_text)
     if plen > 128:

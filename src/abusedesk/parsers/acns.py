@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from abusedesk.domain.errors import ParseError
+from abusedesk.domain.numbers import ascii_uint
 from abusedesk.domain.records import Event, ParseIssue
 from abusedesk.domain.timeutil import parse_time
 from abusedesk.parsers import mime
@@ -233,7 +234,7 @@ class AcnsParser(Parser):
                 reporter=_text(complainant, "Email") or _text(complainant, "Entity") or _sender(report),
                 report_id=case_id,
                 source_ip=ip,
-                source_port=int(port) if port and port.isdigit() else None,
+                source_port=ascii_uint(port),
                 source_url=source_url,
                 transport="tcp" if p2p else None,
                 application=(protocol or stype or "").lower() or None,

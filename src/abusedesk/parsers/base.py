@@ -17,6 +17,7 @@ from typing import BinaryIO, ClassVar, TextIO, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict
 
+from abusedesk.domain.numbers import port_number
 from abusedesk.domain.records import Event, ParseIssue, RawInput
 from abusedesk.parsers import mime, textstream
 
@@ -174,4 +175,4 @@ def clean_field(value: str | None, empty: frozenset[str]) -> str | None:
 def port_field(value: str | None, empty: frozenset[str]) -> int | None:
     """A port number 0-65535, or None when the field is empty or not one."""
     v = clean_field(value, empty)
-    return int(v) if v and v.isdigit() and int(v) <= 65535 else None
+    return port_number(v)

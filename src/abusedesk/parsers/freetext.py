@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from abusedesk.domain.errors import ParseError
+from abusedesk.domain.numbers import ascii_uint
 from abusedesk.domain.records import Event, ParseIssue
 from abusedesk.parsers import mime
 from abusedesk.parsers.base import Parser, Report
@@ -100,20 +101,20 @@ def split_url(raw: str) -> UrlHit | None:
         end = hostport.find("]")
         host = hostport[1:end] if end > 0 else hostport[1:]
         tail = hostport[end + 1 :] if end > 0 else ""
-        if tail.startswith(":") and tail[1:].isdigit():
-            port = int(tail[1:])
+        if tail.startswith(":"):
+            port = ascii_uint(tail[1:])
     elif hostport.count(":") >= 2:  # an IPv6 literal written without brackets, maybe with a port at the end
         if _valid_ip(hostport):
             host = hostport
         else:
             head, _, last = hostport.rpartition(":")
-            if last.isdigit() and _valid_ip(head):
-                host, port = head, int(last)
+            if ascii_uint(last) is not None and _valid_ip(head):
+                host, port = head, ascii_uint(last)
             else:
                 return None
     elif ":" in hostport:
         host, _, p = hostport.partition(":")
-        port = int(p) if p.isdigit() else None
+        port = ascii_uint(p)
     host = host.strip().lower().rstrip(".")
     if not host or (port is not None and not 0 < port <= 65535):
         return None

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from abusedesk.domain.errors import ParseError
 from abusedesk.domain.ipnet import is_ip
+from abusedesk.domain.numbers import port_number
 from abusedesk.domain.records import Event, ParseIssue
 from abusedesk.parsers import mime, textstream
 from abusedesk.parsers.base import Parser, Report
@@ -370,12 +371,11 @@ def _port(value: str) -> int | None:
     v = value.strip()
     if not v or v in _EMPTY:
         return None
-    if v.isdigit():
-        n = int(v)
-        return n if n <= 65535 else None
+    if v.isascii() and v.isdigit():
+        return port_number(v)
     try:
         n = int(float(v))
-    except ValueError:
+    except (ValueError, OverflowError):  # 'inf' is a float
         return None
     return n if 0 <= n <= 65535 else None
 

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from abusedesk.domain.errors import ParseError
+from abusedesk.domain.numbers import port_number
 from abusedesk.domain.records import Event, ParseIssue
 from abusedesk.parsers import mime
 from abusedesk.parsers.base import Parser, Report
@@ -274,6 +275,4 @@ def _is_ip(text: str) -> bool:
 
 
 def _port(text: str | None) -> int | None:
-    if text and text.strip().isdigit() and 0 <= int(text) <= 65535:
-        return int(text)
-    return None
+    return port_number(text.strip() if text else None)
