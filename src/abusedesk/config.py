@@ -97,6 +97,13 @@ class IntakeSettings(BaseModel):
     parser_hints: ParserHintSettings = ParserHintSettings()
 
 
+class NoticeSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # reporters who agreed to be named to customers in notices: addresses, or "@domain" for a whole domain
+    disclose_reporters: list[str] = []
+
+
 class Settings(BaseSettings):
     """Every setting of abusedesk; see docs/admin/settings.md for each one."""
 
@@ -116,6 +123,7 @@ class Settings(BaseSettings):
     )
     notify_backend: Literal["smtp", "console", "null"] = "smtp"
     notify_from: str = "abuse@provider.example"
+    notices: NoticeSettings = NoticeSettings()
     control_backend: Literal["webhook", "console", "null"] = "webhook"
     smtp: SmtpSettings = SmtpSettings()
     imap: ImapSettings = ImapSettings()

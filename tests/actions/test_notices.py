@@ -72,14 +72,17 @@ def test_request_to_cease_goes_out_by_smtp_with_everything_the_customer_needs(
     assert msg["Message-ID"] == notice.message_id
     assert msg["Reply-To"] == f"abuse+{case.ref}@provider.example"
     assert case.ref in msg["Subject"]
-    assert "cease by 2026-03-02T10:00:00Z" in msg["Subject"]
+    # the case opened at 10:00 and the notice went out at 11:00: the 24 hours run from delivery (issue 11)
+    assert "cease by 2026-03-02T11:00:00Z" in msg["Subject"]
+    assert _case(runtime).deadline == T0 + timedelta(hours=25)
+    assert _case(runtime).notified_at == T0 + timedelta(hours=1)
     body = " ".join(_text(msg).split())  # the text is wrapped at 76 columns
     clause = policy.clause("1.8")
     assert "Policy clause 1.8" in body
     assert " ".join(clause.summary.split()) in body
     assert "scan from ip:192.0.2.10 at minute 0" in body  # the evidence summary
     assert "REQUEST TO CEASE: under section 4" in body
-    assert "no later than 2026-03-02T10:00:00Z" in body
+    assert "no later than 2026-03-02T11:00:00Z (24 hours after this notice)" in body
     assert f"abuse+{case.ref}@provider.example" in body
     assert policy.version in body
     # the exact bytes sent are kept as evidence of the case

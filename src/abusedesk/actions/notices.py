@@ -6,8 +6,16 @@ put into the one *queued* notice of the customer's contact (a new one if there i
 the queued notice and can only bring its due time *forward*, so 500 findings in an hour make one digest, while a
 critical case (delay 0) makes the notice due at once and never waits behind a digest.
 
-**Composing** happens once, when the dispatcher claims a due notice: subject, body (``templates/notice.txt.j2``)
-and Message-ID are written to the notice row before any byte goes out, so a retry sends the very same message.
+**Composing** happens once, when the dispatcher claims a due notice: subject, body (``templates/notice.txt.j2``,
+and its HTML twin ``notice.html.j2`` as the second part of a multipart/alternative message) and Message-ID are
+written to the notice row before any byte goes out, so a retry sends the very same message. Each finding is shown
+with its technical facts and each case with advice for its kind (``actions/advice.py``); reporters are named only
+when they agreed (``notices.disclose_reporters``).
+
+**Deadlines count from delivery.** A request to cease carries the time the playbook allows (``deadline_s``); the
+deadline written in the notice is the moment it is composed (right before the first delivery attempt) plus that
+time, and when the notice is delivered the case's deadline becomes delivery plus that time, never earlier than
+the one written (``actions/runner.py``).
 
 **Threading.** The first notice that mentions a case is the root of that case's thread; every later notice about
 the case carries ``In-Reply-To`` and ``References`` with the root's Message-ID. ``Reply-To`` is
@@ -27,6 +35,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from abusedesk.actions import advice
 from abusedesk.domain.errors import NotFound
 from abusedesk.domain.ids import stable_id
 from abusedesk.domain.timeutil import iso
@@ -39,7 +48,7 @@ _KIND_RANK = {"notice": 0, "reminder": 1, "request-to-cease": 2}
 
 _env = Environment(
     loader=PackageLoader("abusedesk.actions", "templates"),
-    autoescape=select_autoescape(["html"]),
+    autoescape=select_autoescape(["html", "html.j2"]),
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
@@ -106,6 +115,7 @@ class Composed:
     subject: str
     body: str
     message_id: str
+    html: str
     reply_to: str
     in_reply_to: str | None
     references: tuple[str, ...]
@@ -187,6 +197,7 @@ def compose(
     policy: Policy,
     notify_from: str,
     now: datetime,
+    disclose_reporters: tuple[str, ...] | list[str] = (),
 ) -> Composed:
     """Subject, body and threading headers of ``notice`` from its cases and their latest notice actions."""
     actions = notice_actions(session, notice)
@@ -210,6 +221,12 @@ def compose(
         main = "request-to-cease" if rtc else ("renotify" if "renotify" in case_kinds else "notify")
         cid_, title, summary = _clause_bits(policy, p.get("clause") or case.clause, p.get("clause_title", ""))
         deadline = p.get("deadline") or (iso(case.deadline) if case.deadline else None)
+        if rtc and p.get("deadline_s"):
+            deadline = iso(deadline_from(now, int(p["deadline_s"])))
+        findings = list(p.get("findings", []))
+        families = [advice.family(f.get("kind") or case.kind, f.get("facts")) for f in findings] or [
+            advice.family(case.kind)
+        ]
         items.append(
             {
                 "ref": case.ref,
@@ -218,7 +235,10 @@ def compose(
                 "clause_title": title,
                 "clause_summary": summary,
                 "finding_count": int(p.get("finding_count") or case.finding_count or len(p.get("findings", []))),
-                "findings": list(p.get("findings", [])),
+                "findings": [advice.view_finding(f, disclose_reporters) for f in findings],
+                "title": advice.FAMILY_TITLES.get(families[0], case.kind),
+                "advice": advice.advice_for(families),
+                "deadline_s": int(p["deadline_s"]) if rtc and p.get("deadline_s") else None,
                 "subject": f"{case.kind} ({case.group_key})",
                 "service_id": case.service_id,
                 "project_id": case.project_id,
@@ -236,11 +256,9 @@ def compose(
         raise NotFound(f"notice {notice.id} names no case that exists (case ids {notice.case_ids})")
     refs = ", ".join(it["ref"] for it in items)
     provider = split_address(notify_from)[1]
-    body = wrap_text(
-        _env.get_template("notice.txt.j2").render(
-            items=items, provider=provider, policy_version=policy.version, refs=refs
-        )
-    )
+    context = {"items": items, "provider": provider, "policy_version": policy.version, "refs": refs}
+    body = wrap_text(_env.get_template("notice.txt.j2").render(context))
+    html = _env.get_template("notice.html.j2").render(context)
     if len(items) == 1:
         it = items[0]
         subject = f"[{it['ref']}] {it['heading'].capitalize()}: Acceptable Use Policy clause {it['clause']}"
@@ -257,6 +275,7 @@ def compose(
     return Composed(
         subject=subject,
         body=body,
+        html=html,
         message_id=notice.message_id or message_id_for(notice.id, notify_from),
         reply_to=reply_to,
         in_reply_to=references[0] if references else None,
@@ -294,4 +313,22 @@ def build_message(notice: NoticeRow, composed: Composed, *, notify_from: str, da
     msg["X-Abusedesk-Notice"] = notice.id
     msg["X-Abusedesk-Cases"] = " ".join(notice.case_ids)
     msg.set_content(composed.body)
+    msg.add_alternative(composed.html, subtype="html")
     return msg
+
+
+def deadline_from(delivered: datetime, allowed_s: int) -> datetime:
+    """The deadline of a request to cease delivered at ``delivered`` that allows ``allowed_s`` seconds."""
+    return (delivered + timedelta(seconds=allowed_s)).replace(microsecond=0)
+
+
+def hours(seconds: int) -> str:
+    """``72 hours``, ``1 hour``, ``30 minutes``: the time a request to cease allows, in words."""
+    if seconds % 3600 == 0:
+        n = seconds // 3600
+        return f"{n} hour{'s' if n != 1 else ''}"
+    n = max(1, seconds // 60)
+    return f"{n} minute{'s' if n != 1 else ''}"
+
+
+_env.filters["hours"] = hours

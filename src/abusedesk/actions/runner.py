@@ -385,7 +385,14 @@ class NoticeDispatcher:
         return out
 
     def _compose(self, session: Session, notice: NoticeRow, policy: Any, notify_from: str, now: datetime) -> bytes:
-        composed = notices.compose(session, notice, policy=policy, notify_from=notify_from, now=now)
+        composed = notices.compose(
+            session,
+            notice,
+            policy=policy,
+            notify_from=notify_from,
+            now=now,
+            disclose_reporters=self.rt.settings.notices.disclose_reporters,
+        )
         message = notices.build_message(notice, composed, notify_from=notify_from, date=now)
         data = message.as_bytes(policy=email.policy.SMTP)  # CRLF line ends: the bytes as they go on the wire
         notice.subject, notice.body, notice.message_id = composed.subject, composed.body, composed.message_id
@@ -478,9 +485,12 @@ class NoticeDispatcher:
             assert live is not None
             if result.ok:
                 live.status, live.sent_at, live.error = "sent", now, None
+                allowed = _deadlines_allowed(session, live)
                 for case in session.scalars(select(CaseRow).where(CaseRow.id.in_(list(live.case_ids)))):
                     if case.notified_at is None:
                         case.notified_at = now
+                    if case.id in allowed:
+                        _deadline_from_delivery(session, case, allowed[case.id], now)
             else:
                 retry = result.retryable and live.attempts < self.max_attempts
                 live.status, live.error = "failed", result.detail
@@ -508,6 +518,43 @@ class NoticeDispatcher:
         return ActionResult(
             result.ok, result.detail, result.retryable, notice.message_id, result.response, action_id=notice.id
         )
+
+
+def _deadlines_allowed(session: Session, notice: NoticeRow) -> dict[str, int]:
+    """case id -> seconds the notice's latest request to cease allows, for the cases it asks to cease."""
+    allowed: dict[str, int] = {}
+    for action in notices.notice_actions(session, notice):
+        seconds = (action.payload or {}).get("deadline_s")
+        if action.kind == "request-to-cease" and seconds:
+            allowed[action.case_id] = int(seconds)
+    return allowed
+
+
+def _deadline_from_delivery(session: Session, case: CaseRow, allowed_s: int, delivered: datetime) -> None:
+    """The request to cease reached the customer at ``delivered``: the time it allows runs from now (issue 11).
+
+    The deadline never moves before the one the notice stated (composed right before the first attempt), and the
+    findings that count as "use went on" are those after delivery (``notified_at``)."""
+    deadline = notices.deadline_from(delivered, allowed_s)
+    if case.deadline is not None and case.deadline >= deadline:
+        return
+    audit.append(
+        session,
+        at=delivered,
+        actor=ACTOR,
+        action="case.deadline",
+        subject_type="case",
+        subject_id=case.id,
+        payload={
+            "ref": case.ref,
+            "from": iso(case.deadline) if case.deadline else None,
+            "to": iso(deadline),
+            "reason": "request to cease delivered",
+        },
+    )
+    case.deadline = deadline
+    case.notified_at = delivered
+    case.updated_at = delivered
 
 
 class ActionsTicker:

@@ -92,13 +92,14 @@ def finding_from_dict(data: dict[str, Any]) -> Finding:
 
 
 def _summary(f: Finding) -> dict[str, Any]:
-    return {
-        "id": f.id,
-        "kind": f.kind,
-        "summary": f.summary,
-        "window_start": iso(f.window_start),
-        "window_end": iso(f.window_end),
-    }
+    return lifecycle.finding_summary(
+        id=f.id,
+        kind=f.kind,
+        summary=f.summary,
+        window_start=f.window_start,
+        window_end=f.window_end,
+        evidence=f.evidence,
+    )
 
 
 class CaseEngine:

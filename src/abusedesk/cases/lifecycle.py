@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import inspect, select
@@ -279,21 +279,52 @@ def add_action(
     return row
 
 
+def finding_summary(
+    *,
+    id: str,
+    kind: str,
+    summary: str,
+    window_start: datetime,
+    window_end: datetime,
+    evidence: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """What a notice shows of one finding: its summary, window and the technical facts of its first evidence."""
+    out: dict[str, Any] = {
+        "id": id,
+        "kind": kind,
+        "summary": summary,
+        "window_start": iso(window_start),
+        "window_end": iso(window_end),
+    }
+    facts = next((e["facts"] for e in evidence if isinstance(e, dict) and isinstance(e.get("facts"), dict)), None)
+    if facts:
+        out["facts"] = facts
+    return out
+
+
 def finding_summaries(session: Session, case: CaseRow, limit: int = FINDING_SAMPLE) -> list[dict[str, Any]]:
     rows = session.execute(
-        select(FindingRow.id, FindingRow.kind, FindingRow.summary, FindingRow.window_start, FindingRow.window_end)
+        select(
+            FindingRow.id,
+            FindingRow.kind,
+            FindingRow.summary,
+            FindingRow.window_start,
+            FindingRow.window_end,
+            FindingRow.data,
+        )
         .where(FindingRow.case_id == case.id)
         .order_by(FindingRow.window_end.desc())
         .limit(limit)
     ).all()
     return [
-        {
-            "id": r.id,
-            "kind": r.kind,
-            "summary": r.summary,
-            "window_start": iso(r.window_start),
-            "window_end": iso(r.window_end),
-        }
+        finding_summary(
+            id=r.id,
+            kind=r.kind,
+            summary=r.summary,
+            window_start=r.window_start,
+            window_end=r.window_end,
+            evidence=(r.data or {}).get("evidence") or (),
+        )
         for r in rows
     ]
 
@@ -419,12 +450,21 @@ def run_playbook(
             )
         elif step.type is StepType.REQUEST_TO_CEASE:
             assert step.deadline is not None  # the loader requires it
-            deadline = at + step.deadline
+            step_deadline = step.deadline
+            deadline = at + step_deadline
 
             def request(
-                key: str, extra: dict[str, Any] | None = None, deadline: datetime = deadline
+                key: str,
+                extra: dict[str, Any] | None = None,
+                deadline: datetime = deadline,
+                step_deadline: timedelta = step_deadline,
             ) -> ActionRow | None:
-                payload = action_payload(policy, case, "request-to-cease", summaries, deadline=deadline, extra=extra)
+                # the deadline that binds is counted from the notice's delivery (actions/runner.py): the payload
+                # carries the time allowed; ``deadline`` is the earliest it can be (if delivered at once)
+                allowed = {"deadline_s": int(step_deadline.total_seconds())}
+                payload = action_payload(
+                    policy, case, "request-to-cease", summaries, deadline=deadline, extra=allowed | (extra or {})
+                )
                 return add_action(
                     session, case, "request-to-cease", status="pending", actor=actor, at=at, key=key, payload=payload
                 )

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field
 
 from abusedesk.detectors.base import Detector
+from abusedesk.detectors.facts import event_facts, summarise
 from abusedesk.domain.ipnet import is_ip, normalise_ip
 from abusedesk.domain.records import Event, Finding
 
@@ -36,7 +37,8 @@ class ReportedAbuseDetector(Detector):
 
     For: the clauses that only outside reports can reveal (1.1, 1.2, 1.4, 1.5, 1.12, 1.13, 1.15) and reports of
     the rest. One finding per event, citing the clauses the policy maps the event's kind to, at the kind's
-    default severity. Events that are not ours, or that a parser marked for triage (low confidence, an
+    default severity. The finding's evidence carries the report's technical facts (``detectors/facts.py``) and its
+    summary names no reporter. Events that are not ours, or that a parser marked for triage (low confidence, an
     incomplete DMCA notice), make no finding: they wait for an analyst.
     False positives: a reporter's mistake (a victim's address reported as the attacker) is the reporter's;
     reporter accuracy is tracked so such reporters can be weighted down.
@@ -58,8 +60,8 @@ class ReportedAbuseDetector(Detector):
             clauses = self.policy.clauses_for_kind(event.kind)
             if not clauses:
                 continue
-            subject = event.source_ip or event.source_url or event.source_fqdn or event.source_account or "-"
             reporter = event.reporter or event.feed
+            facts = event_facts(event)
             findings.append(
                 Finding.create(
                     detector=self.name,
@@ -70,7 +72,7 @@ class ReportedAbuseDetector(Detector):
                     window_end=event.time,
                     severity=self.policy.severity_for_kind(event.kind),
                     confidence=event.confidence,
-                    summary=f"{event.kind} reported by {reporter} for {subject}",
+                    summary=summarise(event.kind, facts),
                     subject_ip=event.source_ip,
                     customer_id=event.customer_id,
                     project_id=event.project_id,
@@ -83,6 +85,7 @@ class ReportedAbuseDetector(Detector):
                             "reporter": reporter,
                             "report_id": event.report_id,
                             "url": event.source_url,
+                            "facts": facts,
                         },
                     ),
                 )
