@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from abusedesk.actions import advice
 from abusedesk.domain.errors import NotFound
 from abusedesk.domain.ids import stable_id
+from abusedesk.domain.mailtext import MAIL_POLICY, body_cte
 from abusedesk.domain.timeutil import iso
 from abusedesk.policy.model import ClauseRole, Policy
 from abusedesk.store.tables.cases import ActionRow, CaseRow, NoticeRow
@@ -299,7 +300,7 @@ def wrap_text(text: str, width: int = 76) -> str:
 
 
 def build_message(notice: NoticeRow, composed: Composed, *, notify_from: str, date: datetime) -> EmailMessage:
-    msg = EmailMessage()
+    msg = EmailMessage(policy=MAIL_POLICY)
     msg["From"] = notify_from
     msg["To"] = notice.contact
     msg["Subject"] = composed.subject
@@ -312,8 +313,8 @@ def build_message(notice: NoticeRow, composed: Composed, *, notify_from: str, da
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Abusedesk-Notice"] = notice.id
     msg["X-Abusedesk-Cases"] = " ".join(notice.case_ids)
-    msg.set_content(composed.body)
-    msg.add_alternative(composed.html, subtype="html")
+    msg.set_content(composed.body, cte=body_cte(composed.body))
+    msg.add_alternative(composed.html, subtype="html", cte=body_cte(composed.html))
     return msg
 
 

@@ -23,7 +23,6 @@ ever lost, and a notice marked ``sent`` is never sent again.
 
 from __future__ import annotations
 
-import email.policy
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -37,6 +36,7 @@ from abusedesk.actions.base import ActionRequest, ActionResult, Adapter
 from abusedesk.actions.smtp import NOTICE_ACTION_KINDS, ConsoleNotifyAction, EmailNotifyAction, NullNotifyAction
 from abusedesk.actions.webhook import CONTROL_KINDS, ConsoleControlAction, ControlPlaneWebhookAction, NullControlAction
 from abusedesk.domain.errors import AbuseDeskError, Conflict, NotFound
+from abusedesk.domain.mailtext import MAIL_POLICY
 from abusedesk.domain.timeutil import iso
 from abusedesk.evidence import audit
 from abusedesk.evidence.blobs import EvidenceStore, link_to_case, store_evidence
@@ -394,7 +394,7 @@ class NoticeDispatcher:
             disclose_reporters=self.rt.settings.notices.disclose_reporters,
         )
         message = notices.build_message(notice, composed, notify_from=notify_from, date=now)
-        data = message.as_bytes(policy=email.policy.SMTP)  # CRLF line ends: the bytes as they go on the wire
+        data = message.as_bytes(policy=MAIL_POLICY)  # CRLF line ends: the bytes as they go on the wire
         notice.subject, notice.body, notice.message_id = composed.subject, composed.body, composed.message_id
         stored = store_evidence(
             session,

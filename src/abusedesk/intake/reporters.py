@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import textwrap
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage, Message
@@ -30,7 +31,9 @@ from sqlalchemy.orm import Session
 from abusedesk.bus.base import StageBatch
 from abusedesk.config import Settings
 from abusedesk.domain.errors import ActionError
+from abusedesk.domain.mailtext import MAIL_POLICY, body_cte, clean_subject
 from abusedesk.domain.timeutil import iso
+from abusedesk.parsers.dmca import ELEMENT_TEXT
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.intake import EventRow, RawInputRow, ReporterRow
 from abusedesk.store.upsert import insert_ignore
@@ -214,7 +217,7 @@ class ReporterDesk:
         if reason:
             log.info("no acknowledgement for raw input %s to %s: %s", raw_id, address, reason)
             return ReplyOutcome(False, f"automatic sender: {reason}", to=address, reference=reference)
-        subject = str(message.get("Subject", "") or "")[:200] if message is not None else ""
+        subject = clean_subject(message.get("Subject")) if message is not None else ""
         body = self.templates.get_template("ack.txt.j2").render(
             reference=reference,
             duplicate=duplicate,
@@ -236,13 +239,42 @@ class ReporterDesk:
             return None
         return None if auto_generated_reason(message, mail_from, self.own_addresses) else address
 
+    def _reply_target(
+        self, raw_id: str, reference: str, mark: str
+    ) -> tuple[str | None, dict[str, Any], ReplyOutcome | None]:
+        """(reporter address, raw meta, refusal): whether the reporter of ``raw_id`` may get the reply ``mark``."""
+        with self.rt.sessions() as s:
+            raw = s.get(RawInputRow, raw_id)
+            if raw is None:
+                return None, {}, ReplyOutcome(False, "raw input not recorded", reference=reference)
+            meta = dict(raw.meta or {})
+            channel = raw.channel
+            address = normalise_address(raw.reporter)
+        refusal: str | None = None
+        if meta.get(mark):
+            refusal = "already replied"
+        elif channel not in REPLY_CHANNELS:
+            refusal = f"channel {channel} gets no replies"
+        elif address is None:
+            refusal = "no reporter address to reply to"
+        elif meta.get("auto_generated"):
+            refusal = f"automatic sender: {meta['auto_generated']}"
+        elif address in self.own_addresses:
+            refusal = f"reporter {address} is our own address"
+        if refusal:
+            return address, meta, ReplyOutcome(False, refusal, to=address, reference=reference)
+        return address, meta, None
+
+    def _mark_replied(self, raw_id: str, mark: str) -> None:
+        with self.rt.sessions.begin() as s:
+            row = s.get(RawInputRow, raw_id)
+            assert row is not None
+            row.meta = {**dict(row.meta or {}), mark: iso(self.rt.clock.now())}
+
     def reply_not_ours(self, raw_id: str) -> ReplyOutcome:
         """Tell the reporter of ``raw_id`` which reported subjects are not ours (once per raw input)."""
         reference = reference_of(raw_id)
         with self.rt.sessions() as s:
-            raw = s.get(RawInputRow, raw_id)
-            if raw is None:
-                return ReplyOutcome(False, "raw input not recorded", reference=reference)
             rows = list(
                 s.execute(
                     select(EventRow.source_ip, EventRow.source_url, EventRow.time)
@@ -250,21 +282,11 @@ class ReporterDesk:
                     .order_by(EventRow.time)
                 )
             )
-            meta = dict(raw.meta or {})
-            channel = raw.channel
-            address = normalise_address(raw.reporter)
         if not rows:
             return ReplyOutcome(False, "no event of this report is not ours", reference=reference)
-        if meta.get("not_ours_reply"):
-            return ReplyOutcome(False, "already replied", to=address, reference=reference)
-        if channel not in REPLY_CHANNELS:
-            return ReplyOutcome(False, f"channel {channel} gets no replies", reference=reference)
-        if address is None:
-            return ReplyOutcome(False, "no reporter address to reply to", reference=reference)
-        if meta.get("auto_generated"):
-            return ReplyOutcome(False, f"automatic sender: {meta['auto_generated']}", to=address, reference=reference)
-        if address in self.own_addresses:
-            return ReplyOutcome(False, f"reporter {address} is our own address", to=address, reference=reference)
+        address, meta, refused = self._reply_target(raw_id, reference, "not_ours_reply")
+        if refused is not None or address is None:
+            return refused or ReplyOutcome(False, "no reporter address to reply to", reference=reference)
         subjects = sorted(
             {(ip or url or "?", iso(t)) for ip, url, t in rows},
         )
@@ -278,11 +300,64 @@ class ReporterDesk:
             mail["In-Reply-To"] = str(meta["message_id"])
         outcome = self._send_limited(address, mail, reference)
         if outcome.sent:
-            with self.rt.sessions.begin() as s:
-                row = s.get(RawInputRow, raw_id)
-                assert row is not None
-                row.meta = {**dict(row.meta or {}), "not_ours_reply": iso(self.rt.clock.now())}
+            self._mark_replied(raw_id, "not_ours_reply")
         return outcome
+
+    def reply_incomplete_notice(self, raw_id: str) -> ReplyOutcome:
+        """Tell the sender of an incomplete DMCA notice (or counter-notice) which statutory elements it lacks.
+
+        The DMCA parser knows them (``extra["dmca_missing"]``); a plain "received" would leave the sender waiting
+        for a takedown that will not happen (issue 11, item 4). Once per raw input."""
+        reference = reference_of(raw_id)
+        with self.rt.sessions() as s:
+            datas = list(s.scalars(select(EventRow.data).where(EventRow.raw_id == raw_id, EventRow.feed == "dmca")))
+        missing: list[str] = []
+        counter = False
+        for data in datas:
+            extra = (data or {}).get("extra") or {}
+            if extra.get("dmca_complete") is False:
+                missing.extend(m for m in extra.get("dmca_missing") or [] if m not in missing)
+                counter = counter or bool(extra.get("counter_notice"))
+        if not missing:
+            return ReplyOutcome(False, "no incomplete DMCA notice in this report", reference=reference)
+        address, meta, refused = self._reply_target(raw_id, reference, "dmca_reply")
+        if refused is not None or address is None:
+            return refused or ReplyOutcome(False, "no reporter address to reply to", reference=reference)
+        body = self.templates.get_template("dmca_incomplete.txt.j2").render(
+            reference=reference,
+            counter=counter,
+            missing=[
+                textwrap.fill(ELEMENT_TEXT.get(m, m), 76, initial_indent="  - ", subsequent_indent="    ")
+                for m in missing
+            ],
+            desk_address=self.rt.settings.intake.ack_from,
+        )
+        what = "counter-notice" if counter else "DMCA notice"
+        mail = self._mail(address, f"[{reference}] Your {what} is incomplete: {len(missing)} element(s) missing", body)
+        if meta.get("message_id"):
+            mail["In-Reply-To"] = str(meta["message_id"])
+            mail["References"] = str(meta["message_id"])
+        outcome = self._send_limited(address, mail, reference)
+        if outcome.sent:
+            self._mark_replied(raw_id, "dmca_reply")
+        return outcome
+
+    def reply_incomplete_for(self, event_ids: list[str]) -> None:
+        """An "incomplete notice" reply per raw input of these events that holds an incomplete DMCA notice."""
+        if not self.rt.settings.intake.send_acks or not event_ids:
+            return
+        with self.rt.sessions() as s:
+            raw_ids = sorted(
+                {
+                    r
+                    for r in s.scalars(
+                        select(EventRow.raw_id).where(EventRow.id.in_(event_ids), EventRow.feed == "dmca")
+                    )
+                    if r is not None
+                }
+            )
+        for raw_id in raw_ids:
+            self.reply_incomplete_notice(raw_id)
 
     def reply_not_ours_for(self, event_ids: list[str]) -> None:
         """A "not ours" reply per raw input of these events (when switched on; once per raw input)."""
@@ -297,16 +372,16 @@ class ReporterDesk:
 
     def _mail(self, to: str, subject: str, body: str) -> EmailMessage:
         s = self.rt.settings
-        mail = EmailMessage()
+        mail = EmailMessage(policy=MAIL_POLICY)  # folds the Subject from its first line (domain/mailtext.py)
         mail["From"] = s.intake.ack_from
         mail["To"] = to
-        mail["Subject"] = subject.replace("\r", " ").replace("\n", " ")
+        mail["Subject"] = clean_subject(subject, 300)
         mail["Date"] = formatdate(self.rt.clock.now().timestamp(), usegmt=True)
         domain = (normalise_address(s.intake.ack_from) or "abusedesk.invalid").split("@", 1)[1]
         mail["Message-ID"] = make_msgid(domain=domain)
         mail["Auto-Submitted"] = "auto-replied"  # RFC 3834: the reporter's robot must not answer us
         mail["Precedence"] = "bulk"
-        mail.set_content(body)
+        mail.set_content(body, cte=body_cte(body))
         return mail
 
     def _send_limited(
@@ -374,7 +449,7 @@ def add_counts(s: Session, counts: dict[str, list[int]], now: datetime) -> None:
 
 
 class RepliesStage:
-    """The replies stage (``events.attributed``): "not ours" replies to the reporters of these events."""
+    """The replies stage (``events.attributed``): "not ours" and "incomplete notice" replies to reporters."""
 
     def __init__(self, rt: Runtime) -> None:
         self.desk = ReporterDesk(rt)
@@ -382,7 +457,11 @@ class RepliesStage:
     def handle(self, batch: StageBatch) -> None:
         event_ids = [str(e["id"]) for m in batch.messages for e in m.get("events", []) if e.get("id")]
         # mail goes out after the batch committed; a reply is marked on its raw input, so it is sent once
-        batch.after_commit(lambda: self.desk.reply_not_ours_for(event_ids))
+        batch.after_commit(lambda: self._reply(event_ids))
+
+    def _reply(self, event_ids: list[str]) -> None:
+        self.desk.reply_not_ours_for(event_ids)
+        self.desk.reply_incomplete_for(event_ids)
 
 
 def record_case_outcome(rt: Runtime, reporter: str, confirmed: bool) -> None:

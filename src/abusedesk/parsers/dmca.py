@@ -77,6 +77,26 @@ COUNTER_ELEMENTS: dict[str, tuple[re.Pattern[str], ...]] = {
         re.compile(r"consent\s+to\s+the\s+jurisdiction|jurisdiction\s+of\s+(?:the\s+)?federal\s+district", _I),
     ),
 }
+#: what each element is, as a reply to an incomplete notice names it (17 U.S.C. 512(c)(3)(A) and 512(g)(3))
+ELEMENT_TEXT: dict[str, str] = {
+    "signature": "a physical or electronic signature of a person authorised to act for the owner of the right "
+    "(512(c)(3)(A)(i))",
+    "work": "identification of the copyrighted work claimed to be infringed (512(c)(3)(A)(ii))",
+    "infringing_material": "identification of the infringing material and information reasonably sufficient to "
+    "locate it, such as its URL (512(c)(3)(A)(iii))",
+    "contact": "information reasonably sufficient to contact you: address, telephone number or e-mail address "
+    "(512(c)(3)(A)(iv))",
+    "good_faith": "a statement that you have a good faith belief that the use is not authorised by the copyright "
+    "owner, its agent or the law (512(c)(3)(A)(v))",
+    "accuracy_perjury": "a statement that the information in the notice is accurate and, under penalty of perjury, "
+    "that you are authorised to act on behalf of the owner (512(c)(3)(A)(vi))",
+    "material": "identification of the material that was removed and where it appeared before (512(g)(3)(B))",
+    "mistake_statement": "a statement under penalty of perjury that you have a good faith belief that the material "
+    "was removed as a result of mistake or misidentification (512(g)(3)(C))",
+    "penalty_of_perjury": "the statement above made under penalty of perjury (512(g)(3)(C))",
+    "consent_jurisdiction": "your name, address and telephone number and a statement that you consent to the "
+    "jurisdiction of the Federal District Court (512(g)(3)(D))",
+}
 _ACCURACY = re.compile(r"\baccurate\b", _I)
 _AUTHORISED = re.compile(r"authori[sz]ed\s+to\s+act", _I)
 
