@@ -193,6 +193,6 @@ def test_watch_once(cli, runtime: Runtime, tmp_path: Path) -> None:  # type: ign
     (drop / "a.json").write_bytes(xarf_bytes())
     code, out = cli("intake", "watch", str(drop), "--once")
     assert code == 0, out
-    assert "1 accepted, 0 rejected" in out
+    assert "1 input: 1 parsed, 0 quarantined, 0 rejected" in out
     assert (drop / ".done" / "a.json").exists()
     assert _rows(runtime)[0].status == "parsed"

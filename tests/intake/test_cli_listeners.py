@@ -102,7 +102,9 @@ def test_imap_mailbox_and_login_from_the_settings(
     env = {"ABUSEDESK_NOTIFY_BACKEND": "null", "ABUSEDESK_CONFIG": None}
     missing = CliRunner().invoke(app, args, env=env)
     assert missing.exit_code == 2
-    assert "no IMAP password: set imap.password (env ABUSEDESK_IMAP__PASSWORD)" in missing.stderr
+    error = json.loads(missing.stdout)  # under --json the error is JSON too (issue 11)
+    assert error["ok"] is False and error["status"] == 2
+    assert "no IMAP password: set imap.password (env ABUSEDESK_IMAP__PASSWORD)" in error["error"]
     result = CliRunner().invoke(app, args, env=env | {"ABUSEDESK_IMAP__PASSWORD": dovecot.password})
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)

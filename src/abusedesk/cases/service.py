@@ -313,7 +313,10 @@ class CaseService:
                         target,
                         actor=actor,
                         at=now,
-                        reason=f"{action.kind} approved by {', '.join(persons)} (action {action.id})",
+                        # the proposer is one of the two persons but did not approve (issue 11: "approved by
+                        # bob, alice" read as if alice's refused self-approval had counted)
+                        reason=f"{action.kind} proposed by {action.proposed_by}, approved by {', '.join(approvers)} "
+                        f"(action {action.id})",
                     )
                 case.updated_at = now
             s.flush()

@@ -12,7 +12,9 @@ from abusedesk.cli import context
 
 
 def demo(
-    data_dir: Annotated[Path, typer.Option(help="Where the demo's data goes.")] = Path("./demo-data"),
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where the demo's data goes (default: the global --data-dir, else ./demo-data).")
+    ] = None,
     fresh: Annotated[bool, typer.Option(help="Delete the folder first.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print only the summary, as JSON.")] = False,
 ) -> None:
@@ -21,6 +23,7 @@ def demo(
 
     with context.errors_to_exit():
         context.settings()  # logging as configured
-        summary = run_demo(data_dir, fresh=fresh, echo=(lambda _line: None) if as_json else typer.echo)
+        where = data_dir or context.global_data_dir() or Path("./demo-data")
+        summary = run_demo(where, fresh=fresh, echo=(lambda _line: None) if as_json else typer.echo)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))

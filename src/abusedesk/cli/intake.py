@@ -6,6 +6,7 @@ and (when the case engine is installed) grouped into cases before it exits.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -61,13 +62,40 @@ def file_(
         items = import_paths(d, paths)
         d.rt.drain()
         rows = outcomes(d.rt, items)
+    _report_outcomes(rows, as_json)
+
+
+def _report_outcomes(rows: list[dict[str, Any]], as_json: bool) -> None:
+    """One line per input, then the count of each outcome; exit 1 when any input was rejected."""
     if as_json:
         context.emit(rows, True)
     else:
         for r in rows:
             typer.echo(f"{r['status']:<12} {r.get('reference') or r.get('error')}{_detail(r)}  {r['source']}")
+        typer.echo(summarise_outcomes(rows))
     if any(r["status"] == "rejected" for r in rows):
         raise typer.Exit(1)
+
+
+#: the order outcomes are counted in, and their words
+_OUTCOME_WORDS = (
+    ("parsed", "parsed"),
+    ("quarantined", "quarantined"),
+    ("rejected", "rejected"),
+    ("duplicate", "duplicate"),
+    ("stored", "stored, not parsed yet"),
+)
+
+
+def summarise_outcomes(rows: list[dict[str, Any]]) -> str:
+    """``3 inputs: 1 parsed, 2 quarantined, 0 rejected`` (duplicates and others only when there are some)."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[str(r["status"])] = counts.get(str(r["status"]), 0) + 1
+    parts = [f"{counts.pop(key, 0)} {word}" for key, word in _OUTCOME_WORDS[:3]]
+    parts += [f"{counts.pop(key)} {word}" for key, word in _OUTCOME_WORDS[3:] if key in counts]
+    parts += [f"{n} {status}" for status, n in sorted(counts.items())]
+    return f"{len(rows)} input{'s' if len(rows) != 1 else ''}: " + ", ".join(parts)
 
 
 def _detail(row: dict[str, Any]) -> str:
@@ -86,6 +114,9 @@ def _detail(row: dict[str, Any]) -> str:
 def smtp(
     listen: Annotated[str, typer.Option(help="HOST:PORT to listen on.")] = "127.0.0.1:2525",
     lmtp: Annotated[bool, typer.Option("--lmtp", help="Speak LMTP (from a local MTA) instead of SMTP.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Announce the listener as one JSON line (and errors as JSON).")
+    ] = False,
 ) -> None:
     """Listen for complaint mail (the abuse@ mailbox) over SMTP or LMTP until interrupted."""
     from abusedesk.intake.smtp import SmtpIntakeServer, parse_listen
@@ -93,7 +124,11 @@ def smtp(
     host, port = parse_listen(listen)
     with door() as d:
         server = SmtpIntakeServer(d, host=host, port=port, lmtp=lmtp)
-        typer.echo(f"{'LMTP' if lmtp else 'SMTP'} intake on {host}:{port}; Ctrl-C stops")
+        protocol = "LMTP" if lmtp else "SMTP"
+        if as_json:
+            typer.echo(json.dumps({"listening": protocol.lower(), "host": host, "port": port}))
+        else:
+            typer.echo(f"{protocol} intake on {host}:{port}; Ctrl-C stops")
         server.serve_forever()
 
 
@@ -169,9 +204,11 @@ def watch(
     directory: Annotated[Path, typer.Argument(help="The drop folder.")],
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 2.0,
     once: Annotated[bool, typer.Option("--once", help="Take what is there now and exit.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Watch a drop folder: each new file is accepted, then moved to .done (or .rejected with a reason)."""
     from abusedesk.intake.folder import DropFolder
+    from abusedesk.intake.mailbox import outcomes
 
     if not directory.is_dir():
         raise context.fail(f"{directory} is not a directory", 2)
@@ -179,13 +216,16 @@ def watch(
         folder = DropFolder(d, directory, settle=not once)
         if once:
             result = folder.poll()
-            typer.echo(f"{len(result.accepted)} accepted, {len(result.rejected)} rejected")
-            if result.rejected:
-                raise typer.Exit(1)
+            rows = outcomes(d.rt, result.items)
+        else:
+            if as_json:
+                typer.echo(json.dumps({"watching": str(directory)}))
+            else:
+                typer.echo(f"watching {directory}; Ctrl-C stops")
+            with suppress(KeyboardInterrupt):
+                folder.watch(interval)
             return
-        typer.echo(f"watching {directory}; Ctrl-C stops")
-        with suppress(KeyboardInterrupt):
-            folder.watch(interval)
+    _report_outcomes(rows, as_json)
 
 
 @app.command()

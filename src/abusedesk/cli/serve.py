@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from typing import Annotated, Any
@@ -28,9 +29,17 @@ def serve(
     smtp: Annotated[str | None, typer.Option(help="Also listen for abuse mail on HOST:PORT.")] = None,
     lmtp: Annotated[bool, typer.Option(help="Speak LMTP instead of SMTP on --smtp.")] = False,
     tick_interval: Annotated[float, typer.Option(min=0.1, help="Seconds between scheduler/action ticks.")] = 30.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Announce what listens as JSON lines, log JSON lines, errors as JSON.")
+    ] = False,
 ) -> None:
-    """Run the API, the intake listener and (in-process bus) all pipeline stages in this process."""
-    with context.errors_to_exit(), context.runtime(create=True) as rt:
+    """Run the API, the intake listener and (in-process bus) all pipeline stages in this process.
+
+    Logs at INFO (a server's log is its output); the API's documentation is at ``/api/docs``.
+    """
+    if as_json:
+        context.force_json_logs()
+    with context.errors_to_exit(), context.runtime(create=True, default_log_level="INFO") as rt:
         app = _api_app(rt)
         stop = threading.Event()
         loop_thread: threading.Thread | None = None
@@ -61,7 +70,13 @@ def serve(
                 door, host=smtp_host, port=smtp_port, lmtp=lmtp, drain=rt.settings.bus != "inprocess"
             )
             smtp_server.start()
-            typer.echo(f"{'LMTP' if lmtp else 'SMTP'} intake on {smtp_host}:{smtp_port}")
+            _announce(
+                as_json,
+                f"{'LMTP' if lmtp else 'SMTP'} intake on {smtp_host}:{smtp_port}",
+                listening="lmtp" if lmtp else "smtp",
+                host=smtp_host,
+                port=smtp_port,
+            )
         drop_folder = rt.settings.intake.drop_folder
         folder_thread: threading.Thread | None = None
         if drop_folder is not None:
@@ -73,9 +88,19 @@ def serve(
                 target=folder.watch, kwargs={"stop": stop.is_set}, name="abusedesk-drop-folder", daemon=True
             )
             folder_thread.start()
-            typer.echo(f"watching drop folder {drop_folder}")
+            _announce(as_json, f"watching drop folder {drop_folder}", watching=str(drop_folder))
+        api_host, api_port = host or rt.settings.api_host, port or rt.settings.api_port
+        base = f"http://{api_host if ':' not in api_host else f'[{api_host}]'}:{api_port}"
+        _announce(
+            as_json,
+            f"API on {base}/api, its documentation on {base}/api/docs",
+            listening="http",
+            host=api_host,
+            port=api_port,
+            docs=f"{base}/api/docs",
+        )
         try:
-            server = _server(app, host or rt.settings.api_host, port or rt.settings.api_port)
+            server = _server(app, api_host, api_port)
             server.run()
         finally:
             stop.set()
@@ -84,6 +109,11 @@ def serve(
             for thread in (folder_thread, loop_thread):
                 if thread is not None:
                     thread.join(10)
+
+
+def _announce(as_json: bool, text: str, **fields: Any) -> None:
+    """What listens where: a line for people, or one JSON object per line for scripts."""
+    typer.echo(json.dumps(fields) if as_json else text)
 
 
 def _api_app(rt: Any) -> Any:

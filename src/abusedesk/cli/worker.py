@@ -37,7 +37,7 @@ def worker(
         # as a test run, keeps its Ctrl-C)
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            with context.runtime() as rt:
+            with context.runtime(default_log_level="INFO") as rt:
                 stats = run_worker(rt, stage, stop, once=once, partition=part, batch=batch, tick_interval=tick_interval)
         finally:
             for sig, handler in previous.items():

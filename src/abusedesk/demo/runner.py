@@ -423,12 +423,16 @@ class _Demo:
             self.echo(f"  alice approves her own proposal: refused ({exc.message})")
             self.summary["self_approval_refused"] = True
         approved = svc.approve(action["id"], actor="bob", reason="checked the page: phishing")
-        self.echo(f"  bob approves: {approved['status']}")
+        if approved["status"] == "pending":  # the two persons are there: queued for the control plane
+            self.echo("  bob approves: two persons (alice proposed, bob approved); the suspension is queued")
+        else:
+            self.echo(f"  bob approves: {approved['approvals_missing']} more approval(s) needed")
         self.run_actions()
         after = svc.get(case["ref"])
+        done = [a for a in after["actions"] if a["id"] == action["id"]]
         self.echo(
-            f"  control plane received {len(self.plane.requests)} signed request(s); "
-            f"{case['ref']} is now {after['state']}"
+            f"  control plane received {len(self.plane.requests)} signed request(s); suspension "
+            f"{done[0]['status'] if done else '?'}; {case['ref']} is now {after['state']}"
         )
         for r in self.plane.requests:
             body = r["body"]
@@ -477,4 +481,8 @@ class _Demo:
         self.echo(f"  abusedesk --data-dir {data_dir} case show {ref}")
         self.echo(f"  abusedesk --data-dir {data_dir} inventory whois 203.0.113.10 --at 2026-03-01T11:59:59Z")
         self.echo(f"  abusedesk --data-dir {data_dir} audit verify")
-        self.echo(f"  abusedesk --data-dir {data_dir} serve      # the API on http://127.0.0.1:8080/docs")
+        host, port = self.rt.settings.api_host, self.rt.settings.api_port
+        self.echo(
+            f"  abusedesk --data-dir {data_dir} serve      # the API; its documentation on http://{host}:{port}/api/docs"
+        )
+        self.echo("(from the checkout: `. .venv/bin/activate` first, or run .venv/bin/abusedesk)")

@@ -19,6 +19,7 @@ from pathlib import Path
 from abusedesk.domain.errors import InputRejected
 from abusedesk.intake.channels import MailDoor
 from abusedesk.intake.hints import ParserHints
+from abusedesk.intake.mailbox import ImportItem
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ class PollResult:
     accepted: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
+    #: each file taken or refused, as ``intake file`` reports them (``mailbox.outcomes``)
+    items: list[ImportItem] = field(default_factory=list)
 
 
 class DropFolder:
@@ -71,11 +74,13 @@ class DropFolder:
                 self._move(path, REJECTED)
                 (self.root / REJECTED / f"{path.name}.reason.txt").write_text(exc.message + "\n", encoding="utf-8")
                 result.rejected.append(path.name)
+                result.items.append(ImportItem(path.name, error=exc.message))
                 seen.pop(path.name, None)
                 continue
             self._move(path, DONE)
             seen.pop(path.name, None)
             result.accepted.append(path.name)
+            result.items.append(ImportItem(path.name, receipt))
             log.info("drop folder: %s accepted as %s", path.name, receipt.raw_id)
         self._sizes = seen
         if result.accepted:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -59,8 +61,39 @@ def alembic_config(url: str):  # type: ignore[no-untyped-def]
     return cfg
 
 
+_REVISION = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(None|['\"]([^'\"]+)['\"])", re.MULTILINE)
+
+
+def head_revisions() -> set[str]:
+    """The migration heads, read from the version files' ``revision``/``down_revision`` lines (no alembic)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        for key, _, value in _REVISION.findall(path.read_text(encoding="utf-8")):
+            if value:
+                (revisions if key == "revision" else parents).add(value)
+    return revisions - parents
+
+
+def is_at_head(engine: Engine) -> bool:
+    """Whether the database's ``alembic_version`` is exactly the heads: then there is nothing to upgrade."""
+    heads = head_revisions()
+    if not heads:
+        return False
+    try:
+        with engine.connect() as conn:
+            current = {str(r[0]) for r in conn.execute(text("SELECT version_num FROM alembic_version"))}
+    except SQLAlchemyError:
+        return False  # no version table yet: a new database
+    return current == heads
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the database to the newest schema (``alembic upgrade head``) over the given engine."""
+    """Bring the database to the newest schema (``alembic upgrade head``) over the given engine.
+
+    A database already at the head is left alone without loading alembic (~0.3 s a command; issue 11)."""
+    if is_at_head(engine):
+        return
     from alembic import command
 
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
