@@ -30,6 +30,19 @@ def test_demo_runs_every_stage_for_real(tmp_path: Path) -> None:
     assert summary["control_plane_requests"] == 1
     assert summary["audit_ok"] is True
     assert "chain intact" in text
+    # what a new user reads must be true (issue 11): the docs URL, the approval lines, the notices' content
+    assert "http://127.0.0.1:8080/api/docs" in text and "8080/docs" not in text
+    assert "bob approves: pending" not in text
+    assert "alice proposed, bob approved" in text
+    assert "suspension done" in text
+    assert ".venv/bin/activate" in text
+    outbox = sorted((tmp_path / "demo" / "outbox").glob("*.eml"))
+    mails = "\n".join(p.read_text() for p in outbox)
+    assert "Your DMCA notice is incomplete" in mails  # the DMCA reply names what is missing
+    assert "512(c)(3)(A)(i)" in mails
+    assert "=20" not in mails
+    notice = next(p.read_text() for p in outbox if "ops@initech.example" in p.read_text())
+    assert "port 22/tcp" in notice and "cert@cert.example.net" not in notice
     sha256sum = require_program("sha256sum")
     check = subprocess.run(
         [sha256sum, "-c", "SHA256SUMS"], cwd=summary["bundle"], capture_output=True, text=True, check=False

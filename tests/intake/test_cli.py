@@ -114,6 +114,7 @@ def test_file_import_text_names_reasons_and_relations(cli, tmp_path: Path) -> No
     assert lines["a.eml"].startswith("parsed ")
     assert "(related to " in lines["b.eml"] and lines["b.eml"].startswith("parsed ")
     assert lines["d.json"].startswith("quarantined ") and "protocol" in lines["d.json"]
+    assert out.splitlines()[-1] == "3 inputs: 2 parsed, 1 quarantined, 0 rejected"
 
 
 def test_file_import_refuses_oversized_with_exit_1(cli, runtime: Runtime, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
