@@ -14,6 +14,7 @@ from abusedesk.actions.smtp import EmailNotifyAction
 from abusedesk.cases.engine import CaseEngine
 from abusedesk.cases.service import CaseService
 from abusedesk.clock import ManualClock
+from abusedesk.domain.timeutil import iso
 from abusedesk.evidence import audit
 from abusedesk.evidence.blobs import EvidenceStore
 from abusedesk.runtime import Runtime
@@ -333,3 +334,43 @@ def test_smtp_ca_file_and_password_come_from_the_settings(tmp_path: Path, monkey
         assert result.ok, result.detail
         SmtpMailer(verified).send(message)
         assert len(smtp.messages) == 2
+
+
+def test_deadline_runs_from_delivery_and_waits_for_it(runtime: Runtime, clock: ManualClock) -> None:
+    """Issue 11: a request to cease that could not be delivered binds nobody; once delivered, the customer gets the
+    whole time the playbook allows from that moment, never less than the notice said."""
+    from abusedesk.cases.scheduler import Scheduler
+
+    seed_inventory(runtime)
+    CaseEngine(runtime).ingest([finding(runtime.policy, 0, severity="high")])  # high: cease within 4 hours
+    ActionRunner(runtime).run_pending()
+    clock.advance(timedelta(hours=1))  # the notice is due (digest)
+    port = free_port()  # the mail relay is down
+    dispatcher = NoticeDispatcher(runtime, _mailer(port), max_attempts=50)
+    [failed] = dispatcher.send_due()
+    assert not failed.ok
+    stated = T0 + timedelta(hours=5)  # composed at the first attempt, 11:00, + 4 hours
+    body = " ".join(_notices(runtime)[0].body.split())
+    assert f"no later than {iso(stated)} (4 hours after this notice)" in body
+    clock.advance(timedelta(hours=5))  # past the deadline counted from the case's opening
+    assert Scheduler(runtime).tick().to_dict()["escalated"] == []
+    assert Scheduler(runtime).tick().to_dict()["resolved"] == []
+    assert _case(runtime).state == "awaiting-customer"  # the decision waits for delivery
+    with smtp_server(port=port) as smtp:
+        with runtime.sessions() as s, s.begin():
+            s.get(NoticeRow, _notices(runtime)[0].id).due_at = clock.now()  # type: ignore[union-attr]
+        [ok] = dispatcher.send_due()
+        assert ok.ok, ok.detail
+        [msg] = smtp.messages
+    delivered = clock.now()
+    case = _case(runtime)
+    assert case.deadline == delivered + timedelta(hours=4)  # from delivery, later than the one stated
+    assert case.notified_at == delivered
+    assert f"no later than {iso(stated)}" in " ".join(_text(msg).split())  # the bytes composed first
+    with runtime.sessions() as s:
+        change = s.scalars(select(audit.AuditRow).where(audit.AuditRow.action == "case.deadline")).all()[-1]
+        assert change.payload["reason"] == "request to cease delivered"
+    clock.advance(timedelta(hours=3, minutes=59))
+    assert Scheduler(runtime).tick().to_dict()["resolved"] == []
+    clock.advance(timedelta(minutes=2))
+    assert Scheduler(runtime).tick().to_dict()["resolved"] == [case.ref]  # nothing after delivery: ceased

@@ -9,6 +9,10 @@ customer:
 - **deadline passed, findings since the notice**: the use goes on; the case is escalated and the playbook's
   ``escalate-on-repeat`` action (suspend-service by default) is proposed for two persons to approve.
 
+The deadline counts from when the request to cease was delivered (``actions/runner.py`` sets it, and
+``notified_at``, at delivery); while the notice carrying it has not gone out (queued, being sent, failed), the
+decision waits.
+
 Findings are compared by their window (when the abuse happened), not by when they arrived, so a late report of
 something that happened before the notice does not count as repetition.
 """
@@ -29,7 +33,7 @@ from abusedesk.domain.errors import Conflict, NotFound
 from abusedesk.domain.timeutil import iso
 from abusedesk.policy.model import MIN_APPROVALS, Policy, ProposedAction, StepType
 from abusedesk.runtime import Runtime
-from abusedesk.store.tables.cases import ActionRow, CaseRow, FindingRow
+from abusedesk.store.tables.cases import ActionRow, CaseRow, FindingRow, NoticeRow
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +105,10 @@ class Scheduler:
         except NotFound:
             steps = ()
         if case.deadline is not None and case.deadline <= now:
+            if _cease_request_undelivered(s, case):
+                # the deadline runs from delivery (issue 11): until the notice went out, nothing is decided
+                log.info("scheduler: case %s waits for its request to cease to be delivered", case.ref)
+                return
             since = int(
                 s.scalar(
                     select(func.count())
@@ -194,6 +202,21 @@ class Scheduler:
         if row is not None:
             case.updated_at = now
             report.renotified.append(case.ref)
+
+
+def _cease_request_undelivered(s: Session, case: CaseRow) -> bool:
+    """Whether the case's latest request to cease is in a notice that has not gone out (queued, sending, failed)."""
+    result = s.scalar(
+        select(ActionRow.result)
+        .where(ActionRow.case_id == case.id, ActionRow.kind == "request-to-cease")
+        .order_by(ActionRow.created_at.desc(), ActionRow.id.desc())
+        .limit(1)
+    )
+    notice_id = (result or {}).get("notice_id")
+    if not notice_id:
+        return False
+    notice = s.get(NoticeRow, notice_id)
+    return notice is not None and notice.status != "sent"
 
 
 class SchedulerTicker:
