@@ -158,3 +158,18 @@ def test_notice_is_multipart_alternative_with_text_and_html(runtime: Runtime) ->
     html = parsed.get_body(("html",))
     assert html is not None
     assert "Take the page down now" in str(html.get_content())
+
+
+def test_what_an_outsider_wrote_is_escaped_in_html_and_cut_in_text(runtime: Runtime) -> None:
+    """Header samples come from outsiders: HTML-escaped in the HTML part, control characters and length cut."""
+    event = _event("spam-arf")
+    hostile = '<script>alert("x")</script>\r\nBcc: victim@example.net\x00' + "A" * 1000
+    event = dataclasses.replace(event, extra={**event.extra, "original_subject": hostile})
+    composed = _composed(runtime, event)
+    assert "<script>" not in composed.html
+    assert "&lt;script&gt;" in composed.html
+    [subject_line] = [line for line in composed.body.splitlines() if "Subject: <script>" in line]
+    assert "\r" not in composed.body and "\x00" not in composed.body
+    assert "Bcc: victim" in " ".join(composed.body.split())  # on the Subject sample line, not a header of ours
+    assert "A" * 400 not in composed.body.replace("\n", "").replace(" ", "")  # cut to 300 characters
+    assert subject_line.startswith("        Subject: ")
