@@ -535,24 +535,12 @@ def _deadline_from_delivery(session: Session, case: CaseRow, allowed_s: int, del
 
     The deadline never moves before the one the notice stated (composed right before the first attempt), and the
     findings that count as "use went on" are those after delivery (``notified_at``)."""
+    from abusedesk.cases import lifecycle
+
     deadline = notices.deadline_from(delivered, allowed_s)
     if case.deadline is not None and case.deadline >= deadline:
         return
-    audit.append(
-        session,
-        at=delivered,
-        actor=ACTOR,
-        action="case.deadline",
-        subject_type="case",
-        subject_id=case.id,
-        payload={
-            "ref": case.ref,
-            "from": iso(case.deadline) if case.deadline else None,
-            "to": iso(deadline),
-            "reason": "request to cease delivered",
-        },
-    )
-    case.deadline = deadline
+    lifecycle.move_deadline(session, case, deadline, at=delivered, actor=ACTOR, reason="request to cease delivered")
     case.notified_at = delivered
     case.updated_at = delivered
 

@@ -81,6 +81,21 @@ def record(session: Session, **entry: Any) -> None:
         buffer.append(entry)
 
 
+def move_deadline(session: Session, case: CaseRow, deadline: datetime, *, at: datetime, actor: str, **why: Any) -> None:
+    """Set the case's deadline, with an audit entry ``case.deadline`` saying from what, to what and why."""
+    before = iso(case.deadline) if case.deadline else None
+    record(
+        session,
+        at=at,
+        actor=actor,
+        action="case.deadline",
+        subject_type="case",
+        subject_id=case.id,
+        payload={"ref": case.ref, "from": before, "to": iso(deadline), **why},
+    )
+    case.deadline = deadline
+
+
 def add_transition(
     session: Session, case_id: str, from_state: str | None, to_state: str, *, actor: str, reason: str, at: datetime
 ) -> None:
@@ -488,21 +503,7 @@ def run_playbook(
                 )
                 if earlier is not None:
                     run.actions.append(earlier)
-                    record(
-                        session,
-                        at=at,
-                        actor=actor,
-                        action="case.deadline",
-                        subject_type="case",
-                        subject_id=case.id,
-                        payload={
-                            "ref": case.ref,
-                            "from": iso(case.deadline),
-                            "to": iso(deadline),
-                            "severity": case.severity,
-                        },
-                    )
-                    case.deadline = deadline
+                    move_deadline(session, case, deadline, at=at, actor=actor, severity=case.severity)
             advance(
                 session,
                 case,
