@@ -14,6 +14,7 @@
      ├── NotFound
      ├── Conflict               a concurrent change, a duplicate, an illegal transition
      └── Forbidden              not allowed for this actor (e.g. approving one's own proposal)
+          └── Unauthenticated       no valid credentials (missing, unknown, expired or revoked token): 401
 
 Messages say what, where and the likely cause, as a sentence.
 """
@@ -140,3 +141,9 @@ class Conflict(AbuseDeskError):
 
 class Forbidden(AbuseDeskError):
     status = 403
+
+
+class Unauthenticated(Forbidden):
+    """No valid credentials: HTTP 401 (Forbidden, 403, is "known, but not allowed")."""
+
+    status = 401
