@@ -58,3 +58,14 @@ def people_of(rt: Runtime) -> People:
         made = make_people(rt)
         rt._test_people = made  # type: ignore[attr-defined]
     return made
+
+
+def customer_token(rt: Runtime, people: People, name: str, customer_id: str) -> str:
+    """A customer's user (its customer made if missing) with a token; returns the token."""
+    ensure_customers(rt, customer_id)
+    ident = IdentityService(rt)
+    ident.add_user(people["root"], name, "customer", customer_id)
+    token = ident.create_token(people["root"], name, days=3650).token
+    people.tokens[name] = token
+    people.by_name[name] = ident.authenticate(token)
+    return token

@@ -22,7 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from abusedesk.cases import lifecycle
 from abusedesk.domain import actions as actions_catalogue
 from abusedesk.domain.casestate import ENDED, CaseState, allowed_targets, check_transition, parse_state
-from abusedesk.domain.errors import Conflict, Forbidden, NotFound
+from abusedesk.domain.errors import Conflict, Forbidden, NotFound, PreconditionFailed
 from abusedesk.domain.identity import Can, Principal, Role
 from abusedesk.domain.timeutil import iso, parse_time
 from abusedesk.policy.model import Policy
@@ -455,7 +455,7 @@ class CaseService:
             # another customer's case answers as one that does not exist: its existence is not theirs to learn
             raise NotFound(f"case {case!r} does not exist (give its id or its AD-... reference; `abusedesk case list`)")
         if expected_version is not None and row.version != expected_version:
-            raise Conflict(
+            raise PreconditionFailed(
                 f"case {row.ref} changed since you read it (version {expected_version}, now {row.version}); reload it"
             )
         return row

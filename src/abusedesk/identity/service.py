@@ -109,6 +109,14 @@ class IdentityService:
     def digest(self, token: str) -> str:
         return hmac.new(self._key, token.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
 
+    def report_token(self, reference: str) -> str:
+        """The token that shows a report's status to whoever submitted it (given once, in the submission's
+        answer): keyed by the server's key, so only the submitter (and staff) can read a report's status."""
+        return "rpt_" + hmac.new(self._key, b"report:" + reference.encode(), hashlib.sha256).hexdigest()[:40]
+
+    def is_report_token(self, reference: str, token: str | None) -> bool:
+        return bool(token) and hmac.compare_digest(self.report_token(reference), str(token))
+
     # --------------------------------------------------------------------------------------------- authenticate
 
     def authenticate(self, token: str | None) -> Principal:
