@@ -385,8 +385,6 @@ class CaseService:
 
         def work(s: Session) -> dict[str, Any]:
             action, case = self._proposed(s, action_id, by, proposer_ok=True)
-            if action.proposed_by != by.id:
-                by.require(Can.ACTION_APPROVE)
             now = self.rt.clock.now()
             action.status, action.updated_at, action.error = "rejected", now, reason
             lifecycle.record(
@@ -463,13 +461,18 @@ class CaseService:
     def _proposed(
         self, s: Session, action_id: str, by: Principal, *, proposer_ok: bool = False
     ) -> tuple[ActionRow, CaseRow]:
+        """The proposed action ``by`` decides on, checked in this order so that a refusal tells nothing more than
+        it must: it exists and ``by`` may see it (404), ``by`` may decide (403), it waits for a decision (409)."""
         action = s.get(ActionRow, action_id)
         case = s.get(CaseRow, action.case_id) if action is not None else None
         if action is None or case is None or not by.sees_customer(case.customer_id):
             raise NotFound(f"action {action_id} does not exist; `abusedesk case show CASE` lists a case's actions")
+        own = action.proposed_by == by.id
+        if not (proposer_ok and own):
+            by.require(Can.ACTION_APPROVE)
         if action.status != "proposed":
             raise Conflict(f"action {action_id} ({action.kind}) is {action.status}, not proposed; nothing to decide")
-        if action.proposed_by == by.id and not proposer_ok:
+        if own and not proposer_ok:
             raise Forbidden(
                 f"{by.name} ({by.id}) proposed action {action_id} ({action.kind}); a different person must approve "
                 "it (two-person rule)"
