@@ -437,7 +437,7 @@ class _Demo:
         if case is None:
             self.echo("  no phishing case for svc-globex-web")
             return
-        alice, bob, carol = self.who["alice"], self.who["bob"], self.who["carol"]
+        alice, bob = self.who["alice"], self.who["bob"]
         action = svc.propose(
             case["ref"], "suspend-service", by=bob, reason="phishing page impersonating a bank, still up"
         )
@@ -451,8 +451,37 @@ class _Demo:
             svc.approve(action["id"], by=alice)
         except AbuseDeskError as exc:
             self.echo(f"  alice (an analyst) approves: refused ({exc.message})")
-        approved = svc.approve(action["id"], by=carol, reason="checked the page: phishing")
-        self.echo(f"  carol approves: {approved['status']} (the case stays {approved['case_state']} until it is done)")
+        import httpx
+
+        with self.api() as api:  # carol approves over the REST API with her own token, as a console would
+            resp = httpx.post(
+                f"{api}/api/v1/actions/{action['id']}/approve",
+                json={"reason": "checked the page: phishing"},
+                headers={"Authorization": f"Bearer {self.tokens['carol']}"},
+                timeout=30,
+            )
+            approved = resp.json()["action"]
+            theirs = httpx.get(
+                f"{api}/api/v1/cases/{case['ref']}",
+                headers={"Authorization": f"Bearer {self.tokens['globex-ops']}"},
+                timeout=30,
+            )
+            other = next(c for c in svc.list(alice) if c["customer_id"] != "cust-globex")
+            not_theirs = httpx.get(
+                f"{api}/api/v1/cases/{other['ref']}",
+                headers={"Authorization": f"Bearer {self.tokens['globex-ops']}"},
+                timeout=30,
+            )
+        self.echo(
+            f"  carol approves (POST /api/v1/actions/.../approve): {approved['status']} "
+            f"(the case stays {approved['case_state']} until it is done)"
+        )
+        self.echo(
+            f"  Globex's own user reads {case['ref']}: {theirs.status_code}; another customer's "
+            f"{other['ref']}: {not_theirs.status_code}"
+        )
+        self.summary["customer_sees_own"] = theirs.status_code
+        self.summary["customer_sees_other"] = not_theirs.status_code
         self.run_actions()
         after = svc.get(case["ref"], alice)
         self.echo(
