@@ -24,5 +24,13 @@ def test_quick_run_ends_with_the_json_line(tmp_path: Path) -> None:
     assert proc.returncode == 0, out[-3000:] + proc.stderr.decode(errors="replace")[-3000:]
     last = json.loads(out.strip().splitlines()[-1])
     assert last["benchmark"] == "cli_startup"
-    assert set(last["ours_s"]) == {"--help", "version", "kinds", "policy show", "case list", "audit verify"}
+    assert set(last["ours_s"]) == {
+        "--help",
+        "version",
+        "kinds",
+        "policy show",
+        "inventory whois",
+        "pipeline status",
+        "audit verify",
+    }
     assert last["peer_s"] > 0 and last["ratio_slowest_read_to_peer"] > 0

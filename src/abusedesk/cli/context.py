@@ -18,6 +18,7 @@ from typer._click.globals import get_current_context  # typer >= 0.29 vendors cl
 
 if TYPE_CHECKING:
     from abusedesk.config import Settings
+    from abusedesk.domain.identity import Principal
     from abusedesk.runtime import Runtime
 
 _overrides: dict[str, Any] = {}
@@ -105,6 +106,15 @@ def runtime(*, create: bool = False, default_log_level: str = "WARNING") -> Iter
         yield rt
     finally:
         rt.close()
+
+
+def principal(rt: Runtime) -> Principal:
+    """Who runs this command: the user of the API token in ABUSEDESK_TOKEN (setting ``token``), checked as the
+    API checks a Bearer token. There is no other way to act on cases: no name on the command line."""
+    from abusedesk.identity.service import IdentityService
+
+    token = rt.settings.token.get_secret_value() if rt.settings.token is not None else None
+    return IdentityService(rt).authenticate(token)
 
 
 def emit(data: Any, as_json: bool) -> None:

@@ -36,6 +36,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "intake": ("abusedesk.cli.intake", "app", "Take in complaints and feeds; quarantine and retry."),
     "case": ("abusedesk.cli.case", "app", "Work cases: list, show, transition, act, approve, note, export."),
     "audit": ("abusedesk.cli.audit", "app", "Verify the hash-chained audit log."),
+    "user": (
+        "abusedesk.cli.users",
+        "user_app",
+        "Users and roles: bootstrap the first admin, add, list, disable.",
+    ),
+    "token": ("abusedesk.cli.users", "token_app", "API tokens: create (shown once), list, revoke."),
     "demo": (
         "abusedesk.cli.demo",
         "demo",
