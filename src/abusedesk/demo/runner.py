@@ -531,7 +531,7 @@ class _Demo:
         self.echo(f"  notices sent: {self.sink.count}; control-plane calls: {len(self.plane.requests)}")
         data_dir = self.rt.settings.data_dir
         self.echo("")
-        self.echo("Look around:")
+        self.echo("Look around (from the checkout: `. .venv/bin/activate` first, or type .venv/bin/abusedesk):")
         self.echo(f"  export ABUSEDESK_TOKEN={self.tokens['alice']}   # alice, analyst")
         self.echo(f"  abusedesk --data-dir {data_dir} case list")
         self.echo(f"  abusedesk --data-dir {data_dir} case show {ref}")
@@ -541,4 +541,3 @@ class _Demo:
         self.echo(
             f"  abusedesk --data-dir {data_dir} serve      # the API; its documentation on http://{host}:{port}/api/docs"
         )
-        self.echo("(from the checkout: `. .venv/bin/activate` first, or run .venv/bin/abusedesk)")
