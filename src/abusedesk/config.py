@@ -63,6 +63,18 @@ class WebhookSettings(BaseModel):
     backoff_base: float = 0.5
 
 
+class AuditSettings(BaseModel):
+    """Where the audit log's signing key and its signed checkpoints live: files, never the database (issue 10)."""
+
+    model_config = ConfigDict(extra="forbid")
+    #: the Ed25519 private key (``abusedesk audit keygen``); default ``<data_dir>/audit-signing-key.pem``
+    signing_key: Path | None = None
+    #: the public key ``audit verify`` trusts; default the one beside the signing key (pin a copy kept elsewhere)
+    public_key: Path | None = None
+    #: the append-only log of signed checkpoints; default ``<data_dir>/audit-checkpoints.jsonl``
+    checkpoint_log: Path | None = None
+
+
 class ParserHintSettings(BaseModel):
     """Where a channel knows the format of what it receives: the parser to use, without sniffing (issue 9).
 
@@ -120,6 +132,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     imap: ImapSettings = ImapSettings()
     webhook: WebhookSettings = WebhookSettings()
+    audit: AuditSettings = AuditSettings()
     intake: IntakeSettings = IntakeSettings()
     api_host: str = "127.0.0.1"
     api_port: int = 8080

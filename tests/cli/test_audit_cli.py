@@ -9,7 +9,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from abusedesk.cli.main import app
-from abusedesk.evidence import audit
+from abusedesk.evidence import audit, checkpoints
 from abusedesk.runtime import Runtime
 
 
@@ -34,8 +34,16 @@ def _fill(rt: Runtime, n: int) -> None:
             )
 
 
+def _keygen(rt: Runtime) -> None:
+    args = _args(rt)
+    res = CliRunner().invoke(app, [*args[: args.index("verify")], "keygen"])
+    assert res.exit_code == 0, res.output
+    assert "BEGIN PUBLIC KEY" in res.output
+
+
 def test_verify_intact_then_tampered(runtime: Runtime) -> None:
     _fill(runtime, 4)
+    _keygen(runtime)
     cli = CliRunner()
     ok = cli.invoke(app, _args(runtime, "--json"))
     assert ok.exit_code == 0, ok.output
@@ -53,19 +61,32 @@ def test_verify_intact_then_tampered(runtime: Runtime) -> None:
     assert "BROKEN at entry 2" in bad.output
 
 
-def test_verify_tail_deletion_with_expect_head_and_no_anchor(runtime: Runtime) -> None:
+def test_verify_tail_deletion_with_expect_head_and_checkpoints(runtime: Runtime) -> None:
     _fill(runtime, 3)
+    _keygen(runtime)
     cli = CliRunner()
     head = json.loads(cli.invoke(app, _args(runtime, "--json")).output)["head"]
     with runtime.engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_log WHERE seq = 3"))
-    assert cli.invoke(app, _args(runtime, "--no-anchor")).exit_code == 0  # the chain alone cannot tell
-    res = cli.invoke(app, _args(runtime, "--no-anchor", "--json", "--expect-head", head))
+    checkpoints.log_path(runtime.settings).unlink()  # the insider removes the checkpoints too
+    res = cli.invoke(app, _args(runtime, "--json"))
+    assert res.exit_code == 1  # no signed checkpoint: not intact
+    assert "no signed checkpoint" in json.loads(res.output)["problem"]
+    res = cli.invoke(app, _args(runtime, "--unsigned", "--json", "--expect-head", head))
     assert res.exit_code == 1
     data = json.loads(res.output)
     assert data["first_bad_seq"] == 3
     assert "deleted from the end" in data["problem"]
-    assert cli.invoke(app, _args(runtime)).exit_code == 1  # the anchor file catches it too
+
+
+def test_empty_log_without_checkpoint_is_not_intact(runtime: Runtime) -> None:
+    res = CliRunner().invoke(app, _args(runtime))
+    assert res.exit_code == 1
+    assert "no signed checkpoint" in res.output
+    _keygen(runtime)  # a new desk: keygen signs the empty head
+    res = CliRunner().invoke(app, _args(runtime))
+    assert res.exit_code == 0, res.output
+    assert "intact: 0 entries" in res.output
 
 
 def test_bad_expect_head_exits_2(runtime: Runtime) -> None:
