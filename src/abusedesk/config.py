@@ -58,6 +58,8 @@ class ImapSettings(BaseModel):
 class WebhookSettings(BaseModel):
     url: str | None = None
     secret: SecretStr = SecretStr("")
+    #: further secrets each request is also signed with (one more ``v1``) while receivers move to a new secret
+    rotating_secrets: list[SecretStr] = []
     timeout: float = 10.0
     max_attempts: int = 5
     backoff_base: float = 0.5
