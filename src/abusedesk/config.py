@@ -108,6 +108,9 @@ class IntakeSettings(BaseModel):
     api_submissions_per_minute: int = 60
     api_submissions_burst: int = 20
     api_trusted_proxies: list[str] = []
+    #: where the per-client buckets live: the database (shared by every serve process), Redis, or this process
+    api_rate_limit_store: Literal["database", "redis", "memory"] = "database"
+    api_rate_limit_redis_url: str = "redis://127.0.0.1:6379/0"
     parser_hints: ParserHintSettings = ParserHintSettings()
 
 

@@ -172,10 +172,13 @@ class _Demo:
         import uvicorn
 
         from abusedesk.api.app import create_app
+        from abusedesk.api.ratelimit import uvicorn_config
 
         port = _free_port()
         server = uvicorn.Server(
-            uvicorn.Config(create_app(self.rt), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+            uvicorn_config(
+                self.rt, create_app(self.rt), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+            )
         )
         thread = threading.Thread(target=server.run, name="demo-api", daemon=True)
         thread.start()
