@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from abusedesk.domain.errors import ConfigError
@@ -37,6 +37,15 @@ class SmtpSettings(BaseModel):
     timeout: float = 10.0
     #: CA bundle that verifies the server's STARTTLS certificate (default: the system's CAs)
     cafile: Path | None = None
+
+    @model_validator(mode="after")
+    def _no_password_in_clear(self) -> SmtpSettings:
+        if self.username and not self.starttls:
+            raise ValueError(
+                "username is set but starttls is off: abusedesk does not send a password over a connection that is "
+                "not encrypted and verified; set smtp.starttls = true"
+            )
+        return self
 
 
 class ImapSettings(BaseModel):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import ssl
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage, Message
@@ -29,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from abusedesk.bus.base import StageBatch
 from abusedesk.config import Settings
-from abusedesk.domain.errors import ActionError
+from abusedesk.domain.errors import ActionError, ConfigError
 from abusedesk.domain.timeutil import iso
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.intake import EventRow, RawInputRow, ReporterRow
@@ -104,24 +103,23 @@ class Mailer(Protocol):
 
 
 class SmtpMailer:
-    """Sends through the SMTP relay in ``settings.smtp``; a failure raises ActionError (retryable)."""
+    """Sends through the SMTP relay in ``settings.smtp`` with the notices' transport (``actions.smtp``); a failure
+    raises ActionError (retryable)."""
 
     def __init__(self, settings: Settings) -> None:
-        self.cfg = settings.smtp
+        from abusedesk.actions.smtp import SmtpTransport
+
+        self.transport = SmtpTransport.from_settings(settings.smtp)
 
     def send(self, message: EmailMessage) -> None:
-        cfg = self.cfg
+        t = self.transport
+        sender = normalise_address(str(message["From"])) or str(message["From"])
+        to = [a for _, a in getaddresses([str(v) for v in message.get_all("To", [])]) if a]
         try:
-            with smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout) as smtp:
-                if cfg.starttls:
-                    # verified like the notices (actions/smtp.py): smtplib's own default checks no certificate
-                    smtp.starttls(context=ssl.create_default_context(cafile=cfg.cafile))
-                if cfg.username:
-                    smtp.login(cfg.username, cfg.password.get_secret_value() if cfg.password is not None else "")
-                smtp.send_message(message)
-        except (OSError, smtplib.SMTPException) as exc:
+            t.send(sender, to, message.as_bytes())
+        except (OSError, smtplib.SMTPException, ConfigError) as exc:
             raise ActionError(
-                f"mail to {message['To']} could not be sent through SMTP {cfg.host}:{cfg.port}: {exc}; "
+                f"mail to {message['To']} could not be sent through {t.where}: {exc}; "
                 "check settings.smtp and that the relay is up"
             ) from exc
 
