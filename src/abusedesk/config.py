@@ -110,6 +110,14 @@ class IntakeSettings(BaseModel):
     max_mime_depth: int = 32
     max_parse_seconds: float = 300.0
     ack_per_reporter_per_hour: int = 20
+    #: replies an hour to all addresses of one domain together (a forged From rotates the local part)
+    ack_per_domain_per_hour: int = 100
+    #: authserv-ids of our own MTA whose Authentication-Results headers verify a sender (intake/senders.py)
+    authserv_ids: list[str] = []
+    #: reporters whose replies may quote what they wrote without DKIM/SPF: addresses or "@domain"
+    known_reporters: list[str] = []
+    #: senders in these domains (and their subdomains) get no reply: feedback loops and SpamCop
+    no_reply_domains: list[str] = ["spamcop.net"]
     ack_from: str = "abuse@provider.example"
     send_acks: bool = True
     reply_not_ours: bool = False

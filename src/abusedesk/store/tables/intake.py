@@ -103,3 +103,12 @@ class ApiRateBucketRow(Base):
     client: Mapped[str] = mapped_column(String(64), primary_key=True)
     tokens: Mapped[float] = mapped_column(Float)
     at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class ReplyWindowRow(Base):
+    """Replies sent to one destination domain in the current hour (``intake.ack_per_domain_per_hour``)."""
+
+    __tablename__ = "reply_windows"
+    destination: Mapped[str] = mapped_column(String(255), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column()
+    sent: Mapped[int] = mapped_column(Integer, default=0)

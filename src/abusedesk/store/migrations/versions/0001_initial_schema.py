@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-07 19:17:10.169108
+Create Date: 2026-12-07 19:22:36.151632
 """
 
 from __future__ import annotations
@@ -259,6 +259,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_raw_inputs_status"), ["status"], unique=False)
 
     op.create_table(
+        "reply_windows",
+        sa.Column("destination", sa.String(length=255), nullable=False),
+        sa.Column("window_start", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("sent", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("destination", name=op.f("pk_reply_windows")),
+    )
+    op.create_table(
         "reporters",
         sa.Column("address", sa.String(length=320), nullable=False),
         sa.Column("first_seen", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
@@ -494,6 +501,7 @@ def downgrade() -> None:
 
     op.drop_table("accounts")
     op.drop_table("reporters")
+    op.drop_table("reply_windows")
     with op.batch_alter_table("raw_inputs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_raw_inputs_status"))
         batch_op.drop_index(batch_op.f("ix_raw_inputs_reporter"))
