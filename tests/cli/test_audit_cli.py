@@ -92,3 +92,39 @@ def test_empty_log_without_checkpoint_is_not_intact(runtime: Runtime) -> None:
 def test_bad_expect_head_exits_2(runtime: Runtime) -> None:
     res = CliRunner().invoke(app, _args(runtime, "--expect-head", "zzz"))
     assert res.exit_code == 2
+
+
+def _cmd(rt: Runtime, *rest: str) -> list[str]:
+    args = _args(rt)
+    return [*args[: args.index("audit") + 1], *rest]
+
+
+def test_keygen_public_key_and_checkpoint_commands(runtime: Runtime) -> None:
+    cli = CliRunner()
+    _fill(runtime, 2)
+    made = cli.invoke(app, _cmd(runtime, "keygen"))
+    assert made.exit_code == 0, made.output
+    assert "signed checkpoint" in made.output
+    key = checkpoints.key_path(runtime.settings)
+    assert key.stat().st_mode & 0o777 == 0o600
+    again = cli.invoke(app, _cmd(runtime, "keygen"))
+    assert again.exit_code == 2  # a ConfigError: the key exists
+    assert "already exists" in again.output
+    pub = cli.invoke(app, _cmd(runtime, "public-key"))
+    assert pub.exit_code == 0
+    assert pub.output == checkpoints.public_key_path(key).read_text()
+    checkpoints.log_path(runtime.settings).unlink()
+    signed = cli.invoke(app, _cmd(runtime, "checkpoint"))
+    assert signed.exit_code == 0
+    assert "checkpoint 1: entry 2 signed" in signed.output
+    assert cli.invoke(app, _cmd(runtime, "verify")).exit_code == 0
+
+
+def test_keygen_refuses_to_sign_a_broken_chain(runtime: Runtime) -> None:
+    _fill(runtime, 3)
+    with runtime.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET actor = 'x' WHERE seq = 2"))
+    res = CliRunner().invoke(app, _cmd(runtime, "keygen"))
+    assert res.exit_code == 1
+    assert "BROKEN at entry 2" in res.output
+    assert not checkpoints.key_path(runtime.settings).exists()
