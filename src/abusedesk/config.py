@@ -84,6 +84,8 @@ class AuditSettings(BaseModel):
     public_key: Path | None = None
     #: the append-only log of signed checkpoints; default ``<data_dir>/audit-checkpoints.jsonl``
     checkpoint_log: Path | None = None
+    #: at most one checkpoint per this many seconds per process (0: after every commit that appended)
+    checkpoint_interval: float = Field(default=0.0, ge=0)
 
 
 class ParserHintSettings(BaseModel):

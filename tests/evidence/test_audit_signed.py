@@ -261,3 +261,15 @@ def test_non_json_payload_is_named_not_a_traceback(runtime: Runtime) -> None:
         result = audit.verify(s)
     assert (result.ok, result.first_bad_seq) == (False, 2)
     assert "not JSON" in result.problem
+
+
+def test_checkpoint_interval_puts_heads_off_until_flushed(runtime: Runtime) -> None:
+    _keygen(runtime)
+    runtime.checkpointer.interval = 3600.0
+    _fill(runtime, 3)
+    log = checkpoints.read_log(checkpoints.log_path(runtime.settings), audit.GENESIS)
+    assert [c.seq for c in log.checkpoints] == [1]  # the first commit signs; the next two wait
+    runtime.checkpointer.flush()  # what Runtime.close does
+    last = checkpoints.read_last(checkpoints.log_path(runtime.settings), audit.GENESIS).last
+    assert last is not None and last.seq == 3
+    assert _verify(runtime).ok

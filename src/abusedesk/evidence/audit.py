@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -34,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from abusedesk.clock import Clock
 from abusedesk.config import Settings
 from abusedesk.domain.errors import ConfigError
 from abusedesk.domain.ids import canonical_json
@@ -174,12 +176,15 @@ class Checkpointer:
     logged and ``audit verify`` names the damage.
     """
 
-    def __init__(self, sessions: sessionmaker[Session], settings: Settings) -> None:
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings, clock: Clock | None = None) -> None:
         self.sessions = sessions
         self.path = checkpoints.log_path(settings)
         self.key_path = checkpoints.key_path(settings)
+        self.interval = settings.audit.checkpoint_interval
+        self.clock = clock or Clock()
         self._key: Ed25519PrivateKey | None = None
         self._key_mtime: float | None = None
+        self._last_written = float("-inf")  # time.monotonic() of this process's last checkpoint
 
     def key(self) -> Ed25519PrivateKey | None:
         """The signing key, re-read when its file changes (``audit keygen`` while workers run)."""
@@ -192,13 +197,20 @@ class Checkpointer:
             self._key, self._key_mtime = checkpoints.load_private_key(self.key_path), mtime
         return self._key
 
-    def record(self, end: _Head, start: _Head | None = None, *, at: str = "") -> checkpoints.Checkpoint | None:
+    def record(
+        self, end: _Head, start: _Head | None = None, *, at: str = "", force: bool = True
+    ) -> checkpoints.Checkpoint | None:
         """Append a checkpoint of head ``end`` unless one at or past it exists; None when nothing was written.
 
         ``start``: the head this process's own appends started from (their hashes it computed itself).
+        ``force=False`` (after a commit) skips it while ``audit.checkpoint_interval`` has not passed since this
+        process's last one; the next commit, :meth:`record_head` or closing the Runtime covers the head then.
         """
+        if not force and time.monotonic() - self._last_written < self.interval:
+            self._pending = True
+            return None
         with checkpoints.locked(self.path):
-            log_ = checkpoints.read_log(self.path, GENESIS)
+            log_ = checkpoints.read_last(self.path, GENESIS)
             if log_.problem:
                 log.error("audit checkpoint for entry %s not written: %s (%s)", end[0], log_.problem, self.path)
                 return None
@@ -219,9 +231,17 @@ class Checkpointer:
                         problem,
                     )
                     return None
-            cp = checkpoints.make_checkpoint(last, end[0], end[1], at or iso(datetime.now(UTC)), self.key(), GENESIS)
+            cp = checkpoints.make_checkpoint(last, end[0], end[1], at or iso(self.clock.now()), self.key(), GENESIS)
             checkpoints.append_line(self.path, cp)
+            self._last_written, self._pending = time.monotonic(), False
             return cp
+
+    _pending = False
+
+    def flush(self) -> None:
+        """Checkpoint the head if a commit's checkpoint was put off by ``audit.checkpoint_interval``."""
+        if self._pending:
+            self.record_head()
 
     def record_head(self) -> checkpoints.Checkpoint | None:
         """Checkpoint the chain's current head now (``audit checkpoint``, before an export)."""
@@ -230,9 +250,11 @@ class Checkpointer:
         return self.record(head) if head else None
 
 
-def install_checkpointer(sessions: sessionmaker[Session], settings: Settings) -> Checkpointer:
+def install_checkpointer(
+    sessions: sessionmaker[Session], settings: Settings, clock: Clock | None = None
+) -> Checkpointer:
     """Have every session of ``sessions`` checkpoint the chain head after a commit that appended."""
-    checkpointer = Checkpointer(sessions, settings)
+    checkpointer = Checkpointer(sessions, settings, clock)
 
     def before_commit(session: Session) -> None:
         # read the head inside the transaction: an append in a rolled-back savepoint is not part of it
@@ -244,7 +266,7 @@ def install_checkpointer(sessions: sessionmaker[Session], settings: Settings) ->
     def after_commit(session: Session) -> None:
         pending = session.info.pop(_INFO_PENDING, None)
         if pending is not None:
-            checkpointer.record(pending[1], pending[0])
+            checkpointer.record(pending[1], pending[0], force=False)
 
     def after_rollback(session: Session) -> None:
         session.info.pop(_INFO_PENDING, None)
