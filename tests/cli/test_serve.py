@@ -69,13 +69,8 @@ def test_serve_runs_api_smtp_intake_and_the_pipeline(runtime: Runtime) -> None:
         assert (c["raw_inputs"], c["events"], c["findings"], c["cases"]) == (2, 2, 2, 1)
         assert (drop / ".done" / "report-2.eml").exists()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            out, _ = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-    assert proc.returncode == 0, out.decode(errors="replace")[-3000:]
+        out = _stop(proc)
+    assert proc.returncode == 0, out[-3000:]
 
 
 def _serve(runtime: Runtime, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -13,10 +13,10 @@ from abusedesk.runtime import Runtime
 from abusedesk.store.tables.evidence import AuditRow
 
 
-def _fill(rt: Runtime, n: int = 5) -> list[str]:
-    """n entries, one commit each (as the services write them); returns their hashes."""
+def _fill(rt: Runtime, n: int = 5, start: int = 0) -> list[str]:
+    """n entries, one commit each (as the services write them), the i-th at T0 + i s; returns their hashes."""
     hashes = []
-    for i in range(n):
+    for i in range(start, start + n):
         with rt.sessions() as s, s.begin():
             row = audit.append(
                 s,

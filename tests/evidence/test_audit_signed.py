@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,23 +17,7 @@ from sqlalchemy import text
 from abusedesk.evidence import audit, checkpoints
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.evidence import AuditRow
-
-
-def _fill(rt: Runtime, n: int, start: int = 0, actor: str = "tester") -> list[str]:
-    hashes = []
-    for i in range(start, start + n):
-        with rt.sessions() as s, s.begin():
-            row = audit.append(
-                s,
-                at=rt.clock.now() + timedelta(seconds=i),
-                actor=actor,
-                action="case.note",
-                subject_type="case",
-                subject_id=f"case-{i}",
-                payload={"i": i, "text": f"note {i}"},
-            )
-            hashes.append(row.hash)
-    return hashes
+from tests.evidence.test_audit import _fill
 
 
 def _keygen(rt: Runtime) -> Path:
