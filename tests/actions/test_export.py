@@ -176,9 +176,10 @@ def test_bundle_audit_entries_verify_against_the_signed_checkpoint_alone(
     pinned = tmp_path / "desk-key.pem"
     pinned.write_bytes(checkpoints.public_key_path(checkpoints.key_path(runtime.settings)).read_bytes())
     ref = _case_with_everything(runtime, clock)
-    CaseService(rt := runtime).note(ref, "second note, after other work", actor="bob")
+    people = people_of(runtime)
+    CaseService(rt := runtime).note(ref, "second note, after other work", by=people["bob"])
     out = tmp_path / "bundle"
-    export_case(rt, ref, out, exported_by="alice")
+    export_case(rt, ref, out, exported_by=people["alice"].id)
     runtime.engine.dispose()
     shutil.copytree(out, tmp_path / "copy")  # nothing of the desk but the bundle and the key
     copy = tmp_path / "copy"
