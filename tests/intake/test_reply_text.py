@@ -70,6 +70,7 @@ def test_body_cte() -> None:
 
 def test_ack_subject_is_unfolded_and_body_plain(runtime: Runtime, mail_sink: Sink) -> None:
     point_smtp_at(runtime, mail_sink)
+    runtime.settings.intake.known_reporters = ["@example.net"]  # a verified sender: the reply may quote it
     door = wire_all(runtime)
     raw = complaint(subject="x").replace(
         b"Subject: x", b"Subject: \r\n    Phishing site on your network:\r\n  http://shop.globex.example/login.php"
@@ -97,7 +98,8 @@ def test_incomplete_dmca_notice_is_answered_with_the_missing_elements(runtime: R
     assert "Report received" in ack["Subject"]
     assert _unfold(reply["Subject"]) == f"[{receipt.reference}] Your DMCA notice is incomplete: 4 element(s) missing"
     assert reply["To"] == "notices@rights-agent.example.net"
-    assert reply["In-Reply-To"] == "<dmca-5521@rights-agent.example.net>"
+    # not a verified sender: the reply names statutory elements only and does not thread to the sender's message
+    assert reply["In-Reply-To"] is None
     assert reply["Auto-Submitted"] == "auto-replied"
     body = " ".join(reply.get_payload().split())
     assert "17 U.S.C. 512(c)(3)(A)" in body
@@ -106,10 +108,23 @@ def test_incomplete_dmca_notice_is_answered_with_the_missing_elements(runtime: R
     assert "(512(c)(3)(A)(iii))" not in body  # the URL was there
     assert "physical or electronic signature" in body
     assert "good faith belief" in body
+    assert "DMCA Notice of Copyright Infringement" not in reply.get_payload()  # nothing the sender wrote
     # once per raw input: a redelivery does not mail twice
     again = ReporterDesk(runtime).reply_incomplete_notice(receipt.raw_id)
     assert not again.sent
     assert again.reason == "already replied"
+
+
+def test_incomplete_dmca_reply_threads_to_a_verified_sender(runtime: Runtime, mail_sink: Sink) -> None:
+    point_smtp_at(runtime, mail_sink)
+    runtime.settings.intake.known_reporters = ["@rights-agent.example.net"]
+    door = wire_all(runtime)
+    raw = (DEMO / "06-dmca-incomplete.eml").read_bytes()
+    door.receive(raw, channel="smtp", mail_from="notices@rights-agent.example.net")
+    runtime.drain()
+    _, reply = mail_sink.wait(2)
+    assert "incomplete" in _unfold(reply["Subject"])
+    assert reply["In-Reply-To"] == "<dmca-5521@rights-agent.example.net>"
 
 
 def test_complete_report_gets_no_incomplete_reply(runtime: Runtime, mail_sink: Sink) -> None:
