@@ -77,7 +77,7 @@ def test_forwarded_for_is_believed_from_a_trusted_proxy(runtime: Runtime) -> Non
                 refused = r if r.status_code == 429 else refused
     assert codes == [202] * 12  # each forwarded client has its own bucket
     assert refused is not None
-    assert "198.51.100.7" in refused.json()["error"]
+    assert "198.51.100.7" in refused.json()["detail"]
 
 
 def test_uvicorn_default_would_trust_loopback() -> None:
