@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-07 19:51:49.152992
+Create Date: 2026-12-07 20:07:06.552700
 """
 
 from __future__ import annotations
