@@ -387,7 +387,12 @@ class Desk:
             return None
         return sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
 
+    #: sign the audit checkpoints as a production desk does (``--unsigned-audit`` leaves the key out, to compare)
+    sign_audit = True
+
     def import_inventory(self, inventory: Path) -> None:
+        if self.sign_audit:
+            self.run("audit", "keygen")
         self.run("inventory", "import", "--quiet", str(inventory))
 
     def state(self) -> dict[str, int]:
@@ -783,7 +788,7 @@ STAGES = (
     ("reporters: handle_parsed", "intake/reporters.py", "handle_parsed"),
     ("reporters: handle_attributed", "intake/reporters.py", "handle_attributed"),
     ("audit.append (all callers)", "evidence/audit.py", "append"),
-    ("audit anchor after each commit (write + fsync)", "evidence/audit.py", "write_anchor"),
+    ("audit checkpoint after each commit (check, sign, append + fsync)", "evidence/audit.py", "record"),
     ("os.fsync (all callers)", "~", "<built-in method posix.fsync>"),
     ("SQLAlchemy Session.commit (all callers)", "orm/session.py", "commit"),
     ("sqlite3 execute (all callers)", "~", "<method 'execute' of 'sqlite3.Cursor' objects>"),
@@ -833,7 +838,9 @@ def main() -> None:
     )
     ap.add_argument("--profile", type=Path, default=None, help="also profile the mail case; write pstats here")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory (data dirs, logs)")
+    ap.add_argument("--unsigned-audit", action="store_true", help="no audit signing key (checkpoints unsigned)")
     args = ap.parse_args()
+    Desk.sign_audit = not args.unsigned_audit
     mails_n = args.mails or (200 if args.quick else 5_000)
     preload_n = args.preload if args.preload is not None else (100 if args.quick else 2_000)
     sizes = [int(x) for x in (args.rows or ("2000" if args.quick else "20000,200000")).split(",")]

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from abusedesk.domain.errors import ConfigError
@@ -38,6 +38,15 @@ class SmtpSettings(BaseModel):
     #: CA bundle that verifies the server's STARTTLS certificate (default: the system's CAs)
     cafile: Path | None = None
 
+    @model_validator(mode="after")
+    def _no_password_in_clear(self) -> SmtpSettings:
+        if self.username and not self.starttls:
+            raise ValueError(
+                "username is set but starttls is off: abusedesk does not send a password over a connection that is "
+                "not encrypted and verified; set smtp.starttls = true"
+            )
+        return self
+
 
 class ImapSettings(BaseModel):
     """The abuse mailbox ``abusedesk intake imap`` polls; its command-line options override these."""
@@ -58,9 +67,25 @@ class ImapSettings(BaseModel):
 class WebhookSettings(BaseModel):
     url: str | None = None
     secret: SecretStr = SecretStr("")
+    #: further secrets each request is also signed with (one more ``v1``) while receivers move to a new secret
+    rotating_secrets: list[SecretStr] = []
     timeout: float = 10.0
     max_attempts: int = 5
     backoff_base: float = 0.5
+
+
+class AuditSettings(BaseModel):
+    """Where the audit log's signing key and its signed checkpoints live: files, never the database (issue 10)."""
+
+    model_config = ConfigDict(extra="forbid")
+    #: the Ed25519 private key (``abusedesk audit keygen``); default ``<data_dir>/audit-signing-key.pem``
+    signing_key: Path | None = None
+    #: the public key ``audit verify`` trusts; default the one beside the signing key (pin a copy kept elsewhere)
+    public_key: Path | None = None
+    #: the append-only log of signed checkpoints; default ``<data_dir>/audit-checkpoints.jsonl``
+    checkpoint_log: Path | None = None
+    #: at most one checkpoint per this many seconds per process (0: after every commit that appended)
+    checkpoint_interval: float = Field(default=0.0, ge=0)
 
 
 class ParserHintSettings(BaseModel):
@@ -87,6 +112,14 @@ class IntakeSettings(BaseModel):
     max_mime_depth: int = 32
     max_parse_seconds: float = 300.0
     ack_per_reporter_per_hour: int = 20
+    #: replies an hour to all addresses of one domain together (a forged From rotates the local part)
+    ack_per_domain_per_hour: int = 100
+    #: authserv-ids of our own MTA whose Authentication-Results headers verify a sender (intake/senders.py)
+    authserv_ids: list[str] = []
+    #: reporters whose replies may quote what they wrote without DKIM/SPF: addresses or "@domain"
+    known_reporters: list[str] = []
+    #: senders in these domains (and their subdomains) get no reply: feedback loops and SpamCop
+    no_reply_domains: list[str] = ["spamcop.net"]
     ack_from: str = "abuse@provider.example"
     send_acks: bool = True
     reply_not_ours: bool = False
@@ -94,6 +127,9 @@ class IntakeSettings(BaseModel):
     api_submissions_per_minute: int = 60
     api_submissions_burst: int = 20
     api_trusted_proxies: list[str] = []
+    #: where the per-client buckets live: the database (shared by every serve process), Redis, or this process
+    api_rate_limit_store: Literal["database", "redis", "memory"] = "database"
+    api_rate_limit_redis_url: str = "redis://127.0.0.1:6379/0"
     parser_hints: ParserHintSettings = ParserHintSettings()
 
 
@@ -120,6 +156,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     imap: ImapSettings = ImapSettings()
     webhook: WebhookSettings = WebhookSettings()
+    audit: AuditSettings = AuditSettings()
     intake: IntakeSettings = IntakeSettings()
     auth_key: SecretStr | None = Field(
         default=None,

@@ -35,7 +35,7 @@ class Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = engine or make_engine(settings.sqlalchemy_url)
         self.sessions: sessionmaker[Session] = session_factory(self.engine)
-        audit.install_anchor(self.sessions, settings.data_dir / audit.ANCHOR_FILE)
+        self.checkpointer = audit.install_checkpointer(self.sessions, settings, self.clock)
         self.raw_store = RawStore(settings.raw_dir)
         bind_bus(self)
 
@@ -76,5 +76,6 @@ class Runtime:
         return self.pipeline.drain() if isinstance(self.bus, InProcessBus) else 0
 
     def close(self) -> None:
+        self.checkpointer.flush()  # a head put off by audit.checkpoint_interval is signed before we go
         self.bus.close()
         self.engine.dispose()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import sys
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +20,7 @@ from abusedesk.cases.engine import CaseEngine
 from abusedesk.cases.service import CaseService
 from abusedesk.cli.main import app
 from abusedesk.clock import ManualClock
+from abusedesk.evidence import checkpoints
 from abusedesk.intake.service import IntakeService
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.cases import CaseRow
@@ -150,3 +153,89 @@ def test_export_refuses_a_non_empty_directory_and_unknown_case(runtime: Runtime,
     res = CliRunner().invoke(app, [*args, "case", "export", "AD-0000000000", "--out", str(tmp_path / "full")], env=env)
     assert res.exit_code == 2
     assert "not an empty directory" in res.output
+
+
+_WITHOUT_CRYPTOGRAPHY = (
+    "import runpy, sys; sys.modules['cryptography'] = None; sys.argv[0] = 'verify_audit.py'; "
+    "runpy.run_path('verify_audit.py', run_name='__main__')"
+)
+
+
+def _verify_bundle(directory: Path, *args: str, python: str = sys.executable) -> subprocess.CompletedProcess[str]:
+    """The bundle's own verify_audit.py, run in isolation (-I: no abusedesk import, no site path tricks)."""
+    return subprocess.run(
+        [python, "-I", "verify_audit.py", *args], cwd=directory, capture_output=True, text=True, check=False
+    )
+
+
+def test_bundle_audit_entries_verify_against_the_signed_checkpoint_alone(
+    runtime: Runtime, clock: ManualClock, tmp_path: Path
+) -> None:
+    """An official checks the case's audit entries with the bundle and our public key: no database (issue 10)."""
+    checkpoints.generate_key(checkpoints.key_path(runtime.settings))
+    pinned = tmp_path / "desk-key.pem"
+    pinned.write_bytes(checkpoints.public_key_path(checkpoints.key_path(runtime.settings)).read_bytes())
+    ref = _case_with_everything(runtime, clock)
+    people = people_of(runtime)
+    CaseService(rt := runtime).note(ref, "second note, after other work", by=people["bob"])
+    out = tmp_path / "bundle"
+    export_case(rt, ref, out, exported_by=people["alice"].id)
+    runtime.engine.dispose()
+    shutil.copytree(out, tmp_path / "copy")  # nothing of the desk but the bundle and the key
+    copy = tmp_path / "copy"
+    _sha256sum_c(copy)
+    doc = json.loads((copy / "audit.json").read_text())
+    assert doc["checkpoints"]
+    assert not doc["inclusion"]["uncovered"]
+    ok = _verify_bundle(copy, "--public-key", str(pinned))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert f"OK: {len(doc['entries'])} audit entries" in ok.stdout
+    # an official without the cryptography package: the script falls back to the openssl command
+    require_program("openssl")
+    no_crypto = subprocess.run(
+        [sys.executable, "-I", "-c", _WITHOUT_CRYPTOGRAPHY, "--public-key", str(pinned)],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert no_crypto.returncode == 0, no_crypto.stdout + no_crypto.stderr
+
+    # the same steps by hand, as the README gives them: openssl checks the checkpoint's signature
+    openssl = require_program("openssl")
+    n = doc["checkpoints"][0]["n"]
+    proc = subprocess.run(
+        [
+            openssl,
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            str(pinned),
+            "-rawin",
+            "-in",
+            f"audit/checkpoint-{n}.json",
+            *("-sigfile", f"audit/checkpoint-{n}.sig"),
+        ],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    # an entry edited in the bundle, even with its hash recomputed, no longer leads to the signed head
+    entry = doc["entries"][0]
+    entry["actor"] = "nobody"
+    (copy / "audit.json").write_text(json.dumps(doc))
+    bad = _verify_bundle(copy, "--public-key", str(pinned))
+    assert bad.returncode == 1
+    assert f"entry {entry['seq']}" in bad.stdout
+
+    # a bundle whose checkpoints another key signed fails against our pinned key
+    other = tmp_path / "other"
+    checkpoints.generate_key(other / "k.pem")
+    shutil.copy(other / "k.pem.pub", out / "audit" / "public-key.pem")
+    forged = _verify_bundle(out, "--public-key", str(other / "k.pem.pub"))
+    assert forged.returncode == 1
+    assert "does not verify" in forged.stdout

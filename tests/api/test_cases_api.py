@@ -152,8 +152,10 @@ def test_triage_inventory_audit_policy(client: TestClient, runtime: Runtime, peo
     assert r.status_code == 200 and r.json()["ours"] is False
     assert client.get("/api/v1/inventory/whois?ip=banana", headers=h).status_code == 400
     assert client.get("/api/v1/audit/verify", headers=h).status_code == 403  # analysts do not audit
-    r = client.get("/api/v1/audit/verify", headers=auth(people, "audrey"))
+    r = client.get("/api/v1/audit/verify?unsigned=true", headers=auth(people, "audrey"))
     assert r.json()["intact"] is True and r.json()["entries"] > 0
+    r = client.get("/api/v1/audit/verify", headers=auth(people, "audrey"))  # this desk has no signing key
+    assert r.json()["intact"] is False and "no signed checkpoint" in r.json()["problem"]
     body = client.get("/api/v1/policy", headers=h).json()
     assert body["actions"]["suspend-service"]["asserts"] == "restricted"
 

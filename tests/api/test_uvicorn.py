@@ -13,6 +13,7 @@ import uvicorn
 from sqlalchemy import func, select
 
 from abusedesk.api.app import create_app
+from abusedesk.api.ratelimit import uvicorn_config
 from abusedesk.cli.intake import wire_all
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.intake import RawInputRow
@@ -27,7 +28,9 @@ def base_url(runtime: Runtime) -> Iterator[str]:
     runtime.settings.intake.send_acks = False
     wire_all(runtime)
     port = free_port()
-    config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn_config(
+        runtime, create_app(runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from abusedesk.runtime import Runtime
 from tests.pipeline.spine import arf_report, counts
-from tests.support.components import free_port, wait_for_port
+from tests.support.components import free_port, is_listening, missing, wait_for_port
 
 
 def test_serve_runs_api_smtp_intake_and_the_pipeline(runtime: Runtime) -> None:
@@ -68,10 +69,69 @@ def test_serve_runs_api_smtp_intake_and_the_pipeline(runtime: Runtime) -> None:
         assert (c["raw_inputs"], c["events"], c["findings"], c["cases"]) == (2, 2, 2, 1)
         assert (drop / ".done" / "report-2.eml").exists()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            out, _ = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-    assert proc.returncode == 0, out.decode(errors="replace")[-3000:]
+        out = _stop(proc)
+    assert proc.returncode == 0, out[-3000:]
+
+
+def _serve(runtime: Runtime, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    exe = Path(sys.executable).with_name("abusedesk")
+    data = ["--data-dir", str(runtime.settings.data_dir), "--database-url", runtime.settings.sqlalchemy_url]
+    return subprocess.Popen(
+        [str(exe), *data, "serve", "--port", str(port), "--tick-interval", "5"],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out.decode(errors="replace")
+
+
+@pytest.mark.parametrize("store", ["database", "redis"])
+def test_rate_limit_holds_across_two_serve_processes(runtime: Runtime, store: str) -> None:
+    """Two `serve` processes on one database: a client alternating between them gets the burst once (issue 10)."""
+    from tests.intake.samples import xarf_bytes
+
+    redis_url = "redis://127.0.0.1:6379/11"
+    if store == "redis":
+        if not is_listening(6379):
+            missing("Redis is not running on 127.0.0.1:6379")
+        import redis
+
+        redis.Redis.from_url(redis_url).delete("abusedesk:ratelimit:127.0.0.1")
+    env = {
+        "ABUSEDESK_NOTIFY_BACKEND": "null",
+        "ABUSEDESK_CONTROL_BACKEND": "null",
+        "ABUSEDESK_INTAKE__SEND_ACKS": "false",
+        "ABUSEDESK_INTAKE__API_SUBMISSIONS_BURST": "4",
+        "ABUSEDESK_INTAKE__API_SUBMISSIONS_PER_MINUTE": "1",
+        "ABUSEDESK_INTAKE__API_RATE_LIMIT_STORE": store,
+        "ABUSEDESK_INTAKE__API_RATE_LIMIT_REDIS_URL": redis_url,
+    }
+    ports = [free_port(), free_port()]
+    procs = [_serve(runtime, p, env) for p in ports]
+    outs: list[str] = []
+    try:
+        for p in ports:
+            wait_for_port("127.0.0.1", p, timeout=30)
+        codes = []
+        for i in range(10):
+            body = xarf_bytes(report_id=f"5d6f3c2a-9a4e-4f5e-8a1b-0c2d3e4f8{i:03d}")
+            r = httpx.post(
+                f"http://127.0.0.1:{ports[i % 2]}/api/v1/reports",
+                content=body,
+                headers={"Content-Type": "application/json", "X-Forwarded-For": f"203.0.113.{i + 1}"},
+                timeout=10,
+            )
+            codes.append(r.status_code)
+    finally:
+        outs = [_stop(p) for p in procs]
+    assert codes.count(202) == 4, (codes, [o[-2000:] for o in outs])
+    assert codes[4:] == [429] * 6

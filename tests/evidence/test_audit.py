@@ -8,15 +8,15 @@ import pytest
 from sqlalchemy import text, update
 
 from abusedesk.domain.errors import ConfigError
-from abusedesk.evidence import audit
+from abusedesk.evidence import audit, checkpoints
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.evidence import AuditRow
 
 
-def _fill(rt: Runtime, n: int = 5) -> list[str]:
-    """n entries, one commit each (as the services write them); returns their hashes."""
+def _fill(rt: Runtime, n: int = 5, start: int = 0) -> list[str]:
+    """n entries, one commit each (as the services write them), the i-th at T0 + i s; returns their hashes."""
     hashes = []
-    for i in range(n):
+    for i in range(start, start + n):
         with rt.sessions() as s, s.begin():
             row = audit.append(
                 s,
@@ -32,29 +32,35 @@ def _fill(rt: Runtime, n: int = 5) -> list[str]:
 
 
 def _verify(rt: Runtime) -> audit.VerifyResult:
-    anchor = audit.read_anchor(rt.settings.data_dir / audit.ANCHOR_FILE)
+    """The chain against the checkpoint log (unsigned here: no key; tests/evidence/test_audit_signed.py signs)."""
     with rt.sessions() as s:
-        return audit.verify(s, anchors=(anchor,) if anchor else ())
+        return audit.verify_settings(s, rt.settings, require_signed=False)
 
 
-def test_intact_chain_verifies_and_anchor_follows_head(runtime: Runtime) -> None:
+def _last_checkpoint(rt: Runtime) -> checkpoints.Checkpoint | None:
+    return checkpoints.read_log(checkpoints.log_path(rt.settings), audit.GENESIS).last
+
+
+def test_intact_chain_verifies_and_checkpoint_follows_head(runtime: Runtime) -> None:
     hashes = _fill(runtime)
     result = _verify(runtime)
     assert result.ok, result.problem
     assert result.entries == 5
     assert result.head_hash == hashes[-1]
     assert result.anchor_seq == 5
-    assert audit.read_anchor(runtime.settings.data_dir / audit.ANCHOR_FILE) == audit.Anchor(5, hashes[-1])
+    last = _last_checkpoint(runtime)
+    assert last is not None
+    assert (last.n, last.seq, last.hash, last.sig) == (5, 5, hashes[-1], None)  # one per commit, unsigned
 
 
-def test_rolled_back_append_does_not_move_anchor(runtime: Runtime) -> None:
+def test_rolled_back_append_does_not_move_checkpoint(runtime: Runtime) -> None:
     _fill(runtime, 2)
     with runtime.sessions() as s, s.begin():
         audit.append(s, at=runtime.clock.now(), actor="t", action="x", subject_type="case", subject_id="c")
         s.rollback()
-    anchor = audit.read_anchor(runtime.settings.data_dir / audit.ANCHOR_FILE)
-    assert anchor is not None
-    assert anchor.seq == 2
+    last = _last_checkpoint(runtime)
+    assert last is not None
+    assert last.seq == 2
     assert _verify(runtime).ok
 
 
@@ -135,13 +141,13 @@ def test_reordered_entries_are_named(runtime: Runtime) -> None:
     assert (result.ok, result.first_bad_seq) == (False, 3)
 
 
-def test_deleted_tail_is_caught_by_the_anchor(runtime: Runtime) -> None:
+def test_deleted_tail_is_caught_by_the_checkpoint(runtime: Runtime) -> None:
     _fill(runtime)
     with runtime.engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_log WHERE seq >= 4"))
     with runtime.sessions() as s:
         assert audit.verify(s).ok  # the chain alone cannot see a cut-off tail ...
-    result = _verify(runtime)  # ... the anchor does
+    result = _verify(runtime)  # ... the checkpoint does
     assert (result.ok, result.first_bad_seq) == (False, 4)
     assert "deleted from the end" in result.problem
 
@@ -159,11 +165,12 @@ def test_replaced_tail_is_caught_by_expect_head(runtime: Runtime) -> None:
     assert "replaced" in result.problem
 
 
-def test_anchor_only_moves_forward(runtime: Runtime) -> None:
-    path = runtime.settings.data_dir / "a"
-    assert audit.write_anchor(path, audit.Anchor(5, "a" * 64))
-    assert not audit.write_anchor(path, audit.Anchor(3, "b" * 64))
-    assert audit.read_anchor(path) == audit.Anchor(5, "a" * 64)
+def test_checkpoint_only_moves_forward(runtime: Runtime) -> None:
+    hashes = _fill(runtime, 3)
+    assert runtime.checkpointer.record((2, hashes[1])) is None  # behind the last checkpoint: nothing written
+    last = _last_checkpoint(runtime)
+    assert last is not None
+    assert (last.seq, last.hash) == (3, hashes[2])
 
 
 @pytest.mark.parametrize("bad", ["nonsense", "3:abc", "-1:" + "a" * 64, '{"seq": 1}'])
@@ -172,13 +179,13 @@ def test_bad_expect_head_is_a_config_error(bad: str) -> None:
         audit.Anchor.parse(bad)
 
 
-def test_append_in_rolled_back_savepoint_is_not_anchored(runtime: Runtime) -> None:
+def test_append_in_rolled_back_savepoint_is_not_checkpointed(runtime: Runtime) -> None:
     _fill(runtime, 2)
     with runtime.sessions() as s, s.begin():
         sp = s.begin_nested()
         audit.append(s, at=runtime.clock.now(), actor="t", action="x", subject_type="case", subject_id="c")
         sp.rollback()
-    assert audit.read_anchor(runtime.settings.data_dir / audit.ANCHOR_FILE) == audit.Anchor(
-        2, _verify(runtime).head_hash
-    )
+    last = _last_checkpoint(runtime)
+    assert last is not None
+    assert (last.seq, last.hash) == (2, _verify(runtime).head_hash)
     assert _verify(runtime).ok

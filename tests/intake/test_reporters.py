@@ -67,11 +67,12 @@ def test_bounce_report_is_automatic() -> None:
     msg = _msg({"From": "a@example.net"}, 'multipart/report; report-type="delivery-status"; boundary="b"')
     assert auto_generated_reason(msg, None, OWN) == "delivery status notification (bounce)"
     arf = _msg({"From": "a@example.net"}, 'multipart/report; report-type="feedback-report"; boundary="b"')
-    assert auto_generated_reason(arf, None, OWN) is None
+    assert "feedback-loop report" in str(auto_generated_reason(arf, None, OWN))  # a machine; no reply (issue 10)
 
 
 def test_ack_is_sent_with_reference_and_rfc3834_headers(runtime: Runtime, mail_sink: Sink) -> None:
     point_smtp_at(runtime, mail_sink)
+    runtime.settings.intake.known_reporters = ["@example.net"]  # a verified sender: the reply may quote it
     door = wire_all(runtime)
     receipt = door.receive(complaint(), channel="smtp", mail_from="reporter@example.net")
     assert receipt.ack is not None
@@ -84,6 +85,81 @@ def test_ack_is_sent_with_reference_and_rfc3834_headers(runtime: Runtime, mail_s
     assert ack["In-Reply-To"] == "<c1@example.net>"
     assert ack["From"] == runtime.settings.intake.ack_from
     assert receipt.reference in ack.get_payload()
+    assert "Spam from 192.0.2.20" in ack["Subject"]
+
+
+SPAM = "CHEAP PILLS at pills.example.com"
+
+
+def _spoofed(n: int = 1, sender: str = "victim@example.org", headers: dict[str, str] | None = None) -> bytes:
+    return complaint(sender=sender, message_id=f"<s{n}@example.org>", subject=SPAM, body=f"{SPAM}\n", headers=headers)
+
+
+def test_an_unverified_sender_gets_a_plain_receipt_quoting_nothing(runtime: Runtime, mail_sink: Sink) -> None:
+    """The issue's attack: From a victim, a spam subject. The victim gets our reference and nothing of the text."""
+    point_smtp_at(runtime, mail_sink)
+    door = wire_all(runtime)
+    receipt = door.receive(_spoofed(), channel="smtp", mail_from="victim@example.org")
+    assert receipt.ack is not None and receipt.ack.sent
+    assert "plain receipt" in receipt.ack.reason
+    (ack,) = mail_sink.wait(1)
+    assert ack["Subject"] == f"[{receipt.reference}] Report received"
+    raw = ack.as_string()
+    assert "PILLS" not in raw and "pills.example.com" not in raw
+    assert ack["In-Reply-To"] is None and ack["References"] is None
+
+
+@pytest.mark.parametrize(
+    ("results", "quoted"),
+    [
+        ("mx.provider.example; dkim=pass header.d=example.org header.s=s1", True),
+        ("mx.provider.example; dkim=pass (good) header.i=@mail.example.org", True),
+        ("mx.provider.example; spf=pass smtp.mailfrom=bounces.example.org", True),
+        ("mx.provider.example; dmarc=pass header.from=example.org", True),
+        ("mx.provider.example; dkim=pass header.d=attacker.example", False),  # signed, but not by the From domain
+        ("mx.provider.example; dkim=fail header.d=example.org", False),
+        ("mx.provider.example; spf=pass smtp.mailfrom=org", False),  # a bare TLD aligns with nothing
+        ("mx.attacker.example; dkim=pass header.d=example.org", False),  # not our MTA: the sender wrote it
+    ],
+)
+def test_only_our_mtas_aligned_authentication_results_verify(
+    runtime: Runtime, mail_sink: Sink, results: str, quoted: bool
+) -> None:
+    point_smtp_at(runtime, mail_sink)
+    runtime.settings.intake.authserv_ids = ["mx.provider.example"]
+    door = wire_all(runtime)
+    door.receive(_spoofed(headers={"Authentication-Results": results}), channel="smtp", mail_from="victim@example.org")
+    (ack,) = mail_sink.wait(1)
+    assert (SPAM in ack["Subject"]) is quoted
+
+
+def test_no_reply_to_spamcop_or_feedback_loops(runtime: Runtime, mail_sink: Sink) -> None:
+    point_smtp_at(runtime, mail_sink)
+    door = wire_all(runtime)
+    spamcop = door.receive(
+        _spoofed(1, sender="spamcop@devnull.spamcop.net"), channel="smtp", mail_from="1234@reports.spamcop.net"
+    )
+    assert spamcop.ack is not None and not spamcop.ack.sent
+    assert "no-reply domain" in spamcop.ack.reason
+    msg = email.message_from_bytes(_spoofed(2, sender="fbl@isp.example"))
+    msg.replace_header("Content-Type", 'multipart/report; report-type="feedback-report"; boundary="b"')
+    fbl = door.receive(msg.as_bytes(), channel="smtp", mail_from="fbl@isp.example")
+    assert fbl.ack is not None and not fbl.ack.sent
+    assert "feedback-loop" in fbl.ack.reason
+    assert mail_sink.wait(0) == []
+
+
+def test_replies_to_one_domain_are_limited_whatever_the_local_part(runtime: Runtime, mail_sink: Sink) -> None:
+    point_smtp_at(runtime, mail_sink)
+    runtime.settings.intake.ack_per_domain_per_hour = 3
+    door = wire_all(runtime)
+    outcomes = [
+        door.receive(_spoofed(i, sender=f"user{i}@example.org"), channel="smtp", mail_from=f"user{i}@example.org").ack
+        for i in range(5)
+    ]
+    assert [o.sent for o in outcomes if o] == [True, True, True, False, False]
+    assert "addresses at example.org" in outcomes[-1].reason  # type: ignore[union-attr]
+    assert len(mail_sink.wait(3)) == 3
 
 
 def test_no_ack_to_automatic_senders(runtime: Runtime, mail_sink: Sink) -> None:
@@ -221,6 +297,7 @@ def test_not_ours_reply_is_templated_and_sent_once(runtime: Runtime, mail_sink: 
     point_smtp_at(runtime, mail_sink)
     runtime.settings.intake.send_acks = False
     runtime.settings.intake.reply_not_ours = True
+    runtime.settings.intake.known_reporters = ["cert@example.net"]
     door = wire_all(runtime)
     receipt = door.receive(xarf_bytes(), channel="http", reporter="cert@example.net", report_ref="xarf:a")
     runtime.drain()
@@ -237,6 +314,19 @@ def test_not_ours_reply_is_templated_and_sent_once(runtime: Runtime, mail_sink: 
     assert not again.sent
     assert again.reason == "already replied"
     assert len(mail_sink.messages) == 1
+
+
+def test_not_ours_reply_to_an_unverified_sender_lists_nothing(runtime: Runtime, mail_sink: Sink) -> None:
+    point_smtp_at(runtime, mail_sink)
+    runtime.settings.intake.send_acks = False
+    runtime.settings.intake.reply_not_ours = True
+    door = wire_all(runtime)
+    door.receive(xarf_bytes(), channel="http", reporter="cert@example.net", report_ref="xarf:a")
+    runtime.drain()
+    (reply,) = mail_sink.wait(1)
+    body = reply.get_payload(decode=True).decode()
+    assert "192.0.2.10" not in body
+    assert "1 of the addresses it names is not ours" in body
 
 
 def test_not_ours_reply_never_for_file_imports(runtime: Runtime, mail_sink: Sink) -> None:

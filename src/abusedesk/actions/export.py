@@ -18,6 +18,7 @@ Raw inputs and evidence are content-addressed, so their file names are their SHA
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shutil
@@ -36,7 +37,7 @@ from abusedesk.actions.base import ActionRequest, ActionResult, Adapter
 from abusedesk.domain.actions import AdapterFamily, kinds_of
 from abusedesk.domain.errors import ConfigError, NotFound
 from abusedesk.domain.timeutil import iso
-from abusedesk.evidence import audit
+from abusedesk.evidence import audit, checkpoints, verify_bundle
 from abusedesk.evidence.blobs import EvidenceStore, evidence_for_case
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.cases import (
@@ -63,8 +64,11 @@ for disclosure to officials, regulators or other appropriate third parties as se
 Contents
   case.json         the case: customer, service, clause, state, dates, and its {findings} finding(s)
   timeline.json     what happened and who did it: state changes, actions, notices sent, analyst notes
-  audit.json        the matching entries of our append-only, hash-chained audit log, and the chain head
-                    at export time ({head})
+  audit.json        the matching entries of our append-only, hash-chained audit log, the chain head at
+                    export time ({head}), and the inclusion path of each entry to a signed checkpoint
+  audit/            the signed checkpoints (checkpoint-N.json, the signature checkpoint-N.sig) and our
+                    Ed25519 public key (public-key.pem)
+  verify_audit.py   checks the audit entries against the signed checkpoints, without our database
   policy/           the policy text in force when the case opened ({version}), and each cited clause
   raw/              {raw} raw input(s) as received (complaints, feed files), named by their SHA-256
   evidence/         {evidence} evidence file(s) (e.g. each notice exactly as sent), named by their SHA-256
@@ -77,6 +81,20 @@ How to check it
 
   Every line must say OK. Files under raw/ and evidence/ are also named by their own SHA-256, so
   `sha256sum raw/* evidence/*` shows each name next to its matching hash.
+
+  That the audit entries were in our log as they are here, before this export, is shown by our signature:
+
+      python3 verify_audit.py --public-key OUR-KEY.pem
+
+  with the public key you received from us separately (the copy in audit/ travels with the bundle, so it
+  proves less). It needs the Python package cryptography or the openssl command. By hand, for checkpoint N:
+
+      openssl pkeyutl -verify -pubin -inkey OUR-KEY.pem -rawin -in audit/checkpoint-N.json \
+          -sigfile audit/checkpoint-N.sig
+
+  and then each entry's hash is SHA-256(prev_hash + SHA-256(canonical JSON of [seq, at, actor, action,
+  subject_type, subject_id, payload])) as hex text, carried forward with the leaf digests in audit.json
+  ("inclusion") to the "hash" of checkpoint N.
 """
 
 
@@ -146,6 +164,7 @@ def export_case(rt: Runtime, case: str, out: Path, *, exported_by: str = "svc:ac
             for r in s.scalars(select(AuditRow).where(AuditRow.subject_id.in_(sorted(subjects))).order_by(AuditRow.seq))
         ]
         head = s.execute(select(AuditRow.seq, AuditRow.hash).order_by(AuditRow.seq.desc()).limit(1)).first()
+        signed = _signed_inclusion(rt, s, [int(e["seq"]) for e in entries])
         pv = s.get(PolicyVersionRow, c.policy_version)
 
         case_doc = _row(c) | {
@@ -234,7 +253,8 @@ def export_case(rt: Runtime, case: str, out: Path, *, exported_by: str = "svc:ac
     head_text = f"{head[0]}:{head[1]}" if head else f"0:{audit.GENESIS}"
     files["case.json"] = _json(case_doc)
     files["timeline.json"] = _json(timeline)
-    files["audit.json"] = _json({"head_at_export": head_text, "entries": entries})
+    files.update(signed.pop("files"))
+    files["audit.json"] = _json({"head_at_export": head_text, "entries": entries, **signed})
     provider = rt.settings.notify_from.rpartition("@")[2] or "the provider"
     files["README.txt"] = _README.format(
         ref=c.ref,
@@ -263,6 +283,38 @@ def export_case(rt: Runtime, case: str, out: Path, *, exported_by: str = "svc:ac
             payload={"ref": c.ref, "to": str(out), "files": len(files), "sha256sums": _sha(files["SHA256SUMS"])},
         )
     return ExportResult(out, c.ref, len(files), _sha(files["SHA256SUMS"]))
+
+
+def _signed_inclusion(rt: Runtime, s: Session, seqs: list[int]) -> dict[str, Any]:
+    """The checkpoints, leaf digests, public key and verifier that show ``seqs`` are in a signed head.
+
+    The head is checkpointed first, so the case's newest entries are covered too; ``uncovered`` lists entries no
+    signed checkpoint covers (a desk without a key: ``abusedesk audit keygen``).
+    """
+    rt.checkpointer.record_head()
+    log_ = checkpoints.read_log(checkpoints.log_path(rt.settings), audit.GENESIS)
+    signed = tuple(c for c in log_.checkpoints if c.sig is not None)
+    links = audit.inclusion_links(s, seqs, signed)
+    files: dict[str, bytes] = {}
+    used = []
+    for cp in signed:
+        if cp.n in links["checkpoints"]:
+            name = f"audit/checkpoint-{cp.n}.json"
+            files[name] = cp.body
+            assert cp.sig is not None
+            files[f"audit/checkpoint-{cp.n}.sig"] = cp.sig  # raw, for `openssl pkeyutl -verify -rawin`
+            used.append({"n": cp.n, "seq": cp.seq, "body_file": name, "sig": base64.b64encode(cp.sig).decode()})
+    key_file = checkpoints.public_key_path(checkpoints.key_path(rt.settings))
+    if rt.settings.audit.public_key is not None:
+        key_file = rt.settings.audit.public_key
+    if used:
+        files["audit/public-key.pem"] = checkpoints.public_pem(checkpoints.load_public_key(key_file))
+    files["verify_audit.py"] = (Path(verify_bundle.__file__)).read_bytes()
+    return {
+        "files": files,
+        "checkpoints": used,
+        "inclusion": {"leaves": links["leaves"], "uncovered": links["uncovered"]},
+    }
 
 
 def _sha(data: bytes) -> str:

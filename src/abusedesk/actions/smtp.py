@@ -1,4 +1,11 @@
-"""Sending a composed notice: SMTP (``notify_backend = "smtp"``), or the console and null twins.
+"""Sending mail: :class:`SmtpTransport`, the one SMTP client of abusedesk (notices and reporter replies), and the
+notice adapters: SMTP (``notify_backend = "smtp"``), or the console and null twins.
+
+Transport security (issue 10): with ``smtp.starttls`` the session is upgraded before anything else, with a
+certificate verified against the system's CAs or ``smtp.cafile`` and the host name checked
+(``ssl.create_default_context``); a server that does not offer STARTTLS, or whose certificate does not verify,
+gets no message and no credentials. A password is never sent over a session that STARTTLS did not protect:
+``smtp.username`` without ``smtp.starttls`` is refused when the settings are read and again here.
 
 The notice dispatcher (``actions/runner.py``) composes the message, fixes its Message-ID and records the notice as
 ``sending`` before it calls ``apply``; the adapter only delivers bytes. ``request.payload`` carries ``to``,
@@ -19,10 +26,68 @@ from pydantic import BaseModel, ConfigDict
 
 from abusedesk.actions.base import ActionRequest, ActionResult, Adapter
 from abusedesk.config import SmtpSettings
+from abusedesk.domain.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 NOTICE_ACTION_KINDS = ("notify", "request-to-cease", "renotify")
+
+
+class SmtpTransport:
+    """Delivers RFC 5322 bytes through one SMTP relay: STARTTLS verified, then AUTH, then the message."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        starttls: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 10.0,
+        cafile: str | None = None,
+    ) -> None:
+        self.host, self.port, self.starttls, self.timeout, self.cafile = host, port, starttls, timeout, cafile
+        self.username, self.password = username, password
+
+    @classmethod
+    def from_settings(cls, smtp: SmtpSettings) -> SmtpTransport:
+        return cls(
+            smtp.host,
+            smtp.port,
+            starttls=smtp.starttls,
+            username=smtp.username,
+            password=smtp.password.get_secret_value() if smtp.password is not None else None,
+            timeout=smtp.timeout,
+            cafile=str(smtp.cafile) if smtp.cafile is not None else None,
+        )
+
+    @property
+    def where(self) -> str:
+        return f"SMTP server {self.host}:{self.port}"
+
+    def tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.cafile)  # CERT_REQUIRED and the host name checked
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+    def send(self, sender: str, recipients: list[str], message: bytes) -> dict[str, tuple[int, bytes]]:
+        """Send ``message``; returns the refused recipients. Raises smtplib's errors, OSError, or ConfigError."""
+        if self.username and not self.starttls:
+            raise ConfigError(
+                f"smtp.username is set but smtp.starttls is off: abusedesk does not send a password to {self.where} "
+                "over a connection that is not encrypted and verified; set smtp.starttls = true"
+            )
+        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            smtp.ehlo()
+            if self.starttls:
+                # raises SMTPNotSupportedError when not offered, ssl.SSLCertVerificationError on a wrong certificate:
+                # either way nothing below runs, so no credentials and no message go out
+                smtp.starttls(context=self.tls_context())
+                smtp.ehlo()
+            if self.username:
+                smtp.login(self.username, self.password or "")
+            return smtp.sendmail(sender, recipients, message)
 
 
 class EmailNotifyAction(Adapter):
@@ -72,15 +137,19 @@ class EmailNotifyAction(Adapter):
                 external_ref=message_id,
                 response={"dry_run": True},
             )
+        transport = SmtpTransport(
+            p.host,
+            p.port,
+            starttls=p.starttls,
+            username=p.username,
+            password=p.password,
+            timeout=p.timeout,
+            cafile=p.cafile,
+        )
         try:
-            with smtplib.SMTP(p.host, p.port, timeout=p.timeout) as smtp:
-                smtp.ehlo()
-                if p.starttls:
-                    smtp.starttls(context=ssl.create_default_context(cafile=p.cafile))
-                    smtp.ehlo()
-                if p.username:
-                    smtp.login(p.username, p.password or "")
-                refused = smtp.sendmail(sender, [to], message)
+            refused = transport.send(sender, [to], message)
+        except ConfigError as exc:
+            return ActionResult(False, exc.message, retryable=False)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             return _refused(f"{where} refused recipient {to}: {code} {text!r}", code)

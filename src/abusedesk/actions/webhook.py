@@ -5,8 +5,9 @@ Each action is one ``POST`` of a JSON body to ``settings.webhook.url`` with
 - ``Idempotency-Key``: the action's idempotency key, the same on every attempt and every retry, so the control
   plane carries the action out at most once however often we ask;
 - ``X-Abusedesk-Signature: t=<unix time>,v1=<hex>``: HMAC-SHA256 with ``settings.webhook.secret`` over
-  ``"<t>." + body`` (the scheme Stripe uses). The receiver recomputes it and refuses a ``t`` older than its
-  tolerance (:func:`verify_signature` is the reference implementation).
+  ``"<t>." + body`` (the scheme Stripe uses), one ``v1`` per secret while ``webhook.rotating_secrets`` is set.
+  The receiver recomputes it and refuses a ``t`` older than its tolerance (:func:`verify_signature` is the
+  reference implementation, and docs/reference/webhook-receiver.md the recipe built on it).
 
 Responses: 2xx is success. 5xx, 408, 409 (the control plane is still working on this key), 429, timeouts and
 connection errors are retried here with exponential backoff up to ``max_attempts``; if all fail the result is
@@ -20,7 +21,7 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import httpx
@@ -39,23 +40,51 @@ CONTROL_KINDS = kinds_of(AdapterFamily.CONTROL)
 _RETRY_STATUS = frozenset({408, 409, 425, 429})
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The signature header value for ``body`` sent at ``timestamp``."""
-    mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
+def sign(secrets: str | Sequence[str], timestamp: int, body: bytes) -> str:
+    """The signature header value for ``body`` sent at ``timestamp``: one ``v1`` per secret (a rotation)."""
+    keys = [secrets] if isinstance(secrets, str) else list(secrets)
+    macs = [hmac.new(k.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest() for k in keys]
+    return ",".join([f"t={timestamp}", *(f"v1={mac}" for mac in macs)])
 
 
-def verify_signature(secret: str, header: str, body: bytes, *, now: float | None = None, tolerance: int = 300) -> bool:
-    """What a receiver does: parse ``t=..,v1=..``, recompute, compare in constant time, refuse stale ``t``."""
-    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    try:
-        timestamp = int(parts["t"])
-    except (KeyError, ValueError):
+# --8<-- [start:verify]
+def verify_signature(
+    secrets: str | Sequence[str], header: object, body: object, *, now: float | None = None, tolerance: int = 300
+) -> bool:
+    """True when ``header`` (``t=<unix time>,v1=<hex>[,v1=<hex>...]``) signs ``body`` with one of ``secrets``.
+
+    Any ``v1`` may match any secret, so both ends can rotate: the sender signs with the old and the new secret
+    for a while, the receiver accepts either. Compares in constant time, refuses a ``t`` more than ``tolerance``
+    seconds off, and returns False (never raises) for any header or body, however malformed. An empty secret is a
+    configuration error: ValueError, since anyone could sign with it.
+    """
+    keys = [secrets] if isinstance(secrets, str) else list(secrets)
+    if not keys or not all(isinstance(k, str) and k for k in keys):
+        raise ValueError("webhook secret is empty: refusing to verify (anyone could sign with an empty secret)")
+    if not isinstance(header, str) or not isinstance(body, bytes | bytearray) or len(header) > 4096:
+        return False
+    timestamp: int | None = None
+    candidates: list[bytes] = []
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "t" and value.isascii() and value.isdigit() and len(value) <= 12:
+            timestamp = int(value)
+        elif name == "v1":
+            candidates.append(value.encode("utf-8", "replace"))
+    if timestamp is None or not candidates or len(candidates) > 8:
         return False
     if abs((time.time() if now is None else now) - timestamp) > tolerance:
         return False
-    expected = sign(secret, timestamp, body).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, parts.get("v1", ""))
+    signed = str(timestamp).encode() + b"." + bytes(body)
+    matched = False
+    for key in keys:
+        expected = hmac.new(key.encode(), signed, hashlib.sha256).hexdigest().encode()
+        for candidate in candidates:
+            matched |= hmac.compare_digest(expected, candidate)  # no early exit: constant time over all pairs
+    return matched
+
+
+# --8<-- [end:verify]
 
 
 def action_body(request: ActionRequest) -> bytes:
@@ -92,6 +121,8 @@ class ControlPlaneWebhookAction(Adapter):
         model_config = ConfigDict(extra="forbid")
         url: str | None = None
         secret: str = ""
+        #: further secrets to sign with while the receiver moves to a new one (webhook.rotating_secrets)
+        rotating_secrets: list[str] = []
         timeout: float = 10.0
         max_attempts: int = 5
         backoff_base: float = 0.5
@@ -105,7 +136,13 @@ class ControlPlaneWebhookAction(Adapter):
 
     @classmethod
     def from_settings(cls, webhook: WebhookSettings) -> ControlPlaneWebhookAction:
-        return cls(cls.Params(**webhook.model_dump(exclude={"secret"}), secret=webhook.secret.get_secret_value()))
+        return cls(
+            cls.Params(
+                **webhook.model_dump(exclude={"secret", "rotating_secrets"}),
+                secret=webhook.secret.get_secret_value(),
+                rotating_secrets=[s.get_secret_value() for s in webhook.rotating_secrets],
+            )
+        )
 
     def apply(self, request: ActionRequest, *, dry_run: bool = False) -> ActionResult:
         p = self.params
@@ -136,7 +173,7 @@ class ControlPlaneWebhookAction(Adapter):
             headers = {
                 "Content-Type": "application/json",
                 "Idempotency-Key": request.idempotency_key,
-                SIGNATURE_HEADER: sign(p.secret, int(time.time()), body),
+                SIGNATURE_HEADER: sign([p.secret, *p.rotating_secrets], int(time.time()), body),
                 "User-Agent": "abusedesk-control/1",
             }
             retry_after: float | None = None

@@ -74,22 +74,15 @@ def inventory_whois(rt: RT, by: Caller, ip: str, at: datetime | None = None) -> 
 
 
 @router.get("/audit/verify", tags=["audit"])
-def audit_verify(rt: RT, by: Caller) -> dict[str, Any]:
-    """Walk the audit chain (and its anchor) and name the first bad entry."""
+def audit_verify(rt: RT, by: Caller, unsigned: bool = False) -> dict[str, Any]:
+    """Walk the audit chain and its signed checkpoints (as ``abusedesk audit verify``) and name the first bad entry
+    or checkpoint; ``unsigned=true`` accepts a log without a signed checkpoint (a desk with no key yet)."""
     by.require(Can.AUDIT_READ)
     from abusedesk.evidence import audit
 
-    anchor = audit.read_anchor(rt.settings.data_dir / audit.ANCHOR_FILE)
     with rt.sessions() as s:
-        result = audit.verify(s, anchors=(anchor,) if anchor else ())
-    return {
-        "ok": True,
-        "intact": result.ok,
-        "entries": result.entries,
-        "first_bad_seq": result.first_bad_seq,
-        "problem": result.problem,
-        "head": result.head,
-    }
+        result = audit.verify_settings(s, rt.settings, require_signed=not unsigned)
+    return {**result.to_dict(), "ok": True, "intact": result.ok}
 
 
 @router.get("/policy", tags=["policy"])

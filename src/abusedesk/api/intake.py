@@ -90,7 +90,8 @@ async def submit_report(request: Request, background: BackgroundTasks) -> JSONRe
     rt = _rt(request)
     peer = request.client.host if request.client else None
     limiter = _limiter(request)
-    limiter.check(limiter.client(peer, request.headers.get("x-forwarded-for")))
+    # the peer as uvicorn hands it over: proxy headers are believed only from intake.api_trusted_proxies
+    await run_in_threadpool(limiter.check, limiter.client(peer))
     body = await read_limited(request, rt.settings.intake.max_input_bytes)
     submission = await run_in_threadpool(
         _intake(request).submit, body, request.headers.get("content-type", ""), peer=peer

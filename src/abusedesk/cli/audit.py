@@ -1,15 +1,85 @@
-"""`abusedesk audit ...`."""
+"""`abusedesk audit keygen|public-key|checkpoint|verify`."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from abusedesk.cli import context
-from abusedesk.evidence import audit
+from abusedesk.domain.timeutil import iso
+from abusedesk.evidence import audit, checkpoints
+from abusedesk.runtime import Runtime
 
 app = typer.Typer(help="audit commands", no_args_is_help=True)
+
+
+@app.command()
+def keygen(
+    force: Annotated[bool, typer.Option(help="Replace an existing key (a key rotation; keep the old .pub).")] = False,
+) -> None:
+    """Create the Ed25519 key that signs the audit checkpoints (setting audit.signing_key) and sign the head.
+
+    The chain is walked from its first entry before the first signed checkpoint is written: a broken chain is not
+    signed over. Prints the public key; keep a copy away from this machine to check checkpoints against.
+    """
+    with context.errors_to_exit(), context.runtime(create=True) as rt:
+        path = checkpoints.key_path(rt.settings)
+        with rt.sessions() as session:
+            result = audit.verify(
+                session, checkpoint_log=checkpoints.read_log(checkpoints.log_path(rt.settings), audit.GENESIS)
+            )
+        if not result.ok:
+            typer.echo(f"audit log BROKEN at entry {result.first_bad_seq}: {result.problem}; no key made", err=True)
+            raise typer.Exit(1)
+        public = checkpoints.generate_key(path, force=force)
+        cp = rt.checkpointer.record((result.entries, result.head_hash)) if result.entries else None
+        if cp is None:
+            cp = _genesis_checkpoint(rt, result)
+        typer.echo(f"audit signing key {path} (key id {checkpoints.key_id(public)}), public key beside it (.pub)")
+        if cp is not None:
+            typer.echo(f"signed checkpoint {cp.n}: entry {cp.seq} in {checkpoints.log_path(rt.settings)}")
+        typer.echo(checkpoints.public_pem(public).decode().rstrip())
+
+
+def _genesis_checkpoint(rt: Runtime, result: audit.VerifyResult) -> checkpoints.Checkpoint | None:
+    """The first checkpoint of an empty log (or one already checkpointed at its head): signs the current head."""
+    path = checkpoints.log_path(rt.settings)
+    with checkpoints.locked(path):
+        log_ = checkpoints.read_log(path, audit.GENESIS)
+        last = log_.last
+        if last is not None and last.sig is not None and last.seq == result.entries:
+            key = checkpoints.load_private_key(checkpoints.key_path(rt.settings))
+            if key is not None and last.key_id == checkpoints.key_id(key.public_key()):
+                return None
+        key = checkpoints.load_private_key(checkpoints.key_path(rt.settings))
+        cp = checkpoints.make_checkpoint(
+            last, result.entries, result.head_hash, iso(rt.clock.now()), key, audit.GENESIS
+        )
+        checkpoints.append_line(path, cp)
+        return cp
+
+
+@app.command("public-key")
+def public_key() -> None:
+    """Print the public key of the audit signing key (PEM), for officials and for `audit verify --public-key`."""
+    with context.errors_to_exit(), context.runtime() as rt:
+        path = checkpoints.key_path(rt.settings)
+        pub = checkpoints.public_key_path(path)
+        key = checkpoints.load_public_key(pub if pub.exists() else path)
+        typer.echo(checkpoints.public_pem(key).decode().rstrip())
+
+
+@app.command()
+def checkpoint() -> None:
+    """Sign the chain's current head now (normally done after every commit that appends)."""
+    with context.errors_to_exit(), context.runtime() as rt:
+        cp = rt.checkpointer.record_head()
+        if cp is None:
+            typer.echo("no new checkpoint: the head is already checkpointed, or the chain does not extend the last one")
+        else:
+            typer.echo(f"checkpoint {cp.n}: entry {cp.seq} {'signed' if cp.sig else 'UNSIGNED (no key)'}")
 
 
 @app.command()
@@ -21,30 +91,39 @@ def verify(
             help="SEQ:HASH of an entry kept elsewhere (as printed by an earlier verify) that must still be there."
         ),
     ] = None,
-    no_anchor: Annotated[
-        bool, typer.Option("--no-anchor", help="Do not check <data_dir>/audit-anchor (e.g. on a restored copy).")
+    public_key: Annotated[
+        list[Path] | None,
+        typer.Option("--public-key", help="A trusted public key (PEM); repeat for keys of earlier rotations."),
+    ] = None,
+    unsigned: Annotated[
+        bool, typer.Option("--unsigned", help="Accept a log without signed checkpoints (a desk with no key yet).")
     ] = False,
 ) -> None:
-    """Walk the hash chain; exit 1 naming the first altered, inserted or deleted entry."""
+    """Walk the hash chain and the signed checkpoints; exit 1 naming the first bad entry or checkpoint."""
     with context.errors_to_exit(), context.runtime() as rt:
-        anchors: list[audit.Anchor] = []
-        anchor_path = rt.settings.data_dir / audit.ANCHOR_FILE
-        if not no_anchor:
-            found = audit.read_anchor(anchor_path)
-            if found is not None:
-                anchors.append(found)
-        if expect_head:
-            anchors.append(audit.Anchor.parse(expect_head))
+        anchors = (audit.Anchor.parse(expect_head),) if expect_head else ()
         with rt.sessions() as session:
-            result = audit.verify(session, anchors=tuple(anchors))
+            result = audit.verify_settings(
+                session,
+                rt.settings,
+                anchors=anchors,
+                public_keys=tuple(public_key or ()),
+                require_signed=not unsigned,
+            )
         data = result.to_dict()
-        data["anchor_file"] = str(anchor_path) if anchors and not no_anchor else None
+        data["checkpoint_log"] = str(checkpoints.log_path(rt.settings))
         if as_json:
             context.emit(data, True)
         elif result.ok:
-            checked = f", anchored entry {result.anchor_seq} matches" if result.anchor_seq else ""
-            typer.echo(f"audit log intact: {result.entries} entries{checked}; head {result.head}")
+            checked = (
+                f", signed checkpoint at entry {result.signed_seq} matches (key {', '.join(result.key_ids)})"
+                if result.signed_seq is not None
+                else (f", checkpointed entry {result.anchor_seq} matches" if result.anchor_seq else "")
+            )
+            tail = f"; {result.unsigned_tail} entries after it not signed yet" if result.signed_seq is not None else ""
+            typer.echo(f"audit log intact: {result.entries} entries{checked}{tail}; head {result.head}")
         else:
-            typer.echo(f"audit log BROKEN at entry {result.first_bad_seq}: {result.problem}")
+            where = f"at entry {result.first_bad_seq}" if result.first_bad_seq is not None else "NOT VERIFIED"
+            typer.echo(f"audit log BROKEN {where}: {result.problem}")
         if not result.ok:
             raise typer.Exit(1)

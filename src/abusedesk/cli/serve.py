@@ -75,7 +75,7 @@ def serve(
             folder_thread.start()
             typer.echo(f"watching drop folder {drop_folder}")
         try:
-            server = _server(app, host or rt.settings.api_host, port or rt.settings.api_port)
+            server = _server(rt, app, host or rt.settings.api_host, port or rt.settings.api_port)
             server.run()
         finally:
             stop.set()
@@ -93,7 +93,7 @@ def _api_app(rt: Any) -> Any:
     return create_app(rt)
 
 
-def _server(app: Any, host: str, port: int) -> Any:
+def _server(rt: Any, app: Any, host: str, port: int) -> Any:
     """A uvicorn server that stops on SIGTERM/SIGINT and returns, so the listener and the loop are shut down.
 
     (uvicorn's own handler re-raises the signal after shutting down, which would end the process before the
@@ -123,4 +123,7 @@ def _server(app: Any, host: str, port: int) -> Any:
                 self.force_exit = True
             self.should_exit = True
 
-    return Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+    from abusedesk.api.ratelimit import uvicorn_config
+
+    # proxy headers from intake.api_trusted_proxies only: uvicorn's default would trust 127.0.0.1 (issue 10)
+    return Server(uvicorn_config(rt, app, host=host, port=port, log_level="info"))

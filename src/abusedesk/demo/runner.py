@@ -148,6 +148,11 @@ def run_demo(data_dir: Path, *, fresh: bool = True, echo: Echo = print) -> dict[
             ),
         )
         clock = ManualClock(DEMO_START)
+        from abusedesk.evidence import checkpoints
+
+        key = checkpoints.key_path(settings)
+        if not key.exists():  # as `abusedesk audit keygen` does: every checkpoint of the demo is signed
+            checkpoints.generate_key(key)
         rt = Runtime.open(settings, clock=clock)
         try:
             return _Demo(rt, clock, echo, sink, plane).run()
@@ -172,10 +177,13 @@ class _Demo:
         import uvicorn
 
         from abusedesk.api.app import create_app
+        from abusedesk.api.ratelimit import uvicorn_config
 
         port = _free_port()
         server = uvicorn.Server(
-            uvicorn.Config(create_app(self.rt), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+            uvicorn_config(
+                self.rt, create_app(self.rt), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+            )
         )
         thread = threading.Thread(target=server.run, name="demo-api", daemon=True)
         thread.start()
@@ -511,16 +519,18 @@ class _Demo:
 
         self.heading("7. Proof: the audit chain, and an evidence bundle for officials")
         with self.rt.sessions() as s:
-            result = audit.verify(s)
+            result = audit.verify_settings(s, self.rt.settings)
         self.echo(
             f"  audit log: {result.entries} entries, chain {'intact' if result.ok else 'BROKEN: ' + result.problem}"
+            + (f", signed up to entry {result.signed_seq}" if result.signed_seq else "")
         )
         self.summary["audit_ok"] = result.ok
         ref = self.summary.get("escalated_case") or self.summary.get("approved_case")
         if ref:
             out = self.rt.settings.data_dir / "bundles" / f"{ref}"
             export_case(self.rt, str(ref), out, exported_by=self.who["alice"].id)
-            self.echo(f"  evidence bundle for {ref}: {out} (check with: cd {out} && sha256sum -c SHA256SUMS)")
+            self.echo(f"  evidence bundle for {ref}: {out} (check with: cd {out} && sha256sum -c SHA256SUMS")
+            self.echo("    && python3 verify_audit.py: its audit entries against our signed checkpoints)")
             self.summary["bundle"] = str(out)
         summary = CaseService(self.rt).summary(self.who["alice"])
         self.summary["cases"] = summary

@@ -25,7 +25,6 @@ from abusedesk.intake.reporters import (
     REPLY_CHANNELS,
     ReplyOutcome,
     ReporterDesk,
-    auto_generated_reason,
     normalise_address,
     reference_of,
 )
@@ -179,9 +178,12 @@ class MailDoor:
                 meta.setdefault("subject", subject[:300])
             report_ref = report_ref or mail_report_ref(reporter, message_id)
         reporter = reporter or normalise_address(mail_from)
-        auto = auto_generated_reason(headers, mail_from, self.desk.own_addresses)
+        auto = self.desk.automatic_reason(headers, mail_from)
         if auto:
             meta["auto_generated"] = auto
+        verified = self.desk.verified_by_headers(headers)
+        if verified:  # kept with the input: a later reply (not ours) may quote the sender only when set
+            meta.setdefault("sender_verified", verified)
         want_ack = bool((self.ack if ack is None else ack) and channel in REPLY_CHANNELS and reporter)
         ack_to = self.desk.ack_address(reporter, headers, mail_from) if want_ack else None
         request = AcceptRequest(data, channel, meta, report_ref, reporter, canonical, refuse_ref_reuse, path, ack_to)
@@ -199,6 +201,7 @@ class MailDoor:
                 mail_from=prepared.mail_from,
                 duplicate=accepted.duplicate,
                 reserved=accepted.ack,  # counted when the report was stored (a duplicate counts it now)
+                verified=request.meta.get("sender_verified"),
             )
             receipt = Receipt(accepted, receipt.reference, outcome)
         return receipt

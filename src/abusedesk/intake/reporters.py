@@ -4,7 +4,14 @@ An acknowledgement carries the report's reference (``reference_of``: the first 1
 is sent only after ``IntakeService.accept`` returned. It is never sent to an automatic sender: a message with
 ``Auto-Submitted`` other than ``no``, ``Precedence: bulk|junk|list``, a ``List-Id``, an empty or MAILER-DAEMON
 return path, a delivery-status report, or one from our own addresses gets no reply, so two robots cannot mail
-each other for ever. Replies to one address are limited to ``intake.ack_per_reporter_per_hour``.
+each other for ever; nor to a feedback-loop report (ARF) or a sender in ``intake.no_reply_domains`` (SpamCop).
+Replies to one address are limited to ``intake.ack_per_reporter_per_hour``, to one domain to
+``intake.ack_per_domain_per_hour``.
+
+A reply quotes what the sender wrote (the subject, the addresses it reported) only when the sender is verified
+(``intake.senders``: DKIM/SPF-aligned per our MTA's Authentication-Results, a known reporter, or an authenticated
+API client); anyone else gets a plain receipt with our reference, so a forged ``From`` cannot make the desk mail a
+chosen text to a victim (issue 10).
 
 The ``reporters`` table keeps, per address, how many reports and events it sent and how many of the cases it
 led to were confirmed or dismissed (``record_case_outcome``, called by the case engine); ``accuracy`` is the
@@ -15,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import ssl
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage, Message
@@ -29,20 +35,23 @@ from sqlalchemy.orm import Session
 
 from abusedesk.bus.base import StageBatch
 from abusedesk.config import Settings
-from abusedesk.domain.errors import ActionError
+from abusedesk.domain.errors import ActionError, ConfigError
 from abusedesk.domain.timeutil import iso
+from abusedesk.intake.senders import authenticated_by_results, domain_of, is_known_reporter
 from abusedesk.runtime import Runtime
-from abusedesk.store.tables.intake import EventRow, RawInputRow, ReporterRow
+from abusedesk.store.tables.intake import EventRow, RawInputRow, ReplyWindowRow, ReporterRow
 from abusedesk.store.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
 _REPORTERS: Table = ReporterRow.__table__  # type: ignore[assignment]
+_WINDOWS: Table = ReplyWindowRow.__table__  # type: ignore[assignment]
 
 TEMPLATES = Path(__file__).parent / "templates"
 REFERENCE_LENGTH = 16
 #: channels whose reporters may get an e-mail reply (a file import or a feed never does)
 REPLY_CHANNELS = frozenset({"smtp", "lmtp", "imap", "http"})
 _BULK_PRECEDENCE = frozenset({"bulk", "junk", "list"})
+DEFAULT_NO_REPLY_DOMAINS = ("spamcop.net",)
 _DAEMONS = ("mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply", "do-not-reply")
 
 
@@ -60,7 +69,12 @@ def normalise_address(text: str | None) -> str | None:
     return addr if "@" in addr else None
 
 
-def auto_generated_reason(message: Message | None, mail_from: str | None, own_addresses: set[str]) -> str | None:
+def auto_generated_reason(
+    message: Message | None,
+    mail_from: str | None,
+    own_addresses: set[str],
+    no_reply_domains: tuple[str, ...] | list[str] = DEFAULT_NO_REPLY_DOMAINS,
+) -> str | None:
     """Why this mail must get no automatic reply (RFC 3834 and common practice), or None when a reply is fine.
 
     ``mail_from`` is the SMTP return path (``""`` for a bounce; None when the channel does not know it).
@@ -73,6 +87,8 @@ def auto_generated_reason(message: Message | None, mail_from: str | None, own_ad
             return f"return path {rp} is a mail system address"
         if rp in own_addresses:
             return f"return path {rp} is our own address"
+        if _in_domains(rp, no_reply_domains):
+            return f"return path {rp} is in a no-reply domain (setting intake.no_reply_domains)"
     if message is None:
         return None
     auto = str(message.get("Auto-Submitted", "") or "").strip().lower()
@@ -89,6 +105,8 @@ def auto_generated_reason(message: Message | None, mail_from: str | None, own_ad
     report_type = str(message.get_param("report-type", "") or "").lower()
     if message.get_content_type() == "multipart/report" and report_type == "delivery-status":
         return "delivery status notification (bounce)"
+    if message.get_content_type() == "multipart/report" and report_type == "feedback-report":
+        return "feedback-loop report (ARF, RFC 5965): a machine sent it and reads no reply"
     for name in ("From", "Reply-To", "Sender"):
         for _, addr in getaddresses([str(v) for v in message.get_all(name, [])]):
             addr = addr.lower()
@@ -96,7 +114,14 @@ def auto_generated_reason(message: Message | None, mail_from: str | None, own_ad
                 return f"{name} {addr} is our own address"
             if name == "From" and addr.split("@", 1)[0] in _DAEMONS:
                 return f"From {addr} is a mail system address"
+            if _in_domains(addr, no_reply_domains):
+                return f"{name} {addr} is in a no-reply domain (setting intake.no_reply_domains)"
     return None
+
+
+def _in_domains(address: str, domains: tuple[str, ...] | list[str]) -> bool:
+    domain = domain_of(address)
+    return domain is not None and any(domain == d or domain.endswith("." + d) for d in (x.lower() for x in domains))
 
 
 class Mailer(Protocol):
@@ -104,24 +129,23 @@ class Mailer(Protocol):
 
 
 class SmtpMailer:
-    """Sends through the SMTP relay in ``settings.smtp``; a failure raises ActionError (retryable)."""
+    """Sends through the SMTP relay in ``settings.smtp`` with the notices' transport (``actions.smtp``); a failure
+    raises ActionError (retryable)."""
 
     def __init__(self, settings: Settings) -> None:
-        self.cfg = settings.smtp
+        from abusedesk.actions.smtp import SmtpTransport
+
+        self.transport = SmtpTransport.from_settings(settings.smtp)
 
     def send(self, message: EmailMessage) -> None:
-        cfg = self.cfg
+        t = self.transport
+        sender = normalise_address(str(message["From"])) or str(message["From"])
+        to = [a for _, a in getaddresses([str(v) for v in message.get_all("To", [])]) if a]
         try:
-            with smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout) as smtp:
-                if cfg.starttls:
-                    # verified like the notices (actions/smtp.py): smtplib's own default checks no certificate
-                    smtp.starttls(context=ssl.create_default_context(cafile=cfg.cafile))
-                if cfg.username:
-                    smtp.login(cfg.username, cfg.password.get_secret_value() if cfg.password is not None else "")
-                smtp.send_message(message)
-        except (OSError, smtplib.SMTPException) as exc:
+            t.send(sender, to, message.as_bytes())
+        except (OSError, smtplib.SMTPException, ConfigError) as exc:
             raise ActionError(
-                f"mail to {message['To']} could not be sent through SMTP {cfg.host}:{cfg.port}: {exc}; "
+                f"mail to {message['To']} could not be sent through {t.where}: {exc}; "
                 "check settings.smtp and that the relay is up"
             ) from exc
 
@@ -180,6 +204,25 @@ class ReporterDesk:
         s = self.rt.settings
         return {a for a in (normalise_address(s.intake.ack_from), normalise_address(s.notify_from)) if a}
 
+    def automatic_reason(self, message: Message | None, mail_from: str | None) -> str | None:
+        """:func:`auto_generated_reason` with this desk's own addresses and no-reply domains."""
+        nr = self.rt.settings.intake.no_reply_domains
+        return auto_generated_reason(message, mail_from, self.own_addresses, nr)
+
+    def verified_by_headers(self, message: Message | None) -> str | None:
+        """Why the headers show the sender is who ``From`` says (our MTA's Authentication-Results), or None."""
+        return authenticated_by_results(message, self.rt.settings.intake.authserv_ids)
+
+    def verification(self, address: str, recorded: str | None) -> str | None:
+        """Why ``address`` may be quoted to: ``recorded`` by the door, a known reporter, or a trusted row."""
+        if recorded:
+            return recorded
+        if is_known_reporter(address, self.rt.settings.intake.known_reporters):
+            return "known reporter (setting intake.known_reporters)"
+        with self.rt.sessions() as s:
+            row = s.get(ReporterRow, address)
+            return "known reporter (trusted)" if row is not None and row.trusted else None
+
     # -- counts -----------------------------------------------------------------------------------------------
 
     def note_report(self, address: str | None) -> None:
@@ -201,20 +244,24 @@ class ReporterDesk:
         mail_from: str | None,
         duplicate: bool = False,
         reserved: AckReservation | None = None,
+        verified: str | None = None,
     ) -> ReplyOutcome:
         """Send the acknowledgement of one accepted report, unless loop protection or the rate limit says no
-        (``reserved``: the door already counted it against the limit, in the transaction that stored the report)."""
+        (``reserved``: the door already counted it against the limit, in the transaction that stored the report;
+        ``verified``: why the channel knows the sender is who it says, e.g. an authenticated API client)."""
         reference = reference_of(raw_id)
         address = normalise_address(to)
         if address is None:
             return ReplyOutcome(False, "no reporter address to reply to", reference=reference)
-        reason = auto_generated_reason(message, mail_from, self.own_addresses)
+        reason = self.automatic_reason(message, mail_from)
         if reason is None and address in self.own_addresses:
             reason = f"reporter {address} is our own address"
         if reason:
             log.info("no acknowledgement for raw input %s to %s: %s", raw_id, address, reason)
             return ReplyOutcome(False, f"automatic sender: {reason}", to=address, reference=reference)
-        subject = str(message.get("Subject", "") or "")[:200] if message is not None else ""
+        verified = self.verification(address, verified or self.verified_by_headers(message))
+        # what the sender wrote is quoted back only to a verified sender: a forged From gets a plain receipt
+        subject = str(message.get("Subject", "") or "")[:200] if message is not None and verified else ""
         body = self.templates.get_template("ack.txt.j2").render(
             reference=reference,
             duplicate=duplicate,
@@ -224,17 +271,17 @@ class ReporterDesk:
             desk_address=self.rt.settings.intake.ack_from,
         )
         mail = self._mail(address, f"[{reference}] Report received" + (f": {subject}" if subject else ""), body)
-        if message is not None and message.get("Message-ID"):
+        if verified and message is not None and message.get("Message-ID"):
             mail["In-Reply-To"] = str(message["Message-ID"])
             mail["References"] = str(message["Message-ID"])
-        return self._send_limited(address, mail, reference, reserved)
+        return self._send_limited(address, mail, reference, reserved, quoted=bool(verified))
 
     def ack_address(self, to: str | None, message: Message | None, mail_from: str | None) -> str | None:
         """The address an acknowledgement would go to, or None when loop protection says it must not."""
         address = normalise_address(to)
         if address is None or address in self.own_addresses:
             return None
-        return None if auto_generated_reason(message, mail_from, self.own_addresses) else address
+        return None if self.automatic_reason(message, mail_from) else address
 
     def reply_not_ours(self, raw_id: str) -> ReplyOutcome:
         """Tell the reporter of ``raw_id`` which reported subjects are not ours (once per raw input)."""
@@ -268,15 +315,18 @@ class ReporterDesk:
         subjects = sorted(
             {(ip or url or "?", iso(t)) for ip, url, t in rows},
         )
+        verified = self.verification(address, meta.get("sender_verified"))
         body = self.templates.get_template("not_ours.txt.j2").render(
             reference=reference,
-            subjects=[{"subject": sub, "time": t} for sub, t in subjects[:50]],
+            # the reported addresses are the sender's words: listed only to a verified sender
+            subjects=[{"subject": sub, "time": t} for sub, t in subjects[:50]] if verified else [],
+            count=len(subjects),
             desk_address=self.rt.settings.intake.ack_from,
         )
         mail = self._mail(address, f"[{reference}] Not our address", body)
-        if meta.get("message_id"):
+        if verified and meta.get("message_id"):
             mail["In-Reply-To"] = str(meta["message_id"])
-        outcome = self._send_limited(address, mail, reference)
+        outcome = self._send_limited(address, mail, reference, quoted=bool(verified))
         if outcome.sent:
             with self.rt.sessions.begin() as s:
                 row = s.get(RawInputRow, raw_id)
@@ -310,14 +360,21 @@ class ReporterDesk:
         return mail
 
     def _send_limited(
-        self, address: str, mail: EmailMessage, reference: str, reserved: AckReservation | None = None
+        self,
+        address: str,
+        mail: EmailMessage,
+        reference: str,
+        reserved: AckReservation | None = None,
+        *,
+        quoted: bool = False,
     ) -> ReplyOutcome:
-        """Send ``mail`` within the reporter's hourly limit: counted here in a transaction of its own, or already
-        by the door in the transaction that stored the report (``reserved``: group commit)."""
+        """Send ``mail`` within the destination's hourly limits: counted here in a transaction of its own, or
+        already by the door in the transaction that stored the report (``reserved``: group commit)."""
         if reserved is None:
+            cfg = self.rt.settings.intake
             with self.rt.sessions.begin() as s:
                 reserved = reserve_ack(
-                    s, address, self.rt.clock.now(), self.rt.settings.intake.ack_per_reporter_per_hour
+                    s, address, self.rt.clock.now(), cfg.ack_per_reporter_per_hour, cfg.ack_per_domain_per_hour
                 )
         if reserved.refused:
             return ReplyOutcome(False, reserved.refused, to=address, reference=reference)
@@ -326,7 +383,9 @@ class ReporterDesk:
         except ActionError as exc:
             log.warning("reply %s to %s not sent: %s", reference, address, exc.message)
             return ReplyOutcome(False, f"send failed: {exc.message}", to=address, reference=reference)
-        return ReplyOutcome(True, "sent", to=address, reference=reference)
+        return ReplyOutcome(
+            True, "sent" if quoted else "sent (plain receipt: sender not verified)", to=address, reference=reference
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,8 +395,22 @@ class AckReservation:
     refused: str | None = None
 
 
-def reserve_ack(s: Session, address: str, now: datetime, limit: int) -> AckReservation:
-    """Count one reply to ``address`` inside ``s``'s transaction, unless its hourly limit is reached."""
+def reserve_ack(s: Session, address: str, now: datetime, limit: int, domain_limit: int | None = None) -> AckReservation:
+    """Count one reply to ``address`` inside ``s``'s transaction, unless its or its domain's hourly limit is
+    reached (the domain's, ``intake.ack_per_domain_per_hour``, stops a forged From that rotates local parts)."""
+    domain = domain_of(address)
+    window: ReplyWindowRow | None = None
+    if domain_limit is not None and domain is not None:
+        insert_ignore(s, _WINDOWS, [{"destination": domain, "window_start": now, "sent": 0}])
+        window = s.get(ReplyWindowRow, domain, with_for_update=True)
+        assert window is not None
+        if now - window.window_start >= timedelta(hours=1):
+            window.window_start, window.sent = now, 0
+        if window.sent >= domain_limit:
+            return AckReservation(
+                f"rate limit: {domain_limit} replies an hour to addresses at {domain} already sent "
+                "(setting intake.ack_per_domain_per_hour)"
+            )
     insert_ignore(s, _REPORTERS, [{"address": address, "first_seen": now, "last_seen": now}])
     row = s.get(ReporterRow, address, with_for_update=True)
     assert row is not None
@@ -349,6 +422,8 @@ def reserve_ack(s: Session, address: str, now: datetime, limit: int) -> AckReser
             f"rate limit: {limit} replies an hour to {address} already sent (setting intake.ack_per_reporter_per_hour)"
         )
     row.acks_in_window += 1
+    if window is not None:
+        window.sent += 1
     return AckReservation()
 
 

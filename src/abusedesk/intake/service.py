@@ -330,8 +330,9 @@ class IntakeService:
             return [None] * len(requests)
         from abusedesk.intake.reporters import reserve_ack
 
-        limit = self.rt.settings.intake.ack_per_reporter_per_hour
-        return [reserve_ack(s, r.ack_to, now, limit) if r.ack_to else None for r in requests]
+        cfg = self.rt.settings.intake
+        limit, domain_limit = cfg.ack_per_reporter_per_hour, cfg.ack_per_domain_per_hour
+        return [reserve_ack(s, r.ack_to, now, limit, domain_limit) if r.ack_to else None for r in requests]
 
     def parse(self, raw_id: str) -> ParseOutcome:
         """Parse one stored input now, in a transaction of its own, and hand its events on; safe to run again.

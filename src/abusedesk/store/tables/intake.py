@@ -91,3 +91,24 @@ class ImapCursorRow(Base):
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column()
+
+
+class ApiRateBucketRow(Base):
+    """One client's token bucket for ``POST /api/v1/reports``, shared by every ``serve`` process (issue 10).
+
+    ``tokens`` left at ``at`` (Unix seconds, from the runtime's clock); refilled on read.
+    """
+
+    __tablename__ = "api_rate_buckets"
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class ReplyWindowRow(Base):
+    """Replies sent to one destination domain in the current hour (``intake.ack_per_domain_per_hour``)."""
+
+    __tablename__ = "reply_windows"
+    destination: Mapped[str] = mapped_column(String(255), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column()
+    sent: Mapped[int] = mapped_column(Integer, default=0)
