@@ -34,7 +34,7 @@ from abusedesk.telemetry.schema import empty_flows, flow_table, v4_keys
 VARLEN = 0xFFFF
 
 # Information elements we keep (IPFIX IANA numbers; NetFlow v9 uses the same numbers for these).
-IE_OCTETS, IE_PACKETS, IE_PROTO, IE_TCP_FLAGS = 1, 2, 4, 6
+IE_OCTETS, IE_PACKETS, IE_PROTO, IE_TCP_FLAGS, IE_INPUT_IF = 1, 2, 4, 6, 10
 IE_SRC_PORT, IE_SRC_V4, IE_DST_PORT, IE_DST_V4 = 7, 8, 11, 12
 IE_END_UPTIME, IE_START_UPTIME, IE_SRC_V6, IE_DST_V6 = 21, 22, 27, 28
 IE_TOTAL_OCTETS, IE_TOTAL_PACKETS = 85, 86
@@ -63,6 +63,7 @@ _INT_FIELDS = {
     IE_OCTETS: "bytes",
     IE_TOTAL_PACKETS: "packets",
     IE_TOTAL_OCTETS: "bytes",
+    IE_INPUT_IF: "input_if",
 }
 _ADDR_FIELDS = {IE_SRC_V4: ("src_addr", 4), IE_DST_V4: ("dst_addr", 4), IE_SRC_V6: ("src_addr", 16),
                 IE_DST_V6: ("dst_addr", 16)}  # fmt: skip
@@ -70,7 +71,7 @@ _UINT = {1: ">u1", 2: ">u2", 4: ">u4", 8: ">u8"}
 NTP_EPOCH_OFFSET_S = 2_208_988_800  # 1900-01-01 → 1970-01-01
 
 
-class Malformed(Exception):  # noqa: N818 - a reason, caught inside the decoder, never raised to a caller
+class Malformed(Exception):
     """A datagram that breaks its format; ``reason`` is the counter it goes under."""
 
     def __init__(self, reason: str) -> None:
@@ -199,9 +200,9 @@ class DecodeStats:
 
 _V5_DTYPE = np.dtype(
     {
-        "names": ["src", "dst", "first", "last", "sport", "dport", "flags", "proto", "pkts", "octets"],
-        "formats": [("u1", (4,)), ("u1", (4,)), ">u4", ">u4", ">u2", ">u2", "u1", "u1", ">u4", ">u4"],
-        "offsets": [0, 4, 24, 28, 32, 34, 37, 38, 16, 20],
+        "names": ["src", "dst", "first", "last", "sport", "dport", "flags", "proto", "pkts", "octets", "input"],
+        "formats": [("u1", (4,)), ("u1", (4,)), ">u4", ">u4", ">u2", ">u2", "u1", "u1", ">u4", ">u4", ">u2"],
+        "offsets": [0, 4, 24, 28, 32, 34, 37, 38, 16, 20, 12],
         "itemsize": 48,
     }
 )
@@ -291,6 +292,7 @@ class FlowDecoder:
         if len(data) < 24:
             raise Malformed("short header")
         _, count, uptime, secs, nsecs, seq, _et, _eid, _sampling = _V5_HEADER.unpack_from(data)
+        count = int(count)
         if count == 0 or count > 30:
             raise Malformed("v5 record count out of range")
         if len(data) < 24 + 48 * count:
@@ -380,7 +382,7 @@ class FlowDecoder:
                 templates[key] = tmpl
         flows = 0
         if not count_only:
-            for key, tmpl in new_templates:
+            for _key, tmpl in new_templates:
                 if tmpl is None:
                     self.stats.withdrawals += 1
                 elif tmpl.options:
@@ -584,6 +586,7 @@ class FlowDecoder:
             "tcp_flags": recs["flags"],
             "packets": recs["pkts"].astype(np.uint64),
             "bytes": recs["octets"].astype(np.uint64),
+            "input_if": recs["input"],
         }
         return flow_table(cols, self._exporter_names, self._exporter_column(chunks))
 
@@ -593,7 +596,7 @@ class FlowDecoder:
         n = len(recs)
         cols: dict[str, Any] = {}
         spec = tmpl.columns
-        for col in ("proto", "tcp_flags", "src_port", "dst_port", "packets", "bytes"):
+        for col in ("proto", "tcp_flags", "src_port", "dst_port", "packets", "bytes", "input_if"):
             if col in spec:
                 cols[col] = recs[spec[col][0]]
             else:

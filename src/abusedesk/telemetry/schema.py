@@ -2,7 +2,9 @@
 
 Addresses are 16-byte big-endian values in the shared 128-bit space of :mod:`abusedesk.domain.ipnet` (IPv4 as
 ``::ffff:a.b.c.d``), so the attribution index takes them as (high, low) halves without a text round trip; times are
-UTC milliseconds. ``exporter`` names who sent the record (the exporter's address, or the file it came from).
+UTC milliseconds. ``exporter`` names who sent the record (the exporter's address, or the file it came from);
+``input_if`` is the exporter's ingress interface index (0 when unknown), which attributes a flow whose source
+address is allocated to no one (``telemetry.interfaces``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ FLOW_SCHEMA = pa.schema(
         pa.field("tcp_flags", pa.uint8(), nullable=False),
         pa.field("packets", pa.uint64(), nullable=False),
         pa.field("bytes", pa.uint64(), nullable=False),
+        pa.field("input_if", pa.uint32(), nullable=False),
         pa.field("exporter", pa.dictionary(pa.int32(), pa.string()), nullable=False),
     ]
 )
@@ -85,9 +88,8 @@ def flow_table(columns: dict[str, Any], exporters: list[str], exporter_idx: npt.
         pa.array(np.asarray(columns["tcp_flags"], np.uint8)),
         pa.array(np.asarray(columns["packets"], np.uint64)),
         pa.array(np.asarray(columns["bytes"], np.uint64)),
-        pa.DictionaryArray.from_arrays(
-            pa.array(np.asarray(exporter_idx, np.int32)), pa.array(exporters, pa.string())
-        ),
+        pa.array(np.asarray(columns.get("input_if", np.zeros(n, np.uint32)), np.uint32)),
+        pa.DictionaryArray.from_arrays(pa.array(np.asarray(exporter_idx, np.int32)), pa.array(exporters, pa.string())),
     ]
     assert all(len(a) == n for a in arrays)
     return pa.Table.from_arrays(arrays, schema=FLOW_SCHEMA)
