@@ -68,7 +68,7 @@ def file_(
     with context.errors_to_exit(), context.runtime(create=True) as rt:
         rows = import_flow_files(rt, paths, fmt)
     _print(rows, as_json)
-    if any(r["status"] != "stored" for r in rows):
+    if any(r["status"] == "quarantined" for r in rows):
         raise typer.Exit(1)
 
 

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 def parse_listen(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not port.isascii() or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ConfigError(f"--listen {text!r} is not HOST:PORT (e.g. 127.0.0.1:2055)", field="telemetry.listen")
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - an operator's explicit choice of all addresses
 

@@ -3,6 +3,8 @@
 Raw first: each file's bytes are kept under ``telemetry/originals/<sha256>`` before it is parsed; a file that
 fails to parse goes to ``telemetry/quarantine/`` with the reason beside it and nothing of it is taken. A parsed
 file is written to the telemetry raw store as one closed flow file and handed to the pipeline like a collector's.
+The same bytes imported again are a duplicate (``originals/<sha256>.done``): their flows would count twice in the
+detectors' summed windows.
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ def import_flow_files(rt: Runtime, paths: list[Path], fmt: str | None = None) ->
     for path in paths:
         sha = _sha256(path)
         kept = originals / sha
+        done = originals / f"{sha}.done"
+        if done.exists():  # the same bytes again: their flows are counted in the windows already
+            out.append({"source": str(path), "status": "duplicate", "sha256": sha, "file": done.read_text().strip()})
+            continue
         if not kept.exists():
             shutil.copyfile(path, kept)
         try:
@@ -55,6 +61,7 @@ def import_flow_files(rt: Runtime, paths: list[Path], fmt: str | None = None) ->
         skipped = int((table.schema.metadata or {}).get(b"skipped", b"0"))
         closed = store.write(table.replace_schema_metadata(None))
         hand_on(rt, [closed])
+        done.write_text(closed.path.name + "\n")
         out.append({"source": str(path), "status": "stored", "rows": closed.rows, "skipped": skipped,
                     "file": closed.path.name, "sha256": sha})  # fmt: skip
     rt.drain()
