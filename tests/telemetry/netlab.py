@@ -75,6 +75,9 @@ for i in range(count):
                      b"Subject: hi\r\n\r\n" + b"x" * 800 + b"\r\n.\r\n", b"QUIT\r\n"):
             s.sendall(line); s.recv(100)
         s.close()
+    elif kind == "tick":
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((src, 0)); u.sendto(b"tick", (dst, 9)); u.close()
+        time.sleep(0.5)
     elif kind == "load":
         s = connect(dst, 80); s.sendall(b"GET / HTTP/1.0\r\n\r\n"); s.recv(100); s.close()
     elif kind == "http":
@@ -108,8 +111,11 @@ def scenarios(py: str, client: str) -> list[Scenario]:
         Scenario("ssh_brute", "10.99.0.14", (py, client, "ssh", "10.99.0.14", "10.99.1.20", "8")),
         Scenario("rdp_brute", "10.99.0.15", (py, client, "rdp", "10.99.0.15", "10.99.1.20", "24")),
         Scenario("smtp_spam", "10.99.0.16", (py, client, "smtp", "10.99.0.16", "10.99.2.100", "30")),
-        Scenario("loadtest", "10.99.0.17", (py, client, "load", "10.99.0.17", "10.99.1.20", "700")),
+        Scenario("loadtest", "10.99.0.17", (py, client, "load", "10.99.0.17", "10.99.1.20", "1500")),
         Scenario("smtp_benign", "10.99.0.10", (py, client, "smtp", "10.99.0.10", "10.99.1.20", "1")),
+        # softflowd -r exports a flow only when packet time passes its timeout; it does not flush at the end of the
+        # capture, so the capture ends with a few seconds of ticks (one datagram each half second)
+        Scenario("tick", "10.99.0.10", (py, client, "tick", "10.99.0.10", "10.99.1.20", "8")),
     ]  # fmt: skip
 
 
@@ -197,7 +203,10 @@ class Lab:
 def export(pcap: Path, port: int, version: int, workdir: Path) -> None:
     """softflowd over the capture, exporting NetFlow ``version`` (5, 9, 10 = IPFIX) to 127.0.0.1:``port``."""
     args = ["softflowd", "-r", str(pcap), "-n", f"127.0.0.1:{port}", "-v", str(version), "-c", "none",
-            "-p", str(workdir / f"softflowd{version}.pid"), "-d"]  # fmt: skip
+            "-p", str(workdir / f"softflowd{version}.pid"), "-d",
+            # short timeouts: flows expire (and are exported) while the capture's time runs on
+            "-t", "expint=1", "-t", "tcp=2", "-t", "tcp.rst=1", "-t", "tcp.fin=1", "-t", "udp=2", "-t", "icmp=2",
+            "-t", "general=2", "-t", "maxlife=2"]  # fmt: skip
     if version == 10:
         args += ["-A", "milli"]  # the corpus README: nfdump mis-decodes softflowd's default uptime times
     _run(*args, timeout=60)

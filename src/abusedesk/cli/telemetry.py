@@ -88,6 +88,24 @@ def replay(
     typer.echo(f"sent {n} datagrams to {host}:{port}")
 
 
+@app.command("demo")
+def demo(
+    data_dir: Annotated[Path, typer.Option(help="Where the demo's data goes.")] = Path("./demo-telemetry"),
+    fresh: Annotated[bool, typer.Option(help="Delete the folder first.")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay a recorded IPFIX export of the namespace lab through the collector, and show its findings and cases."""
+    import json
+
+    from abusedesk.demo.telemetry import run_telemetry_demo
+
+    with context.errors_to_exit():
+        context.settings()  # logging as configured
+        summary = run_telemetry_demo(data_dir, fresh=fresh, echo=(lambda _line: None) if as_json else typer.echo)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+
+
 def _print(rows: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         context.emit(rows, True)
