@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.telemetry.netlab import export, lab  # noqa: E402
+from tests.telemetry.netlab import export, lab
 
 
 def _drain(sock: socket.socket) -> None:
@@ -47,8 +47,8 @@ def main(out: Path, capture: Path | None = None) -> None:
         sink.settimeout(2.0)
         reader = threading.Thread(target=_drain, args=(sink,))
         raw = work / "export.pcap"
-        cap = subprocess.Popen(["tcpdump", "-i", "lo", "-n", "-U", "-w", str(raw), "udp", "and", "dst", "port",  # noqa: S607
-                                str(port)], stderr=subprocess.DEVNULL)  # fmt: skip
+        argv = ["tcpdump", "-i", "lo", "-n", "-U", "-w", str(raw), "udp", "and", "dst", "port", str(port)]
+        cap = subprocess.Popen(argv, stderr=subprocess.DEVNULL)  # noqa: S603 - our own argv, no shell
         time.sleep(1.0)
         reader.start()
         export(capture, port, 10, work)

@@ -172,7 +172,7 @@ class Lab:
             _run("ip", "netns", "del", name, check=False)
 
     def start(self, argv: list[str]) -> subprocess.Popen[str]:
-        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # noqa: S603
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self._procs.append(p)
         return p
 

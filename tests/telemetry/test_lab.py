@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def capture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
+def capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     if os.geteuid() != 0:
         missing("the namespace lab needs root")
     if missing_tools():
@@ -38,7 +37,7 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, di
     work = tmp_path_factory.mktemp("netlab")
     with lab(work) as lb:
         out = lb.run_traffic()
-    yield lb.pcap, out
+    return lb.pcap, out
 
 
 def collect(rt: Runtime, pcap: Path, version: int, work: Path) -> dict[str, Any]:

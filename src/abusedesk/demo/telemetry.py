@@ -63,7 +63,7 @@ def run_telemetry_demo(data_dir: Path, *, fresh: bool = True, echo: Echo = print
             "flows": stats["decode"]["flows"],
             "findings": [
                 {"service": f.service_id, "detector": f.detector, "kind": f.kind, "case": f.case_id} for f in findings
-            ],  # fmt: skip
+            ],
             "cases": len(cases),
         }
     finally:
