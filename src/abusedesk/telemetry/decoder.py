@@ -233,6 +233,10 @@ class FlowDecoder:
         self._exporter_ids: dict[str, int] = {}
         self._pending: dict[int, tuple[Template, list[_Chunk]]] = {}
         self._v5: list[_Chunk] = []
+        self._flat: dict[int, tuple[Template, Template]] = {}
+        #: template sets seen before → their compiled templates: exporters resend the same sets every few
+        #: datagrams (softflowd: every 16), and one compiled object per layout keeps one decode group per layout
+        self._template_cache: dict[tuple[int, int, bytes], list[tuple[int, Template | None]]] = {}
 
     # ------------------------------------------------------------------ datagrams
 
@@ -318,15 +322,18 @@ class FlowDecoder:
             if length < 4 or off + length > len(data):
                 raise Malformed("set length out of bounds")
             body = data[off + 4 : off + length]
-            if set_id == 0:
-                new_templates.extend(((exporter, 9, source, t.tid), t) for t in self._v9_templates(body))
-            elif set_id == 1:
-                new_templates.extend(((exporter, 9, source, t.tid), t) for t in self._v9_options(body))
+            if set_id in (0, 1):
+                parsed = self._template_cache.get((9, set_id, body))
+                if parsed is None:
+                    found = self._v9_templates(body) if set_id == 0 else self._v9_options(body)
+                    parsed = self._remember((9, set_id, body), [(t.tid, t) for t in found])
+                new_templates.extend(((exporter, 9, source, tid), t) for tid, t in parsed)
             elif set_id >= 256:
                 chunks.append(((exporter, 9, source, set_id), body))
             off += length
+        flows, _ = self._commit(new_templates, chunks, base, exporter)
         self._sequence((exporter, source, 9), seq, 0, per_datagram=True)
-        return self._commit(new_templates, chunks, base, exporter)
+        return flows
 
     def _ipfix(self, data: bytes, exporter: str) -> int:
         if len(data) < 16:
@@ -345,7 +352,10 @@ class FlowDecoder:
                 raise Malformed("set length out of bounds")
             body = data[off + 4 : off + slen]
             if set_id in (2, 3):
-                for tid, tmpl in self._ipfix_templates(body, options=set_id == 3):
+                parsed = self._template_cache.get((10, set_id, body))
+                if parsed is None:
+                    parsed = self._remember((10, set_id, body), self._ipfix_templates(body, options=set_id == 3))
+                for tid, tmpl in parsed:
                     if tid in (2, 3) and tmpl is None:  # withdraw all of this domain's (options) templates
                         for key in [k for k in self.templates if k[:3] == (exporter, 10, domain)]:
                             new_templates.append((key, None))
@@ -360,9 +370,9 @@ class FlowDecoder:
             off += slen
         state = self.exporters.get((exporter, domain, 10))
         base = state.sys_init_ms if state is not None and state.sys_init_ms is not None else 0
-        records = self._commit(new_templates, chunks, base, exporter, count_only=True)
+        flows, records = self._commit(new_templates, chunks, base, exporter)
         self._sequence((exporter, domain, 10), seq, records, per_datagram=False)
-        return self._commit(new_templates, chunks, base, exporter)
+        return flows
 
     def _commit(
         self,
@@ -370,18 +380,51 @@ class FlowDecoder:
         chunks: list[tuple[tuple[str, int, int, int], bytes]],
         base: int,
         exporter: str,
-        *,
-        count_only: bool = False,
-    ) -> int:
-        """Apply a well-formed datagram: its templates, then queue its data sets. Returns the flow records."""
-        templates = dict(self.templates)
-        for key, tmpl in new_templates:
+    ) -> tuple[int, int]:
+        """Apply a datagram whose sets are well formed: its templates, then queue its data sets.
+
+        Returns (flow records, all data records). Everything is decided before anything is kept, so a record
+        that overruns its set (variable-length fields) still drops the whole datagram."""
+        if new_templates:
+            templates = dict(self.templates)
+            for key, tmpl in new_templates:
+                if tmpl is None:
+                    templates.pop(key, None)
+                else:
+                    templates[key] = tmpl
+        else:
+            templates = self.templates
+        eid = self._exporter_id(exporter)
+        flows = records = 0
+        queued: list[tuple[Template, _Chunk]] = []
+        options: list[tuple[tuple[str, int, int, int], Template, bytes, int]] = []
+        no_template = 0
+        for key, body in chunks:
+            tmpl = templates.get(key)
             if tmpl is None:
-                templates.pop(key, None)
-            else:
-                templates[key] = tmpl
-        flows = 0
-        if not count_only:
+                no_template += 1
+                continue
+            if tmpl.dtype is None:
+                flat, packed, n = self._varlen(tmpl, body)
+                records += n
+                if tmpl.options:
+                    self.stats.options_records += n
+                elif n:
+                    flows += n
+                    queued.append((flat, _Chunk(packed, n, base, eid)))
+                continue
+            if tmpl.length == 0:
+                continue
+            n = len(body) // tmpl.length  # the rest is padding (RFC 7011 §3.3.1)
+            records += n
+            if tmpl.options:
+                options.append((key, tmpl, body[: n * tmpl.length], n))
+            elif n:
+                flows += n
+                queued.append((tmpl, _Chunk(body if n * tmpl.length == len(body) else body[: n * tmpl.length],
+                                            n, base, eid)))  # fmt: skip
+        # the datagram is good: keep what it carried
+        if new_templates:
             for _key, tmpl in new_templates:
                 if tmpl is None:
                     self.stats.withdrawals += 1
@@ -390,32 +433,16 @@ class FlowDecoder:
                 else:
                     self.stats.templates += 1
             self.templates = templates
-        eid = self._exporter_id(exporter)
-        for key, body in chunks:
-            tmpl = templates.get(key)
-            if tmpl is None:
-                if not count_only:
-                    self.stats.no_template_sets += 1
-                continue
-            if tmpl.dtype is None:
-                n = self._varlen(tmpl, body, base, eid, count_only=count_only)
-                if not tmpl.options:
-                    flows += n
-                continue
-            if tmpl.length == 0:
-                continue
-            n = len(body) // tmpl.length  # the rest is padding (RFC 7011 §3.3.1)
-            if tmpl.options:
-                if not count_only:
-                    self._options(key, tmpl, body[: n * tmpl.length], n)
-                continue
-            flows += n
-            if not count_only and n:
-                pend = self._pending.get(id(tmpl))
-                if pend is None:
-                    pend = self._pending[id(tmpl)] = (tmpl, [])
-                pend[1].append(_Chunk(body[: n * tmpl.length], n, base, eid))
-        return flows
+        self.stats.no_template_sets += no_template
+        pending = self._pending
+        for tmpl, chunk in queued:
+            pend = pending.get(id(tmpl))
+            if pend is None:
+                pend = pending[id(tmpl)] = (tmpl, [])
+            pend[1].append(chunk)
+        for key, tmpl, body, n in options:
+            self._options(key, tmpl, body, n)
+        return flows, records
 
     def _options(self, key: tuple[str, int, int, int], tmpl: Template, body: bytes, n: int) -> None:
         self.stats.options_records += n
@@ -426,6 +453,14 @@ class FlowDecoder:
             st.sys_init_ms = int(recs[col[0]][-1])
 
     # ------------------------------------------------------------------ templates
+
+    def _remember(
+        self, key: tuple[int, int, bytes], parsed: list[tuple[int, Template | None]]
+    ) -> list[tuple[int, Template | None]]:
+        if len(self._template_cache) >= 4096:  # bounded: a stream of ever-new templates cannot grow it
+            self._template_cache.clear()
+        self._template_cache[key] = parsed
+        return parsed
 
     @staticmethod
     def _read_fields(body: bytes, off: int, count: int, *, enterprise_bit: bool) -> tuple[list[TemplateField], int]:
@@ -501,16 +536,16 @@ class FlowDecoder:
             off += (4 - off % 4) % 4 if off < len(body) and len(body) - off < 6 else 0
         return out
 
-    def _varlen(self, tmpl: Template, body: bytes, base: int, eid: int, *, count_only: bool) -> int:
-        """Records of a template with variable-length fields, walked one at a time (RFC 7011 §7)."""
-        rows: list[dict[str, Any]] = []
+    def _varlen(self, tmpl: Template, body: bytes) -> tuple[Template, bytes, int]:
+        """Records of a template with variable-length fields, walked one at a time (RFC 7011 §7), repacked at
+        fixed widths (a variable field as 16 bytes, truncated or zero-filled) for the vectorised decode."""
+        rows: list[list[bytes]] = []
         off = 0
-        n = 0
         while off < len(body):
-            row: dict[str, Any] = {}
+            row: list[bytes] = []
             start = off
             try:
-                for i, f in enumerate(tmpl.fields):
+                for f in tmpl.fields:
                     length = f.length
                     if length == VARLEN:
                         if off >= len(body):
@@ -518,36 +553,31 @@ class FlowDecoder:
                         length = body[off]
                         off += 1
                         if length == 255:
+                            if off + 2 > len(body):
+                                raise IndexError
                             length = int.from_bytes(body[off : off + 2], "big")
                             off += 2
                     if off + length > len(body):
                         raise IndexError
-                    row[f"f{i}"] = body[off : off + length]
+                    row.append(body[off : off + length])
                     off += length
             except IndexError:
-                if start == 0 or any(body[start:]):
+                if any(body[start:]):
                     raise Malformed("variable-length record overruns its set") from None
                 break  # trailing padding
             if off == start:
                 break
-            n += 1
             rows.append(row)
-        if count_only or tmpl.options:
-            if not count_only:
-                self.stats.options_records += n
-            return n
-        self.stats.varlen_records += n
-        if n:
-            fixed = [TemplateField(f.ie, 16 if f.length == VARLEN else f.length, f.enterprise) for f in tmpl.fields]
-            flat = Template.compile(tmpl.tid, tuple(fixed))
-            assert flat.dtype is not None
-            packed = b"".join(
-                b"".join(r[f"f{i}"].rjust(fixed[i].length, b"\0")[: fixed[i].length] for i in range(len(fixed)))
-                for r in rows
-            )
-            pend = self._pending.setdefault(id(flat), (flat, []))
-            pend[1].append(_Chunk(packed, n, base, eid))
-        return n
+        fixed = tuple(TemplateField(f.ie, 16 if f.length == VARLEN else f.length, f.enterprise) for f in tmpl.fields)
+        flat = self._flat.get(id(tmpl))
+        if flat is None or flat[0] is not tmpl:
+            flat = self._flat[id(tmpl)] = (tmpl, Template.compile(tmpl.tid, fixed, options=tmpl.options))
+        packed = b"".join(
+            b"".join(v.rjust(fixed[i].length, b"\0")[: fixed[i].length] for i, v in enumerate(r)) for r in rows
+        )
+        if not tmpl.options:
+            self.stats.varlen_records += len(rows)
+        return flat[1], packed, len(rows)
 
     # ------------------------------------------------------------------ columns
 
