@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from abusedesk.detectors.flowbase import FlowDetector, tcp_attempt
+from abusedesk.detectors.flowbase import SUMS, FlowDetector, tcp_attempt
 
 
 class BruteforceRule(BaseModel):
@@ -42,8 +42,7 @@ class BruteforceDetector(FlowDetector):
     name = "bruteforce"
     kind = "brute-force"
     keys = ("src_addr", "dst_addr", "dst_port")
-    sums: ClassVar[dict[str, str]] = {"flows": "sum", "packets": "sum", "bytes": "sum", "first": "min",
-                                      "last": "max"}  # fmt: skip
+    sums: ClassVar[dict[str, str]] = SUMS
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -71,15 +70,6 @@ class BruteforceDetector(FlowDetector):
     def candidates(self, df: pl.DataFrame) -> pl.DataFrame:
         ports = [p for r in self._rules() for p in r.ports]
         return df.filter(tcp_attempt() & pl.col("dst_port").is_in(ports))
-
-    def partial(self, df: pl.DataFrame) -> pl.DataFrame:
-        return df.group_by(["w", *self.keys]).agg(
-            pl.len().cast(pl.Int64).alias("flows"),
-            pl.col("packets").sum().cast(pl.Int64),
-            pl.col("bytes").sum().cast(pl.Int64),
-            pl.col("ts").min().alias("first"),
-            pl.col("te").max().alias("last"),
-        )
 
     def crossed(self, agg: pl.DataFrame) -> pl.Expr:
         return pl.col("flows") >= self._by_port("count")

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from abusedesk.detectors.flowbase import FlowDetector
+from abusedesk.detectors.flowbase import SUMS, FlowDetector
 from abusedesk.telemetry.schema import TCP_ACK, TCP_SYN
 
 
@@ -26,8 +26,7 @@ class FloodDetector(FlowDetector):
     name = "flood"
     kind = "dos"
     keys = ("src_addr", "dst_addr", "proto")
-    sums: ClassVar[dict[str, str]] = {"packets": "sum", "bytes": "sum", "flows": "sum", "syn_only": "sum",
-                                      "first": "min", "last": "max"}  # fmt: skip
+    sums: ClassVar[dict[str, str]] = {**SUMS, "syn_only": "sum"}
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -36,16 +35,9 @@ class FloodDetector(FlowDetector):
         min_pps: float = Field(1000.0, gt=0, description="Packets per second over the active span.")
         min_syn_ratio: float = Field(0.5, ge=0, le=1, description="TCP: share of SYN-only flows.")
 
-    def partial(self, df: pl.DataFrame) -> pl.DataFrame:
+    def extra_aggregates(self) -> list[pl.Expr]:
         syn_only = (pl.col("proto") == 6) & ((pl.col("tcp_flags") & (TCP_SYN | TCP_ACK)) == TCP_SYN)
-        return df.group_by(["w", *self.keys]).agg(
-            pl.col("packets").sum().cast(pl.Int64),
-            pl.col("bytes").sum().cast(pl.Int64),
-            pl.len().cast(pl.Int64).alias("flows"),
-            syn_only.sum().cast(pl.Int64).alias("syn_only"),
-            pl.col("ts").min().alias("first"),
-            pl.col("te").max().alias("last"),
-        )
+        return [syn_only.sum().cast(pl.Int64).alias("syn_only")]
 
     def crossed(self, agg: pl.DataFrame) -> pl.Expr:
         p = self.params

@@ -55,6 +55,21 @@ def with_ms(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+#: how the partial aggregates of ``sum_aggregates`` combine
+SUMS: dict[str, str] = {"flows": "sum", "packets": "sum", "bytes": "sum", "first": "min", "last": "max"}
+
+
+def sum_aggregates() -> list[pl.Expr]:
+    """The aggregates every summed detector keeps per (window, key)."""
+    return [
+        pl.len().cast(pl.Int64).alias("flows"),
+        pl.col("packets").sum().cast(pl.Int64),
+        pl.col("bytes").sum().cast(pl.Int64),
+        pl.col("ts").min().alias("first"),
+        pl.col("te").max().alias("last"),
+    ]
+
+
 def failed_tcp(df: pl.DataFrame) -> pl.Expr:
     """A TCP connection attempt that never completed from the initiator's side: SYN seen, ACK never (Zeek's
     "failed connection"; an nmap SYN scan's SYN+RST flows qualify)."""
@@ -106,8 +121,12 @@ class FlowDetector(Detector):
         return df
 
     def partial(self, df: pl.DataFrame) -> pl.DataFrame:
-        """Per (w, keys): the batch's partial aggregates (summed detectors)."""
-        raise NotImplementedError
+        """Per (w, keys): the batch's partial aggregates (summed detectors): flows, packets, bytes, first, last,
+        and the detector's ``extra_aggregates``."""
+        return df.group_by(["w", *self.keys]).agg(*sum_aggregates(), *self.extra_aggregates())
+
+    def extra_aggregates(self) -> list[pl.Expr]:
+        return []
 
     def crossed(self, agg: pl.DataFrame) -> pl.Expr:
         """Which merged aggregates are findings."""

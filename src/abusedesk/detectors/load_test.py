@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from abusedesk.detectors.flowbase import FlowDetector, cidr_mask
+from abusedesk.detectors.flowbase import SUMS, FlowDetector, cidr_mask
 
 
 class LoadTestDetector(FlowDetector):
@@ -27,8 +27,7 @@ class LoadTestDetector(FlowDetector):
     name = "load_test"
     kind = "load-test"
     keys = ("src_addr", "dst_addr")
-    sums: ClassVar[dict[str, str]] = {"flows": "sum", "packets": "sum", "bytes": "sum", "first": "min",
-                                      "last": "max"}  # fmt: skip
+    sums: ClassVar[dict[str, str]] = SUMS
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -43,15 +42,6 @@ class LoadTestDetector(FlowDetector):
         if not p.provider_ranges:
             return df.clear()
         return df.filter(cidr_mask("dst_addr", p.provider_ranges))
-
-    def partial(self, df: pl.DataFrame) -> pl.DataFrame:
-        return df.group_by(["w", *self.keys]).agg(
-            pl.len().cast(pl.Int64).alias("flows"),
-            pl.col("packets").sum().cast(pl.Int64),
-            pl.col("bytes").sum().cast(pl.Int64),
-            pl.col("ts").min().alias("first"),
-            pl.col("te").max().alias("last"),
-        )
 
     def crossed(self, agg: pl.DataFrame) -> pl.Expr:
         p = self.params

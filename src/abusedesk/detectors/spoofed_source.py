@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from abusedesk.detectors.flowbase import FlowDetector
+from abusedesk.detectors.flowbase import SUMS, FlowDetector
 
 
 class SpoofedSourceDetector(FlowDetector):
@@ -24,8 +24,7 @@ class SpoofedSourceDetector(FlowDetector):
     name = "spoofed_source"
     kind = "spoofed-source"
     keys = ("input_if",)
-    sums: ClassVar[dict[str, str]] = {"flows": "sum", "packets": "sum", "bytes": "sum", "sources": "sum",
-                                      "first": "min", "last": "max"}  # fmt: skip
+    sums: ClassVar[dict[str, str]] = {**SUMS, "sources": "sum"}
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -35,15 +34,8 @@ class SpoofedSourceDetector(FlowDetector):
     def candidates(self, df: pl.DataFrame) -> pl.DataFrame:
         return df.filter(pl.col("spoofed"))
 
-    def partial(self, df: pl.DataFrame) -> pl.DataFrame:
-        return df.group_by(["w", *self.keys]).agg(
-            pl.len().cast(pl.Int64).alias("flows"),
-            pl.col("packets").sum().cast(pl.Int64),
-            pl.col("bytes").sum().cast(pl.Int64),
-            pl.col("src_addr").n_unique().cast(pl.Int64).alias("sources"),
-            pl.col("ts").min().alias("first"),
-            pl.col("te").max().alias("last"),
-        )
+    def extra_aggregates(self) -> list[pl.Expr]:
+        return [pl.col("src_addr").n_unique().cast(pl.Int64).alias("sources")]
 
     def crossed(self, agg: pl.DataFrame) -> pl.Expr:
         p = self.params
