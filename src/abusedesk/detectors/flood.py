@@ -39,6 +39,24 @@ class FloodDetector(FlowDetector):
         syn_only = (pl.col("proto") == 6) & ((pl.col("tcp_flags") & (TCP_SYN | TCP_ACK)) == TCP_SYN)
         return [syn_only.sum().cast(pl.Int64).alias("syn_only")]
 
+    def candidates(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Flows toward targets that get a real share of the threshold in this batch: one cheap group-by by
+        target first, so the full (source, target, protocol) group-by runs on the heavy targets only."""
+        p = self.params
+        assert isinstance(p, FloodDetector.Params)
+        heavy = (
+            df.group_by(pl.col("dst_addr"))
+            .agg(pl.col("packets").sum().alias("p"))
+            .filter(pl.col("p") >= p.min_packets // 20)
+            .select("dst_addr")
+        )
+        return df.join(heavy, on="dst_addr", how="semi")
+
+    def keep(self) -> pl.Expr:
+        p = self.params
+        assert isinstance(p, FloodDetector.Params)
+        return pl.col("packets") >= p.min_packets // 20
+
     def crossed(self, agg: pl.DataFrame) -> pl.Expr:
         p = self.params
         assert isinstance(p, FloodDetector.Params)

@@ -49,7 +49,9 @@ def frame(batch: pa.Table | pl.DataFrame) -> pl.DataFrame:
 
 
 def with_ms(df: pl.DataFrame) -> pl.DataFrame:
-    """``ts``/``te`` as int64 epoch ms beside the timestamps."""
+    """``ts``/``te`` as int64 epoch ms beside the timestamps (the flows stage adds them once for all detectors)."""
+    if "ts" in df.columns and "te" in df.columns:
+        return df
     return df.with_columns(
         pl.col("time_start").dt.epoch("ms").alias("ts"), pl.col("time_end").dt.epoch("ms").alias("te")
     )
@@ -127,6 +129,12 @@ class FlowDetector(Detector):
 
     def extra_aggregates(self) -> list[pl.Expr]:
         return []
+
+    def keep(self) -> pl.Expr | None:
+        """Summed detectors: which open-window aggregates are worth keeping in the state (None: all). A detector
+        whose keys are nearly one per flow (a flood's (source, target)) keeps only those with a real share of its
+        threshold, so its state stays small; a later batch can then undercount a key by less than that share."""
+        return None
 
     def crossed(self, agg: pl.DataFrame) -> pl.Expr:
         """Which merged aggregates are findings."""

@@ -43,6 +43,11 @@ class LoadTestDetector(FlowDetector):
             return df.clear()
         return df.filter(cidr_mask("dst_addr", p.provider_ranges))
 
+    def keep(self) -> pl.Expr:
+        p = self.params
+        assert isinstance(p, LoadTestDetector.Params)
+        return (pl.col("flows") >= p.min_flows // 20) | (pl.col("packets") >= p.min_packets // 20)
+
     def crossed(self, agg: pl.DataFrame) -> pl.Expr:
         p = self.params
         assert isinstance(p, LoadTestDetector.Params)

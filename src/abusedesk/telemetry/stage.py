@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from abusedesk.bus.base import StageBatch
 from abusedesk.consent import ConsentService, Verdict
 from abusedesk.detectors.base import Detector
+from abusedesk.detectors.flowbase import with_ms
 from abusedesk.detectors.runner import DetectorRunner
 from abusedesk.domain.records import Finding
 from abusedesk.runtime import Runtime
@@ -113,7 +114,7 @@ class Attributor:
         sub = sub.append_column("spoofed", pa.array(spoofed[idx]))
         out = pl.from_arrow(sub)
         assert isinstance(out, pl.DataFrame)
-        return out
+        return with_ms(out)
 
 
 def partitions(df: pl.DataFrame) -> dict[str, pl.DataFrame]:
