@@ -57,12 +57,22 @@ def make_datagrams(n: int, per: int = 30, seed: int = 1) -> list[bytes]:
     seq = 0
     for i in range(n):
         recs = []
-        for _ in range(per):
-            src = (10 << 24) | int(rnd.integers(0, 1 << 16))
-            dst = (198 << 24) | (51 << 16) | int(rnd.integers(0, 1 << 16))
+        for j in range(per):
             t = T0_MS + i
+            if (i * per + j) % 200 == 0:  # 0.5 %: 20 sources scanning the ports of one host each (failed SYNs)
+                scanner = int(rnd.integers(0, 20))
+                src, dst, dport, flags = (
+                    (10 << 24) | scanner,
+                    (198 << 24) | (51 << 16) | scanner,
+                    int(rnd.integers(1, 1024)),
+                    2,
+                )
+            else:  # completed TCP to web ports of random hosts
+                src = (10 << 24) | int(rnd.integers(0, 1 << 16))
+                dst = (198 << 24) | (51 << 16) | int(rnd.integers(0, 1 << 16))
+                dport, flags = (80, 443, 8080)[j % 3], 0x1B
             recs.append(REC.pack(src.to_bytes(4, "big"), dst.to_bytes(4, "big"), t, t + 20, 60 * 3, 3, 1, 2, 0, 0,
-                                 int(rnd.integers(1024, 65535)), int(rnd.integers(1, 1024)), 6, 2, 4, 0))  # fmt: skip
+                                 int(rnd.integers(1024, 65535)), dport, 6, flags, 4, 0))  # fmt: skip
         data = b"".join(recs)
         sets = (tmpl_set if i % 16 == 0 else b"") + struct.pack("!HH", 1024, 4 + len(data)) + data
         out.append(struct.pack("!HHIII", 10, 16 + len(sets), T0_MS // 1000, seq, 0) + sets)

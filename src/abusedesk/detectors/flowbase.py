@@ -11,12 +11,16 @@ open windows' partial aggregates (``rows``: for a distinct count the distinct (w
 sum the running sums) and the (window, key) pairs already reported. A batch's aggregates are merged into the
 state with one concat and one group-by; a key is reported when its window's aggregate first crosses the
 threshold (at once, not when the window closes); ``flush`` drops the windows that closed before the watermark.
-So the state is bounded by the window, not by the input, and it is JSON (``dump_state``), checkpointed by the
-detector runner with the stage's outputs.
+A distinct count keeps at most its threshold's number of values per open (window, key), and nothing for a key
+already reported; a sum keeps what ``keep`` says is worth it. So the state is bounded by the open windows' keys,
+not by the input; ``dump_state`` writes each frame as base64 Arrow IPC inside the JSON that the detector runner
+checkpoints with the stage's outputs.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,14 +87,15 @@ def tcp_attempt() -> pl.Expr:
     return (pl.col("proto") == 6) & ((pl.col("tcp_flags") & TCP_SYN) != 0)
 
 
-def _encode(df: pl.DataFrame) -> dict[str, list[Any]]:
-    out = df.with_columns([pl.col(c).bin.encode("hex") for c in df.columns if df.schema[c] == pl.Binary])
-    return {c: out[c].to_list() for c in out.columns}
+def _encode(df: pl.DataFrame) -> str:
+    """A state frame as base64 Arrow IPC (zstd): JSON-able, and fast for the large states of busy windows."""
+    buf = io.BytesIO()
+    df.write_ipc(buf, compression="zstd")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _decode(data: dict[str, list[Any]], schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    df = pl.DataFrame(data, schema={c: (pl.String if t == pl.Binary else t) for c, t in schema.items()})
-    return df.with_columns([pl.col(c).str.decode("hex") for c, t in schema.items() if t == pl.Binary])
+def _decode(text: str) -> pl.DataFrame:
+    return pl.read_ipc(io.BytesIO(base64.b64decode(text)))
 
 
 class FlowDetector(Detector):
@@ -168,7 +173,6 @@ class FlowDetector(Detector):
             merged = merged.group_by([*group, self.distinct]).agg(
                 pl.col("first").min(), pl.col("last").max(), pl.col("flows").sum()
             )
-            st.rows = merged
             agg = merged.group_by(group).agg(
                 pl.col(self.distinct).n_unique().alias("distinct"),
                 pl.col("first").min(),
@@ -188,11 +192,23 @@ class FlowDetector(Detector):
         hits = agg.filter(self.crossed(agg))
         if st.reported is not None and hits.height:
             hits = hits.join(st.reported, on=group, how="anti")
+        if hits.height:
+            done = hits.select(group)
+            st.reported = done if st.reported is None else pl.concat([st.reported, done], how="vertical_relaxed")
+        if self.distinct is not None:
+            # the state keeps, per open (window, key), at most as many distinct values as the threshold needs, and
+            # none for a key already reported in its window: bounded by keys × threshold, not by the flows
+            kept = merged if st.reported is None else merged.join(st.reported, on=group, how="anti")
+            cap = self.distinct_cap()
+            st.rows = kept.group_by(group).head(cap)
         if hits.height == 0:
             return []
-        done = hits.select(group)
-        st.reported = done if st.reported is None else pl.concat([st.reported, done], how="vertical_relaxed")
         return self._findings(hits, cand, df)
+
+    def distinct_cap(self) -> int:
+        """Most distinct values kept per (window, key): the largest threshold of the detector's parameters."""
+        values = [v for k, v in self.params.model_dump().items() if k.startswith("min_") and isinstance(v, int)]
+        return max(values, default=1000)
 
     def _findings(self, hits: pl.DataFrame, cand: pl.DataFrame, df: pl.DataFrame) -> list[Finding]:
         first = df.row(0, named=True)
@@ -242,23 +258,15 @@ class FlowDetector(Detector):
         for name in ("rows", "reported"):
             df = getattr(st, name)
             if df is not None and df.height:
-                out[name] = {"schema": {c: str(t) for c, t in df.schema.items()}, "data": _encode(df)}
+                out[name] = _encode(df)
         return out
 
     def load_state(self, data: dict[str, Any]) -> WindowState:
         st = WindowState()
         for name in ("rows", "reported"):
             if name in data:
-                schema = {c: _DTYPES[t] for c, t in data[name]["schema"].items()}
-                setattr(st, name, _decode(data[name]["data"], schema))
+                setattr(st, name, _decode(data[name]))
         return st
-
-
-_DTYPES: dict[str, pl.DataType] = {
-    str(t): t
-    for t in (pl.Int64(), pl.UInt64(), pl.UInt32(), pl.UInt16(), pl.UInt8(), pl.Int32(), pl.Float64(),
-              pl.Binary(), pl.String(), pl.Boolean())
-}  # fmt: skip
 
 
 def _dt(ms: int) -> datetime:

@@ -85,7 +85,10 @@ class Collector:
         self.ready = threading.Event()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, cfg.socket_buffer_bytes)
+        try:  # as root, past net.core.rmem_max (for this socket only; the system's limit stays as it is)
+            self.sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), cfg.socket_buffer_bytes)
+        except OSError:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, cfg.socket_buffer_bytes)
         self.sock.bind((self.host, self.port))
         self.port = self.sock.getsockname()[1]
         self._handoff: queue.Queue[list[ClosedFile] | None] = queue.Queue()
