@@ -5,8 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEB_STAMP := $(VENV)/.debs
 # Debian packages the tests drive as real peers: an IMAP server, a NATS server, openssl for S/MIME samples;
-# the telemetry lab's network namespaces, traffic tools, flow exporter and the reference decoder (nfdump)
-DEBS := dovecot-imapd openssl nats-server coreutils iproute2 tcpdump softflowd nmap hping3 nfdump
+# wrk; the telemetry lab's network namespaces, traffic tools, flow exporter and the reference decoder (nfdump)
+DEBS := dovecot-imapd openssl nats-server coreutils wrk iproute2 tcpdump softflowd nmap hping3 nfdump
 
 .PHONY: crash fuzz demo test test-sqlite test-postgres lint fix typecheck migration services debs bench clean
 

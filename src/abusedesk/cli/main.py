@@ -21,6 +21,7 @@ from abusedesk.cli import (
     policy,
     serve,
     telemetry,
+    users,
     worker,
 )
 
@@ -34,6 +35,8 @@ app.add_typer(inventory.app, name="inventory", help="Import the inventory; who h
 app.add_typer(intake.app, name="intake", help="Take in complaints and feeds; quarantine and retry.")
 app.add_typer(case.app, name="case", help="Work cases: list, show, transition, act, approve, note, export.")
 app.add_typer(audit.app, name="audit", help="Verify the hash-chained audit log.")
+app.add_typer(users.user_app, name="user", help="Users and roles: bootstrap the first admin, add, list, disable.")
+app.add_typer(users.token_app, name="token", help="API tokens: create (shown once), list, revoke.")
 app.command(name="demo")(demo.demo)
 app.add_typer(dlq.app, name="dlq", help="Dead letters: show them, replay them after a fix.")
 app.add_typer(pipeline.app, name="pipeline", help="What waits between the stages; finish what is unfinished.")
