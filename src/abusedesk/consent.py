@@ -2,9 +2,11 @@
 
 A customer's user requests consent (source services, target CIDRs or addresses, a time window, a maximum rate in
 packets per second, the kind of test); a provider's user approves or rejects it, and may revoke an approved one.
-Each step records who did it (``--actor`` on the command line, as every human action in abusedesk is recorded
-today; the identities of the identities-and-API issue replace it when they land) and goes to the audit chain.
-The approver must be another person than the requester.
+Each step is done by an authenticated :class:`Principal` (an API token: the REST routes, or ``ABUSEDESK_TOKEN``
+for the CLI) whose id is recorded with the consent and in the audit chain. Capabilities: ``consent.request``
+(customers, for their own services; admins), ``consent.decide`` (approvers, admins), ``consent.read`` (staff;
+a customer sees its own). The approver must be another person than the requester; a customer may revoke its
+own approved consent.
 
 The flow stage asks :meth:`ConsentService.judge` about each finding of a service: inside an approved consent
 (the finding's service among the consent's, its target inside the consent's targets, its time inside the window,
@@ -25,7 +27,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from abusedesk.domain.errors import ConfigError, Conflict, Forbidden, NotFound
-from abusedesk.domain.ids import stable_id
+from abusedesk.domain.identity import Can, Principal
+from abusedesk.domain.ids import new_id
 from abusedesk.domain.records import Finding
 from abusedesk.domain.timeutil import as_utc, iso
 from abusedesk.evidence import audit
@@ -77,18 +80,18 @@ class ConsentService:
 
     def request(
         self,
+        by: Principal,
         *,
         service_ids: Sequence[str],
         targets: Sequence[str],
         window_from: datetime,
         window_to: datetime,
         kind: str,
-        actor: str,
         max_rate: int | None = None,
         reason: str = "",
     ) -> dict[str, Any]:
-        if not actor.strip():
-            raise ConfigError("a consent request needs the requester's identity (--actor)")
+        by.require(Can.CONSENT_REQUEST)
+        actor = by.id
         if kind not in KINDS:
             raise ConfigError(f"consent kind {kind!r} is not one of {', '.join(KINDS)}")
         if not service_ids:
@@ -118,11 +121,13 @@ class ConsentService:
             }
             found = set(s.scalars(select(ServiceRow.id).where(ServiceRow.id.in_(list(service_ids)))))
             unknown = sorted(set(service_ids) - found)
-            if unknown:
-                raise NotFound(f"service(s) {', '.join(unknown)} are not in the inventory")
+            if unknown or not all(by.sees_customer(c) for c in customers):
+                if by.is_staff:
+                    raise NotFound(f"service(s) {', '.join(unknown)} are not in the inventory")
+                raise NotFound("a service of this request is not one of your services")
             if len(customers) != 1:
                 raise ConfigError("the services of one consent request must belong to one customer")
-            cid = stable_id("cn", sorted(service_ids), norm, iso(wf), iso(wt), kind, actor, iso(now))
+            cid = new_id("cn")  # two identical requests are two requests
             row = ConsentRow(
                 id=cid, customer_id=customers.pop(), service_ids=sorted(service_ids), targets=norm, kind=kind,
                 window_from=wf, window_to=wt, max_rate=max_rate, status="requested", requested_by=actor,
@@ -135,18 +140,20 @@ class ConsentService:
                          subject_id=cid, payload=out)  # fmt: skip
         return out
 
-    def decide(self, consent_id: str, *, status: str, actor: str, reason: str = "") -> dict[str, Any]:
-        """approve, reject (from requested) or revoke (from approved), by someone other than the requester."""
-        if not actor.strip():
-            raise ConfigError("deciding on a consent needs the decider's identity (--actor)")
+    def decide(self, by: Principal, consent_id: str, *, status: str, reason: str = "") -> dict[str, Any]:
+        """approve, reject (from requested) or revoke (from approved), by someone other than the requester (a
+        customer may revoke its own)."""
+        actor = by.id
         allowed = {"approved": ("requested",), "rejected": ("requested",), "revoked": ("approved",)}
         if status not in allowed:
             raise ConfigError(f"a consent cannot be set to {status!r}")
         now = self.rt.clock.now()
         with self.rt.sessions.begin() as s:
             row = s.get(ConsentRow, consent_id, with_for_update=True)
-            if row is None:
+            if row is None or not by.sees_customer(row.customer_id):
                 raise NotFound(f"consent {consent_id} does not exist")
+            if not (status == "revoked" and by.can(Can.CONSENT_REQUEST) and not by.is_staff):
+                by.require(Can.CONSENT_DECIDE)
             if row.status not in allowed[status]:
                 raise Conflict(f"consent {consent_id} is {row.status}; it cannot become {status}")
             if actor == row.requested_by and status != "revoked":
@@ -164,7 +171,12 @@ class ConsentService:
                          subject_id=consent_id, payload={"reason": reason, "status": status})  # fmt: skip
         return out
 
-    def list_consents(self, *, status: str | None = None, customer_id: str | None = None) -> list[dict[str, Any]]:
+    def list_consents(
+        self, by: Principal, *, status: str | None = None, customer_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        by.require(Can.CONSENT_READ)
+        if not by.is_staff:
+            customer_id = by.customer_id
         with self.rt.sessions() as s:
             q = select(ConsentRow).order_by(ConsentRow.created_at, ConsentRow.id)
             if status:
@@ -172,6 +184,14 @@ class ConsentService:
             if customer_id:
                 q = q.where(ConsentRow.customer_id == customer_id)
             return [consent_dict(r) for r in s.scalars(q)]
+
+    def get(self, by: Principal, consent_id: str) -> dict[str, Any]:
+        by.require(Can.CONSENT_READ)
+        with self.rt.sessions() as s:
+            row = s.get(ConsentRow, consent_id)
+            if row is None or not by.sees_customer(row.customer_id):
+                raise NotFound(f"consent {consent_id} does not exist")
+            return consent_dict(row)
 
     # ------------------------------------------------------------------ judging findings
 

@@ -22,6 +22,7 @@ from abusedesk.store.tables.cases import FindingRow
 from abusedesk.telemetry.collector import Collector
 from abusedesk.telemetry.pcap import read_pcap
 from tests.support.components import missing
+from tests.support.identities import make_people
 from tests.telemetry.lab import EXPECTED
 from tests.telemetry.netlab import export, lab, missing_tools
 
@@ -83,9 +84,10 @@ def test_consented_load_test_makes_no_case(capture: tuple[Path, dict[str, str]],
 
     start = datetime.fromtimestamp(first, tz=UTC) - timedelta(minutes=5)
     svc = ConsentService(lab_rt)
-    c = svc.request(service_ids=["svc-load"], targets=["10.99.1.0/24"], window_from=start,
-                    window_to=start + timedelta(hours=1), kind="load", actor="dana@customer.example")  # fmt: skip
-    svc.decide(str(c["id"]), status="approved", actor="sam@provider.example")
+    people = make_people(lab_rt, {"dana": "cus-lab"})
+    c = svc.request(people["dana"], service_ids=["svc-load"], targets=["10.99.1.0/24"], window_from=start,
+                    window_to=start + timedelta(hours=1), kind="load")  # fmt: skip
+    svc.decide(people["bob"], str(c["id"]), status="approved")
     collect(lab_rt, pcap, 10, tmp_path)
     load = [f for f in _findings(lab_rt) if f.service_id == "svc-load"]
     assert load, "the load test was not seen"

@@ -1,4 +1,6 @@
-"""`abusedesk consent ...`: the registry of written consent for load and security tests (clause 1.3)."""
+"""`abusedesk consent ...`: the registry of written consent for load and security tests (clause 1.3).
+
+Every command acts as the user of the API token in ``ABUSEDESK_TOKEN`` (as the case commands do)."""
 
 from __future__ import annotations
 
@@ -30,7 +32,6 @@ def request(
     target: Annotated[list[str], typer.Option("--target", help="A target CIDR or address (repeat).")],
     start: Annotated[str, typer.Option("--from", help="Window start, ISO 8601 UTC.")],
     end: Annotated[str, typer.Option("--to", help="Window end, ISO 8601 UTC.")],
-    actor: ActorOpt,
     kind: Annotated[str, typer.Option(help="load | security")] = "load",
     max_rate: Annotated[int | None, typer.Option(help="Packets per second toward the targets.")] = None,
     reason: ReasonOpt = "",
@@ -39,34 +40,34 @@ def request(
     """A customer asks for written consent to test the provider's ranges."""
     with context.errors_to_exit(), context.runtime() as rt:
         data = _service()(rt).request(
-            service_ids=service, targets=target, window_from=parse_time(start, assume_utc=True),
-            window_to=parse_time(end, assume_utc=True), kind=kind, actor=actor, max_rate=max_rate, reason=reason,
+            context.principal(rt), service_ids=service, targets=target, window_from=parse_time(start, assume_utc=True),
+            window_to=parse_time(end, assume_utc=True), kind=kind, max_rate=max_rate, reason=reason,
         )  # fmt: skip
     _show(data, as_json)
 
 
-def _decide(status: str, consent_id: str, actor: str, reason: str, as_json: bool) -> None:
+def _decide(status: str, consent_id: str, reason: str, as_json: bool) -> None:
     with context.errors_to_exit(), context.runtime() as rt:
-        data = _service()(rt).decide(consent_id, status=status, actor=actor, reason=reason)
+        data = _service()(rt).decide(context.principal(rt), consent_id, status=status, reason=reason)
     _show(data, as_json)
 
 
 @app.command("approve")
-def approve(consent_id: str, actor: ActorOpt, reason: ReasonOpt = "", as_json: JsonOpt = False) -> None:
+def approve(consent_id: str, reason: ReasonOpt = "", as_json: JsonOpt = False) -> None:
     """The provider approves a requested consent (not its requester)."""
-    _decide("approved", consent_id, actor, reason, as_json)
+    _decide("approved", consent_id, reason, as_json)
 
 
 @app.command("reject")
-def reject(consent_id: str, actor: ActorOpt, reason: ReasonOpt = "", as_json: JsonOpt = False) -> None:
+def reject(consent_id: str, reason: ReasonOpt = "", as_json: JsonOpt = False) -> None:
     """The provider rejects a requested consent."""
-    _decide("rejected", consent_id, actor, reason, as_json)
+    _decide("rejected", consent_id, reason, as_json)
 
 
 @app.command("revoke")
-def revoke(consent_id: str, actor: ActorOpt, reason: ReasonOpt = "", as_json: JsonOpt = False) -> None:
+def revoke(consent_id: str, reason: ReasonOpt = "", as_json: JsonOpt = False) -> None:
     """An approved consent ends now: traffic after this is no longer covered."""
-    _decide("revoked", consent_id, actor, reason, as_json)
+    _decide("revoked", consent_id, reason, as_json)
 
 
 @app.command("list")
@@ -77,7 +78,7 @@ def list_(
 ) -> None:
     """The consents, oldest first."""
     with context.errors_to_exit(), context.runtime() as rt:
-        rows = _service()(rt).list_consents(status=status, customer_id=customer)
+        rows = _service()(rt).list_consents(context.principal(rt), status=status, customer_id=customer)
     if as_json:
         context.emit(rows, True)
         return
