@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,8 +33,9 @@ def collect(
 
     with context.errors_to_exit(), context.runtime(create=True) as rt:
         c = Collector(rt, listen)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: c.stop.set())
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda *_: c.stop.set())
         typer.echo(f"collecting on {c.host}:{c.port}", err=True)
         stats = c.run(duration=duration, max_datagrams=max_datagrams, idle_exit=idle_exit)
         rt.drain()
