@@ -13,6 +13,7 @@ with them. An unknown plugin or parameter, or a bad value, is a ConfigError nami
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from functools import cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -130,9 +131,12 @@ def build_detectors(policy: ClauseMap, settings: Settings, consumes: str = "even
     """One instance of every detector of ``consumes`` ("events", or "flows" for the flows stage) with the params
     the settings give it."""
     configured = settings.detectors
+    # the policy file's thresholds first (``detectors:``), then the settings' [detectors.<name>] over them
+    in_policy: Mapping[str, Mapping[str, Any]] = getattr(policy, "detector_params", {}) or {}
     _check_names("detectors", configured, detector_classes())
+    _check_names("detectors", {k: dict(v) for k, v in in_policy.items()}, detector_classes())
     return [
-        cls(policy, plugin_params("detectors", cls, configured.get(cls.name, {})))
+        cls(policy, plugin_params("detectors", cls, {**in_policy.get(cls.name, {}), **configured.get(cls.name, {})}))
         for cls in detector_classes()
         if getattr(cls, "consumes", "events") == consumes
     ]

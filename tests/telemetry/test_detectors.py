@@ -147,3 +147,22 @@ def test_spoofed_source_attributed_by_interface(lab_rt: Runtime, tmp_path: Path)
         (f,) = s.scalars(select(FindingRow))
     assert (f.kind, f.service_id, f.customer_id) == ("spoofed-source", "svc-ssh", "cus-lab")
     assert f.case_id is not None and "5 flows" in f.summary
+
+
+@pytest.mark.unit
+def test_thresholds_come_from_the_policy_file_and_the_settings_override_them(tmp_path: Path) -> None:
+    from abusedesk.config import Settings
+    from abusedesk.domain.errors import ConfigError
+    from abusedesk.policy.loader import load_policy_text
+
+    shipped = load_policy(None)
+    assert shipped.detector_params["vertical_scan"]["min_ports"] == 15
+    text = shipped.source_text.replace("    min_ports: 15 ", "    min_ports: 40 ")
+    policy = load_policy_text(text)
+    d = {x.name: x for x in build_flow_detectors(policy, Settings())}
+    assert d["vertical_scan"].params.min_ports == 40  # type: ignore[attr-defined]
+    d = {x.name: x for x in build_flow_detectors(policy, Settings(detectors={"vertical_scan": {"min_ports": 9}}))}
+    assert d["vertical_scan"].params.min_ports == 9  # type: ignore[attr-defined]
+    bad = load_policy_text(shipped.source_text.replace("    min_ports: 15 ", "    min_portz: 15 "))
+    with pytest.raises(ConfigError, match="min_portz"):
+        build_flow_detectors(bad, Settings())
