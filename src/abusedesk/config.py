@@ -133,6 +133,20 @@ class IntakeSettings(BaseModel):
     parser_hints: ParserHintSettings = ParserHintSettings()
 
 
+class TelemetrySettings(BaseModel):
+    """Flow collection and the telemetry raw store (docs/admin/telemetry.md)."""
+
+    listen: str = "127.0.0.1:2055"
+    rotate_seconds: float = Field(default=60.0, gt=0)
+    rotate_rows: int = Field(default=1_000_000, gt=0)
+    retention_hours: float = Field(default=168.0, gt=0)
+    socket_buffer_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    #: exporter/ifindex → service id: who sent a flow whose source address is not allocated to anyone
+    interfaces: dict[str, str] = {}
+    #: rows of one closed file handed to the detectors at a time
+    detect_chunk_rows: int = Field(default=2_000_000, gt=0)
+
+
 class Settings(BaseSettings):
     """Every setting of abusedesk; see docs/admin/settings.md for each one."""
 
@@ -158,6 +172,7 @@ class Settings(BaseSettings):
     webhook: WebhookSettings = WebhookSettings()
     audit: AuditSettings = AuditSettings()
     intake: IntakeSettings = IntakeSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
     auth_key: SecretStr | None = Field(
         default=None,
         description="Key of the API tokens' HMAC; default the file auth.key in data_dir (made on first use).",

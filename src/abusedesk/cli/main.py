@@ -8,7 +8,22 @@ from typing import Annotated
 import typer
 
 from abusedesk import __version__
-from abusedesk.cli import audit, case, context, demo, dlq, intake, inventory, pipeline, policy, serve, users, worker
+from abusedesk.cli import (
+    audit,
+    case,
+    consent,
+    context,
+    demo,
+    dlq,
+    intake,
+    inventory,
+    pipeline,
+    policy,
+    serve,
+    telemetry,
+    users,
+    worker,
+)
 
 app = typer.Typer(
     help="abusedesk: enforce an Acceptable Use Policy, from signal to case to action.",
@@ -25,6 +40,8 @@ app.add_typer(users.token_app, name="token", help="API tokens: create (shown onc
 app.command(name="demo")(demo.demo)
 app.add_typer(dlq.app, name="dlq", help="Dead letters: show them, replay them after a fix.")
 app.add_typer(pipeline.app, name="pipeline", help="What waits between the stages; finish what is unfinished.")
+app.add_typer(telemetry.app, name="telemetry", help="Flow telemetry: collect IPFIX/NetFlow, import flow files.")
+app.add_typer(consent.app, name="consent", help="Written consent for load and security tests (clause 1.3).")
 app.command("worker")(worker.worker)
 app.command("serve")(serve.serve)
 

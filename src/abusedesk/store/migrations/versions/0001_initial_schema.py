@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-07 20:07:06.552700
+Create Date: 2026-12-07 20:09:15.177199
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def upgrade() -> None:
         "consents",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("customer_id", sa.String(length=64), nullable=False),
-        sa.Column("service_id", sa.String(length=64), nullable=True),
+        sa.Column("service_ids", sa.JSON(), nullable=False),
         sa.Column("targets", sa.JSON(), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("window_from", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
@@ -96,7 +96,10 @@ def upgrade() -> None:
         sa.Column("max_rate", sa.Integer(), nullable=True),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("requested_by", sa.String(length=320), nullable=False),
-        sa.Column("decided_by", sa.String(length=120), nullable=True),
+        sa.Column("decided_by", sa.String(length=320), nullable=True),
+        sa.Column("decided_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_by", sa.String(length=320), nullable=True),
+        sa.Column("revoked_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=True),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("created_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_consents")),
