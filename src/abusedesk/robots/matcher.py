@@ -167,11 +167,20 @@ class CompiledGroup:
                 prev = node.get("")
                 if prev is None or rule.priority > prev.priority:
                     node[""] = rule
-        wild.sort(key=lambda r: r.priority, reverse=True)
-        self.wild_rules = wild
-        self.wild: re.Pattern[str] | None = (
-            re.compile("|".join(f"({_pattern_regex(r.normalised)})" for r in wild), re.DOTALL) if wild else None
-        )
+        # Wildcard rules, grouped by the longest literal piece each needs to find in the path: a group whose
+        # piece is absent is skipped with one substring test; a present group's alternation, in priority order,
+        # yields its best rule in one regex call.
+        by_key: dict[str, list[Rule]] = {}
+        for rule in wild:
+            pieces = rule.normalised.rstrip("$").split("*")
+            by_key.setdefault(max(pieces, key=len), []).append(rule)
+        self.wild: list[tuple[str, re.Pattern[str], list[Rule]]] = []
+        for key, rules_of_key in by_key.items():
+            rules_of_key.sort(key=lambda r: r.priority, reverse=True)
+            regex = re.compile("|".join(f"({_pattern_regex(r.normalised)})" for r in rules_of_key), re.DOTALL)
+            self.wild.append((key, regex, rules_of_key))
+        self.wild.sort(key=lambda item: item[2][0].priority, reverse=True)
+        self.wild_rules = sorted(wild, key=lambda r: r.priority, reverse=True)
 
     def match(self, path: str) -> Rule | None:
         """The rule that decides ``path`` (normalised), or None when no rule matches."""
@@ -189,12 +198,15 @@ class CompiledGroup:
         exact = self.exact.get(path)
         if exact is not None and (best is None or exact.priority > best.priority):
             best = exact
-        if self.wild is not None:
-            m = self.wild.match(path)
-            if m is not None:
-                rule = self.wild_rules[m.lastindex - 1]  # type: ignore[operator]
-                if best is None or rule.priority > best.priority:
-                    best = rule
+        for key, regex, rules in self.wild:
+            if best is not None and rules[0].priority <= best.priority:
+                break  # the groups are in order of their best rule: none left can win
+            if key in path:
+                m = regex.match(path)
+                if m is not None:
+                    rule = rules[m.lastindex - 1]  # type: ignore[operator]
+                    if best is None or rule.priority > best.priority:
+                        best = rule
         return best
 
 
@@ -413,11 +425,25 @@ def _ambiguous(verdict: Verdict, why: str) -> Verdict:
 
 def _status_verdict(status: int) -> Verdict:
     if 300 <= status < 400:
-        return Verdict(True, "ambiguous", None, None, None, None,
-                       f"status {status}: a redirect that was not followed; unavailable after five (RFC 9309 2.3.1.2)")
+        return Verdict(
+            True,
+            "ambiguous",
+            None,
+            None,
+            None,
+            None,
+            f"status {status}: a redirect that was not followed; unavailable after five (RFC 9309 2.3.1.2)",
+        )
     if status == 429:
-        return Verdict(True, "ambiguous", None, None, None, None,
-                       "status 429: unavailable by RFC 9309 (4xx), unreachable by Google's reading")
+        return Verdict(
+            True,
+            "ambiguous",
+            None,
+            None,
+            None,
+            None,
+            "status 429: unavailable by RFC 9309 (4xx), unreachable by Google's reading",
+        )
     if 400 <= status < 500:
         return Verdict(True, "allowed", None, None, None, None, f"status {status}: robots.txt unavailable, allow all")
     reason = "unreachable" if status == 0 else f"status {status}: server error"
