@@ -27,7 +27,7 @@ def check(
             "--batch",
             help='Read JSON lines {"robots_txt", "status", "user_agent", "url"} on stdin; '
             "write one JSON verdict a line.",
-        ),  # fmt: skip
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
