@@ -18,7 +18,10 @@ pytestmark = pytest.mark.unit
 
 _SEGMENTS = st.sampled_from(["a", "b", "ab", "x.php", "y.html", "?q=1", "?", "&s=2", "-", "_", "~", "%41", "é"])
 _PATH = st.lists(_SEGMENTS, max_size=5).map(lambda parts: "/" + "/".join(parts))
-_PATTERN = st.tuples(st.lists(st.one_of(_SEGMENTS, st.just("*")), max_size=4), st.booleans()).map(
+# protego measures a rule's length on its percent-quoted form, where '?' counts 3 octets: patterns here carry no
+# '?' (test_differs_on_rule_length_with_a_question_mark pins that difference)
+_PATTERN_SEGMENTS = st.sampled_from(["a", "b", "ab", "x.php", "y.html", "&s=2", "-", "_", "~", "%41", "é"])
+_PATTERN = st.tuples(st.lists(st.one_of(_PATTERN_SEGMENTS, st.just("*")), max_size=4), st.booleans()).map(
     lambda t: "/" + "/".join(t[0]) + ("$" if t[1] else "")
 )
 _AGENTS = st.sampled_from(["FooBot", "BarBot", "*"])
@@ -79,6 +82,21 @@ def test_differs_on_tokens_by_substring() -> None:
     robots = "User-agent: Foo\nDisallow: /\n"
     assert not Protego.parse(robots).can_fetch("http://e.com/x", "FooBot")
     assert RobotsTxt(robots).check("FooBot", "http://e.com/x").allowed
+
+
+def test_differs_on_rule_length_with_a_question_mark() -> None:
+    # 'Allow: /*/*' and 'Disallow: /*/?' are 5 octets each: the tie goes to allow (RFC 9309 2.2.2, Google).
+    # protego quotes '?' to '%3F' before measuring, so its disallow is longer and wins.
+    robots = "User-agent: FooBot\nAllow: /*/*\nDisallow: /*/?\n"
+    assert RobotsTxt(robots).check("FooBot", "/a/?q=1").rule == "Allow: /*/*"
+    assert not Protego.parse(robots).can_fetch("http://e.com/a/?q=1", "FooBot")
+
+
+def test_differs_on_index_html() -> None:
+    # protego, like Google, lets 'Allow: /d/index.html' allow '/d/'; RFC 9309 has no such rule (g079)
+    robots = "User-agent: *\nAllow: /d/index.html\nDisallow: /\n"
+    assert not RobotsTxt(robots).check("FooBot", "/d/").allowed
+    assert Protego.parse(robots).can_fetch("http://e.com/d/", "FooBot")
 
 
 def test_differs_on_crawl_delay_in_merged_groups() -> None:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from abusedesk.robots.tokens import is_product_token, product_tokens
 
@@ -43,10 +43,10 @@ ROBOTS_PATH = "/robots.txt"
 State = Literal["allowed", "disallowed", "ambiguous"]
 
 _LINE_SPLIT = re.compile(r"\r\n|\r|\n")
-_NEEDS_NORMALISING = re.compile(r"[^\x21-\x7e]|%")
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+#: scheme and authority (or a leading ``//`` and authority, or a bare host), then the path up to the fragment
+_URL_PATH = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*://|//)?[^/?#]*([^#]*)", re.DOTALL)
 _KEYS = {"user-agent": "user-agent", "allow": "allow", "disallow": "disallow", "crawl-delay": "crawl-delay",
          "sitemap": "sitemap"}  # fmt: skip
 #: the misspellings Google's parser accepts (robots.cc KeyIsUserAgent/KeyIsDisallow ...); lenient only
@@ -62,7 +62,7 @@ def _encode_byte(b: int) -> str:
 def normalise_path(value: str) -> str:
     """``value`` with non-ASCII, spaces and controls percent-encoded as UTF-8, escapes of unreserved characters
     decoded and other escapes upper-cased (RFC 9309 2.2.2), so equal paths compare equal."""
-    if _NEEDS_NORMALISING.search(value) is None:
+    if value.isascii() and value.isprintable() and " " not in value and "%" not in value:
         return value
     raw = value.encode("utf-8", "surrogateescape")
     out: list[str] = []
@@ -86,41 +86,34 @@ def _is_hex(b: int) -> bool:
 def path_of(url: str) -> str:
     """The path, parameters and query of ``url`` that rules are matched against; the fragment dropped, ``/`` if
     empty (Google's ``GetPathParamsQuery``: ``example.com/a?b`` and ``/a?b`` both give ``/a?b``)."""
-    url = url.split("#", 1)[0]
     if url.startswith("/") and not url.startswith("//"):
-        return url
-    m = _SCHEME.match(url)
-    rest = url[m.end() :] if m else url[2:] if url.startswith("//") else url
-    cut = len(rest)
-    for sep in "/?":
-        i = rest.find(sep)
-        if 0 <= i < cut:
-            cut = i
-    path = rest[cut:]
+        return url.split("#", 1)[0] if "#" in url else url
+    m = _URL_PATH.match(url)
+    path = m.group(1) if m else ""
     if not path:
         return "/"
     return path if path.startswith("/") else "/" + path
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """One allow or disallow line: its pattern as written, normalised, and where it stands."""
+class Rule(NamedTuple):
+    """One allow or disallow line: its pattern as written and normalised, where it stands, and its priority
+    (octets of the normalised pattern, then allow over disallow) — computed once, compared on every check."""
 
     allow: bool
     pattern: str
     line: int
     normalised: str
+    priority: tuple[int, bool]
+    text: str
 
-    @property
-    def priority(self) -> tuple[int, bool]:
-        return (len(self.normalised), self.allow)
+    @classmethod
+    def of(cls, allow: bool, pattern: str, line: int) -> Rule:
+        normalised = _normalise_pattern(pattern)
+        text = f"{'Allow' if allow else 'Disallow'}: {pattern}"
+        return cls(allow, pattern, line, normalised, (len(normalised), allow), text)
 
-    def text(self) -> str:
-        return f"{'Allow' if self.allow else 'Disallow'}: {self.pattern}"
 
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     """The answer for one URL: ``allowed`` is the strict RFC reading; ``state`` says whether that is certain.
 
     ``rule`` and ``line`` name the rule the verdict rests on (None when no rule matched or the status decided);
@@ -136,14 +129,13 @@ class Verdict:
     reason: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"allowed": self.allowed, "state": self.state, "rule": self.rule, "line": self.line,
-                "group": self.group, "crawl_delay": self.crawl_delay, "reason": self.reason}  # fmt: skip
+        return self._asdict()
 
 
 class CompiledGroup:
     """One token's merged rules, compiled for cheap checks (see the module docstring)."""
 
-    __slots__ = ("crawl_delay", "exact", "lines", "rules", "trie", "wild", "wild_rules")
+    __slots__ = ("crawl_delay", "exact", "lines", "prefixes", "rules", "trie", "wild", "wild_rules")
 
     def __init__(self, rules: list[Rule], crawl_delay: float | None, lines: tuple[int, ...]) -> None:
         self.rules = rules
@@ -152,6 +144,7 @@ class CompiledGroup:
         self.trie: dict[str, Any] = {}
         self.exact: dict[str, Rule] = {}
         wild: list[Rule] = []
+        prefixes: list[str] = []
         for rule in rules:
             pat = rule.normalised
             if "*" in pat or ("$" in pat[:-1]):
@@ -161,6 +154,7 @@ class CompiledGroup:
                 if prev is None or rule.priority > prev.priority:
                     self.exact[pat[:-1]] = rule
             else:
+                prefixes.append(pat)
                 node = self.trie
                 for ch in pat:
                     node = node.setdefault(ch, {})
@@ -181,20 +175,21 @@ class CompiledGroup:
             self.wild.append((key, regex, rules_of_key))
         self.wild.sort(key=lambda item: item[2][0].priority, reverse=True)
         self.wild_rules = sorted(wild, key=lambda r: r.priority, reverse=True)
+        #: every plain prefix: one C-level startswith tells whether walking the trie can find anything
+        self.prefixes = tuple(prefixes)
 
     def match(self, path: str) -> Rule | None:
         """The rule that decides ``path`` (normalised), or None when no rule matches."""
         best: Rule | None = None
-        node = self.trie
-        if "" in node:
-            best = node[""]
-        for ch in path:
-            node = node.get(ch)  # type: ignore[assignment]
-            if node is None:
-                break
-            hit = node.get("")
-            if hit is not None:
-                best = hit
+        if path.startswith(self.prefixes):
+            node = self.trie
+            for ch in path:
+                node = node.get(ch)  # type: ignore[assignment]
+                if node is None:
+                    break
+                hit = node.get("")
+                if hit is not None:
+                    best = hit
         exact = self.exact.get(path)
         if exact is not None and (best is None or exact.priority > best.priority):
             best = exact
@@ -327,7 +322,7 @@ class RobotsTxt:
                 continue
             if not value:  # an empty allow/disallow matches nothing (RFC 9309 2.2.2)
                 continue
-            current.rules.append(Rule(directive == "allow", value, number, _normalise_pattern(value)))
+            current.rules.append(Rule.of(directive == "allow", value, number))
         self._compile(groups)
         if has_lenient and not self.lenient:
             self._alt = RobotsTxt(content, self.status, lenient=True)
@@ -393,7 +388,7 @@ class RobotsTxt:
         """The verdict for ``user_agent`` (a product token or a whole User-Agent header) fetching ``url``."""
         path = path_of(url)
         status = self.status
-        if path.split("?", 1)[0] == ROBOTS_PATH:
+        if path.startswith(ROBOTS_PATH) and (len(path) == 11 or path[11] == "?"):
             return Verdict(True, "allowed", None, None, None, None, "/robots.txt is always allowed")
         if not 200 <= status < 300:
             return _status_verdict(status)
@@ -405,7 +400,7 @@ class RobotsTxt:
             if rule is None:
                 verdict = Verdict(True, "allowed", None, None, token, group.crawl_delay, "no rule matches")
             else:
-                verdict = Verdict(rule.allow, "allowed" if rule.allow else "disallowed", rule.text(), rule.line,
+                verdict = Verdict(rule.allow, "allowed" if rule.allow else "disallowed", rule.text, rule.line,
                                   token, group.crawl_delay, "longest matching rule")  # fmt: skip
             if inexact:
                 verdict = _ambiguous(verdict, f"group read from a user-agent value that is not a product token "
