@@ -40,9 +40,16 @@ BUILTIN_PARSERS: tuple[str, ...] = (
     "abusedesk.parsers.dmca:DmcaParser",
     "abusedesk.parsers.intelmq:IntelmqParser",
     "abusedesk.parsers.listfeeds:ListFeedParser",
+    "abusedesk.parsers.weblog:WeblogParser",
 )
 
-BUILTIN_DETECTORS: tuple[str, ...] = ("abusedesk.detectors.reported:ReportedAbuseDetector",)
+BUILTIN_DETECTORS: tuple[str, ...] = (
+    "abusedesk.detectors.reported:ReportedAbuseDetector",
+    "abusedesk.detectors.crawler_agent:CrawlerAgentDetector",
+    "abusedesk.detectors.robots_ignored:RobotsIgnoredDetector",
+    "abusedesk.detectors.crawl_delay:CrawlDelayIgnoredDetector",
+    "abusedesk.detectors.mirroring:MirroringDetector",
+)
 
 BUILTIN_ADAPTERS: tuple[str, ...] = (
     "abusedesk.actions.smtp:EmailNotifyAction",

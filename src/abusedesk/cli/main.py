@@ -8,7 +8,21 @@ from typing import Annotated
 import typer
 
 from abusedesk import __version__
-from abusedesk.cli import audit, case, context, demo, dlq, intake, inventory, pipeline, policy, robots, serve, worker
+from abusedesk.cli import (
+    audit,
+    case,
+    context,
+    demo,
+    dlq,
+    intake,
+    inventory,
+    pipeline,
+    policy,
+    robots,
+    serve,
+    weblog,
+    worker,
+)
 
 app = typer.Typer(
     help="abusedesk: enforce an Acceptable Use Policy, from signal to case to action.",
@@ -24,7 +38,8 @@ app.command(name="demo")(demo.demo)
 app.add_typer(dlq.app, name="dlq", help="Dead letters: show them, replay them after a fix.")
 app.add_typer(pipeline.app, name="pipeline", help="What waits between the stages; finish what is unfinished.")
 app.command("worker")(worker.worker)
-app.add_typer(robots.app, name="robots", help="Judge URLs against a robots.txt (RFC 9309).")
+app.add_typer(robots.app, name="robots", help="Judge URLs by a robots.txt (RFC 9309); the robots store.")
+app.add_typer(weblog.app, name="weblog", help="Egress HTTP logs into the pipeline (clause 1.14, 1.5).")
 app.command("serve")(serve.serve)
 
 

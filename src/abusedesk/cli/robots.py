@@ -86,3 +86,49 @@ def _batch() -> int:
             robots = parsed[key] = RobotsTxt(body, status)
         out.write(json.dumps(robots.check(agent, url).as_dict()) + "\n")
     return 1 if failed else 0
+
+
+@app.command("import")
+def import_(
+    host: Annotated[str, typer.Argument(help="The target host the file belongs to (e.g. 198.51.100.7).")],
+    robots_file: Annotated[Path, typer.Argument(help="The robots.txt as the host served it.")],
+    status: Annotated[int, typer.Option(help="HTTP status it was served with (0: unreachable).")] = 200,
+    scheme: Annotated[str, typer.Option(help="http or https.")] = "http",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Record a file as HOST's robots.txt in the robots store (the crawler detectors judge by it)."""
+    from abusedesk.robots.store import RobotsStore
+
+    try:
+        content = robots_file.read_bytes()
+    except OSError as exc:
+        raise context.fail(f"cannot read robots file {robots_file}: {exc.strerror}", 2) from None
+    with context.errors_to_exit(), context.runtime(create=True) as rt:
+        record = RobotsStore(rt).imported(host, content, status, origin=str(robots_file), scheme=scheme)
+    _show(record.as_dict(), as_json)
+
+
+@app.command()
+def fetch(
+    host: Annotated[str, typer.Argument(help="The target host whose /robots.txt to fetch.")],
+    scheme: Annotated[str, typer.Option(help="http or https.")] = "http",
+    force: Annotated[
+        bool, typer.Option("--force", help="Fetch even when the cached copy is younger than 24 h.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Fetch HOST's robots.txt with abusedesk's own user agent (setting robots.user_agent) into the store."""
+    from abusedesk.robots.store import RobotsStore
+
+    with context.errors_to_exit(), context.runtime(create=True) as rt:
+        store = RobotsStore(rt)
+        record = store.fetch(host, scheme) if force else store.ensure(host, scheme)
+    _show(record.as_dict(), as_json)
+
+
+def _show(row: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        context.emit(row, True)
+    else:
+        typer.echo(f"{row['host']}: status {row['status']}, {row['bytes']} bytes, {row['source']} at "
+                   f"{row['fetched_at']} ({row['origin']})")  # fmt: skip

@@ -39,6 +39,10 @@ class Detector(ABC):
         self.policy = policy
         self.params = params if params is not None else self.Params()
 
+    def bind(self, rt: Any) -> None:  # noqa: B027 - an optional hook: most detectors need nothing
+        """Called once with the Runtime by the detector runner: a detector that reads stores (the robots store)
+        keeps what it needs here. Most need nothing."""
+
     def new_state(self) -> Any:
         """Window state for one partition; None for a stateless detector."""
         return None

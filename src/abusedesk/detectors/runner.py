@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 class DetectorRunner:
     def __init__(self, rt: Runtime, detectors: Sequence[Detector]) -> None:
         self.rt = rt
+        for detector in detectors:
+            detector.bind(rt)
         self.stateless = [d for d in detectors if d.new_state() is None]
         self.stateful = [d for d in detectors if d.new_state() is not None]
 
