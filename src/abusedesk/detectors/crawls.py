@@ -15,6 +15,9 @@ from abusedesk.detectors.base import ClauseMap
 from abusedesk.domain.records import Event, Finding
 from abusedesk.robots.matcher import RobotsTxt
 
+#: the clause each kind of these detectors judges
+CLAUSES = {"crawling": "1.14", "mirroring": "1.5"}
+
 
 def summaries(batch: Sequence[Event] | Any) -> Iterator[tuple[Event, dict[str, Any]]]:
     """(event, summary) for every weblog summary of ours in ``batch``."""
@@ -36,11 +39,15 @@ def agent_label(summary: dict[str, Any]) -> str:
 def crawl_finding(policy: ClauseMap, *, detector: str, kind: str, event: Event, summary: dict[str, Any],
                   what: str, summary_text: str, evidence: list[dict[str, Any]], confidence: float = 0.9,
                   start: float | None = None, end: float | None = None) -> Finding:  # fmt: skip
-    """A finding about ``summary``'s client, citing the clauses the policy maps ``kind`` to."""
+    """A finding about ``summary``'s client, citing the clause these detectors judge (1.14 for ``crawling``, 1.5
+    for ``mirroring``) when the policy maps ``kind`` to it, else every clause the policy maps ``kind`` to (the
+    shipped policy also lists crawling under 1.8, which is about crawling without permission, not about how)."""
+    mapped = policy.clauses_for_kind(kind)
+    own = CLAUSES.get(kind)
     return Finding.create(
         detector=detector,
         kind=kind,
-        clauses=policy.clauses_for_kind(kind),
+        clauses=(own,) if own in mapped else mapped,
         group_key=f"{what}:{summary['client']}|{agent_label(summary)}|{summary['host']}",
         window_start=utc(summary["first"] if start is None else start),
         window_end=utc(summary["last"] if end is None else end),
