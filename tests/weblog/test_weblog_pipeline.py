@@ -51,7 +51,7 @@ def test_each_crawler_gets_the_verdict_it_deserves(spine_rt: Runtime) -> None:
     assert got[MIRROR] == {"crawler_agent:agent", "mirroring:mirror", "crawl_delay_ignored:crawl-delay"}
     with rt.sessions() as s:
         rows = {(r.detector, str(r.subject_ip)): r for r in s.scalars(select(FindingRow))}
-    disallowed = [r for r in rows.values() if r.group_key.startswith("robots-disallowed")][0]
+    disallowed = next(r for r in rows.values() if r.group_key.startswith("robots-disallowed"))
     evidence = disallowed.data["evidence"]
     assert {e["path"] for e in evidence} == {f"/private/{i}" for i in range(0, 60, 5)}
     assert {(e["rule"], e["line"]) for e in evidence} == {("Disallow: /private/", 3)}
