@@ -25,7 +25,7 @@ class _Handler(BaseHTTPRequestHandler):
     def address_string(self) -> str:
         return str(self.client_address[0])
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's signature
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:

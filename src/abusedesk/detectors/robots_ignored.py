@@ -18,7 +18,8 @@ from abusedesk.robots.matcher import RobotsTxt
 class RobotsIgnoredDetector(Detector):
     """Flags (1) requests for paths the target host's robots.txt disallows for the client's product token — only
     certain verdicts of our RFC 9309 matcher count, never ambiguous ones — and (2) a crawl (``min_requests`` to one
-    host) that did not fetch ``/robots.txt`` before its first request.
+    host) that did not fetch ``/robots.txt`` before it went on from the first ``grace_requests`` requests (wget
+    fetches the URL it was given, then robots.txt, then follows links: that is obeying).
 
     For: clause 1.14 (obey the robots exclusion standard). (1) needs the host's robots.txt in the robots store
     (``abusedesk robots fetch|import``); without it only (2) is judged. False positives: a robots.txt changed after
@@ -32,6 +33,9 @@ class RobotsIgnoredDetector(Detector):
         model_config = ConfigDict(extra="forbid")
         min_disallowed: int = Field(1, ge=1, description="Disallowed paths in a window that make a finding.")
         min_requests: int = Field(10, ge=1, description="Requests to one host that make a crawl (for (2)).")
+        grace_requests: int = Field(
+            1, ge=0, description="Requests before robots.txt that are not yet a crawl (the URL the operator named)."
+        )
         forget_after_hours: float = Field(24.0, gt=0, description="A client idle this long starts over.")
 
     files: RobotsFiles | None = None
@@ -50,21 +54,22 @@ class RobotsIgnoredDetector(Detector):
         cache: dict[str, tuple[RobotsTxt, str] | None] = {}
         for event, s in summaries(batch):
             key = f"{s['client']}|{s['ua']}|{s['host']}"
-            seen = state.setdefault(key, {"first": s["first"], "robots": None, "flagged": False, "last": s["last"]})
-            seen["first"] = min(seen["first"], s["first"])
+            seen = state.setdefault(key, {"early": [], "robots": None, "flagged": False, "last": s["last"]})
             seen["last"] = max(seen["last"], s["last"])
             if s["robots"]:
                 first_robots = min(s["robots"])
                 seen["robots"] = first_robots if seen["robots"] is None else min(seen["robots"], first_robots)
             others = [p for p in s["paths"] if not p[0].startswith("/robots.txt")]
-            if (not seen["flagged"] and sum(p[1] for p in others) >= params.min_requests
-                    and (seen["robots"] is None or seen["robots"] > seen["first"])):  # fmt: skip
+            seen["early"] = sorted(seen["early"] + [p[2] for p in others])[: params.grace_requests + 1]
+            crawl_started = seen["early"][params.grace_requests] if len(seen["early"]) > params.grace_requests else None
+            if (not seen["flagged"] and crawl_started is not None and sum(p[1] for p in others) >= params.min_requests
+                    and (seen["robots"] is None or seen["robots"] > crawl_started)):  # fmt: skip
                 seen["flagged"] = True
                 out.append(crawl_finding(
                     self.policy, detector=self.name, kind="crawling", event=event, summary=s, what="robots-unread",
                     summary_text=(f"{s['client']} crawled {s['host']} ({s['requests']} requests) without fetching "
                                   "/robots.txt first"),
-                    evidence=[{"reason": "no /robots.txt before the first request",
+                    evidence=[{"reason": "no /robots.txt before the crawl went on",
                                "robots_fetched_at": None if seen["robots"] is None
                                else utc(seen["robots"]).isoformat()}, *request_evidence(others, 10)],
                 ))  # fmt: skip

@@ -55,6 +55,11 @@ def parse_lines(lines: list[str], fmt: str, first_line: int = 1) -> Chunk:
     bad = [(first_line + i, f"line {first_line + i} is not a {fmt} log line") for i in
            pc.indices_nonzero(pc.invert(ok)).to_pylist() if lines[i].strip()]  # fmt: skip
     parts = parts.filter(ok)
+    if fmt == "squid":  # Squid logs connections that ended before a request line (method "-"): no request
+        real = pc.not_equal(parts.field("method"), "-")
+        parts, arr = parts.filter(real), pc.array_filter(arr, ok).filter(real)
+    else:
+        arr = pc.array_filter(arr, ok)
     ts = parts.field("ts")
     if fmt == "squid":
         times = pc.cast(ts, pa.float64())
@@ -63,7 +68,7 @@ def parse_lines(lines: list[str], fmt: str, first_line: int = 1) -> Chunk:
         times = pc.divide(pc.cast(pc.cast(stamps, pa.int64()), pa.float64()), 1.0)
     ua = parts.field("ua")
     if fmt == "squid":  # an absent group reads as "": whether the line carries an agent is the closing quote
-        ua = pc.if_else(pc.match_substring_regex(pc.array_filter(arr, ok), r'"\s*$'), ua, pa.scalar(None, pa.string()))
+        ua = pc.if_else(pc.match_substring_regex(arr, r'"\s*$'), ua, pa.scalar(None, pa.string()))
     if fmt == "combined":
         ua = pc.if_else(pc.equal(ua, "-"), "", ua)
     return Chunk(_with_url(parts.field("client"), times, parts.field("method"), parts.field("url"),
