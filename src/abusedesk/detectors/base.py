@@ -31,6 +31,9 @@ class Detector(ABC):
     """Base of every detector. Subclasses set ``name`` and implement ``detect``."""
 
     name: ClassVar[str]
+    #: whether this detector's open windows may still turn an event of the batch into a finding later (None:
+    #: whenever it is stateful); the detect stage leaves such events out of triage
+    holds_events: ClassVar[bool | None] = None
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")

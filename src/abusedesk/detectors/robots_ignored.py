@@ -28,6 +28,7 @@ class RobotsIgnoredDetector(Detector):
     """
 
     name = "robots_ignored"
+    holds_events = False  # its state remembers robots.txt fetches; every finding is made when its event comes
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")

@@ -92,6 +92,6 @@ def to_event(summary: dict[str, Any], *, feed: str, raw_id: str | None, chunk: i
         source_url=f"{summary['scheme']}://{summary['host']}/",
         application="http",
         description=f"{summary['requests']} requests to {summary['host']} by {who}",
-        extra={"weblog": summary,
+        extra={"weblog": summary, "observation": True,
                "identity": f"{raw_id}|{chunk}|{summary['client']}|{ua}|{summary['host']}|{summary['window_start']}"},
     )  # fmt: skip
