@@ -1,8 +1,8 @@
 """Egress log benchmark: log lines/s from the file to stored findings, against GoAccess reading the same log.
 
 Data (synthetic, seeded): ``--lines`` Squid access.log lines in the ``abusedesk`` logformat (native line, agent
-appended), ``--span`` seconds of traffic (an hour) from ``--clients`` addresses of one customer's /24 to 40 target hosts, with polite
-crawlers, library agents, robots-ignoring and crawl-delay-ignoring ones and ordinary browsing mixed.
+appended), ``--span`` seconds of traffic (an hour) from ``--clients`` addresses of one customer's /24 to 40
+target hosts, with polite crawlers, library agents, robots-ignoring and crawl-delay-ignoring ones mixed.
 
 * ours: ``abusedesk weblog file LOG --format squid`` as a process on a scratch SQLite data directory (the embedded
   default) with the inventory and the targets' robots.txt imported beforehand: the raw input stored, parsed
