@@ -26,12 +26,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from abusedesk.domain.ipnet import prefix_range
 from abusedesk.robots.store import RobotsStore
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.cases import FindingRow
-from abusedesk.store.tables.inventory import AllocationRow, CustomerRow, ProjectRow, ServiceRow
 from abusedesk.weblog.formats import parse_lines
+from tests.pipeline.spine import add_allocation
 from tests.support.components import missing, require_program
 from tests.weblog.robotsserver import Site, serve
 from tests.weblog.squid import squid
@@ -69,20 +68,6 @@ def site() -> Site:
     return Site(robots=ROBOTS, pages=pages)
 
 
-def add_inventory(rt: Runtime) -> None:
-    first, last, plen = prefix_range("127.0.0.0/29")
-    with rt.sessions.begin() as s:
-        s.add(CustomerRow(id="cus_crawl", name="Crawl Co", contact_email="ops@crawler.example"))
-        s.flush()
-        s.add(ProjectRow(id="prj_crawl", customer_id="cus_crawl", name="crawlers"))
-        s.flush()
-        s.add(ServiceRow(id="svc_crawl", project_id="prj_crawl", kind="vm", name="crawler-1"))
-        s.flush()
-        s.add(AllocationRow(service_id="svc_crawl", prefix="127.0.0.0/29", first_hex=f"{first:032x}",
-                            last_hex=f"{last:032x}", prefixlen=plen, valid_from=datetime(2020, 1, 1, tzinfo=UTC),
-                            valid_to=None))  # fmt: skip
-
-
 def wget(proxy: str, url: str, out: Path, *args: str) -> None:
     cmd = [require_program("wget"), "-q", "-r", "-l", "2", "-e", "use_proxy=yes", "-e", f"http_proxy={proxy}",
            "--no-cache", "-P", str(out), *args, url]  # fmt: skip
@@ -111,7 +96,7 @@ def test_real_crawlers_through_squid(spine_rt: Runtime, tmp_path: Path) -> None:
                  "mirroring": {"min_pages": 200}}  # fmt: skip
     rt = Runtime(spine_rt.settings.model_copy(update={"detectors": detectors}), clock=spine_rt.clock,
                  engine=spine_rt.engine)  # fmt: skip
-    add_inventory(rt)
+    add_allocation(rt, "127.0.0.0/29", datetime(2020, 1, 1, tzinfo=UTC))  # the crawlers' loopback addresses
     the_site = site()
     with serve(the_site) as host, squid() as proxy:
         url = f"http://{host}/"

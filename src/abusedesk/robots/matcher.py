@@ -419,30 +419,20 @@ def _ambiguous(verdict: Verdict, why: str) -> Verdict:
 
 
 def _status_verdict(status: int) -> Verdict:
+    """The verdict a status decides alone (RFC 9309 2.3.1): no rule, no group."""
+    state: State
     if 300 <= status < 400:
-        return Verdict(
-            True,
-            "ambiguous",
-            None,
-            None,
-            None,
-            None,
-            f"status {status}: a redirect that was not followed; unavailable after five (RFC 9309 2.3.1.2)",
-        )
-    if status == 429:
-        return Verdict(
-            True,
-            "ambiguous",
-            None,
-            None,
-            None,
-            None,
-            "status 429: unavailable by RFC 9309 (4xx), unreachable by Google's reading",
-        )
-    if 400 <= status < 500:
-        return Verdict(True, "allowed", None, None, None, None, f"status {status}: robots.txt unavailable, allow all")
-    reason = "unreachable" if status == 0 else f"status {status}: server error"
-    return Verdict(False, "disallowed", None, None, None, None, f"robots.txt {reason}, disallow all")  # fmt: skip
+        allowed, state = True, "ambiguous"
+        reason = f"status {status}: a redirect that was not followed; unavailable after five (RFC 9309 2.3.1.2)"
+    elif status == 429:
+        allowed, state = True, "ambiguous"
+        reason = "status 429: unavailable by RFC 9309 (4xx), unreachable by Google's reading"
+    elif 400 <= status < 500:
+        allowed, state, reason = True, "allowed", f"status {status}: robots.txt unavailable, allow all"
+    else:
+        allowed, state = False, "disallowed"
+        reason = "robots.txt " + ("unreachable" if status == 0 else f"status {status}: server error") + ", disallow all"
+    return Verdict(allowed, state, None, None, None, None, reason)
 
 
 def _normalise_pattern(value: str) -> str:
