@@ -78,6 +78,7 @@ def tail(
     interval: Annotated[float, typer.Option(help="Seconds between reads of new lines.")] = 5.0,
     max_seconds: Annotated[float | None, typer.Option(help="Stop after this long (default: until Ctrl-C).")] = None,
     from_start: Annotated[bool, typer.Option("--from-start", help="Read the lines already there too.")] = False,
+    max_inputs: Annotated[int | None, typer.Option(help="Stop after this many inputs (default: no limit).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Follow a growing log: every INTERVAL the new complete lines become one raw input and run the pipeline.
@@ -91,6 +92,7 @@ def tail(
         raise context.fail(f"{path} is not a file", 2)
     offset = 0 if from_start else path.stat().st_size
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    taken = 0
     with door() as d:
         while True:
             size = path.stat().st_size
@@ -108,6 +110,9 @@ def tail(
                     offset += end
                     d.rt.drain()
                     _print(outcomes(d.rt, [item]), as_json)
+                    taken += 1
+            if max_inputs is not None and taken >= max_inputs:
+                break
             if deadline is not None and time.monotonic() >= deadline:
                 break
             time.sleep(interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic())))
