@@ -88,6 +88,14 @@ class AuditSettings(BaseModel):
     checkpoint_interval: float = Field(default=0.0, ge=0)
 
 
+class RobotsSettings(BaseModel):
+    """How abusedesk fetches the robots.txt its crawler detectors judge by (docs/admin/weblogs.md)."""
+
+    user_agent: str = "abusedesk-robots/0.1 (+https://provider.example/abuse; abuse@provider.example)"
+    cache_hours: float = Field(default=24.0, gt=0, description="A fetched robots.txt is used this long (RFC 9309 2.4).")
+    timeout: float = Field(default=10.0, gt=0, description="Seconds for one robots.txt fetch.")
+
+
 class ParserHintSettings(BaseModel):
     """Where a channel knows the format of what it receives: the parser to use, without sniffing (issue 9).
 
@@ -184,6 +192,7 @@ class Settings(BaseSettings):
     token_cache_seconds: float = Field(
         default=5.0, ge=0, le=300, description="How long a process trusts a token it checked (0: check every time)."
     )
+    robots: RobotsSettings = RobotsSettings()
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     parsers: dict[str, dict[str, Any]] = Field(

@@ -42,6 +42,7 @@ BUILTIN_PARSERS: tuple[str, ...] = (
     "abusedesk.parsers.dmca:DmcaParser",
     "abusedesk.parsers.intelmq:IntelmqParser",
     "abusedesk.parsers.listfeeds:ListFeedParser",
+    "abusedesk.parsers.weblog:WeblogParser",
 )
 
 BUILTIN_DETECTORS: tuple[str, ...] = (
@@ -54,6 +55,10 @@ BUILTIN_DETECTORS: tuple[str, ...] = (
     "abusedesk.detectors.smtp_burst:SmtpBurstDetector",
     "abusedesk.detectors.spoofed_source:SpoofedSourceDetector",
     "abusedesk.detectors.load_test:LoadTestDetector",
+    "abusedesk.detectors.crawler_agent:CrawlerAgentDetector",
+    "abusedesk.detectors.robots_ignored:RobotsIgnoredDetector",
+    "abusedesk.detectors.crawl_delay:CrawlDelayIgnoredDetector",
+    "abusedesk.detectors.mirroring:MirroringDetector",
 )
 
 BUILTIN_ADAPTERS: tuple[str, ...] = (

@@ -19,9 +19,11 @@ from abusedesk.cli import (
     inventory,
     pipeline,
     policy,
+    robots,
     serve,
     telemetry,
     users,
+    weblog,
     worker,
 )
 
@@ -43,6 +45,8 @@ app.add_typer(pipeline.app, name="pipeline", help="What waits between the stages
 app.add_typer(telemetry.app, name="telemetry", help="Flow telemetry: collect IPFIX/NetFlow, import flow files.")
 app.add_typer(consent.app, name="consent", help="Written consent for load and security tests (clause 1.3).")
 app.command("worker")(worker.worker)
+app.add_typer(robots.app, name="robots", help="Judge URLs by a robots.txt (RFC 9309); the robots store.")
+app.add_typer(weblog.app, name="weblog", help="Egress HTTP logs into the pipeline (clause 1.14, 1.5).")
 app.command("serve")(serve.serve)
 
 

@@ -40,8 +40,12 @@ def watermark_of(batch: Sequence[Event] | pl.DataFrame) -> datetime:
 class DetectorRunner:
     def __init__(self, rt: Runtime, detectors: Sequence[Detector]) -> None:
         self.rt = rt
+        for detector in detectors:
+            detector.bind(rt)
         self.stateless = [d for d in detectors if d.new_state() is None]
         self.stateful = [d for d in detectors if d.new_state() is not None]
+        #: stateful detectors whose open windows may still claim an event (see Detector.holds_events)
+        self.holding = [d for d in self.stateful if d.holds_events is not False]
 
     def run(self, session: Session, by_key: Mapping[str, Sequence[Event] | pl.DataFrame]) -> list[Finding]:
         findings: list[Finding] = []
@@ -70,11 +74,14 @@ class DetectorRunner:
                 state = detector.load_state(dict(data)) if data is not None else detector.new_state()
                 findings.extend(detector.detect(events, state))
                 findings.extend(detector.flush(state, watermark))
+                dumped = detector.dump_state(state)
+                if not dumped and data is None:
+                    continue  # nothing to keep for this partition (e.g. no egress log summary in it): no row
                 rows.append(
-                    {"detector": detector.name, "partition_key": key, "state": detector.dump_state(state),
-                     "updated_at": now}
+                    {"detector": detector.name, "partition_key": key, "state": dumped, "updated_at": now}
                 )  # fmt: skip
-        upsert(session, DetectorStateRow.__table__, rows, ["state", "updated_at"])
+        if rows:
+            upsert(session, DetectorStateRow.__table__, rows, ["state", "updated_at"])
         return findings
 
     def finalize_all(self, session: Session) -> list[Finding]:

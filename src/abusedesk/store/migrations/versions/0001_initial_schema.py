@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-07 20:09:15.177199
+Create Date: 2026-12-07 20:09:48.680925
 """
 
 from __future__ import annotations
@@ -284,6 +284,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("address", name=op.f("pk_reporters")),
     )
     op.create_table(
+        "robots_files",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("host", sa.String(length=255), nullable=False),
+        sa.Column("scheme", sa.String(length=10), nullable=False),
+        sa.Column("fetched_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=False),
+        sa.Column("content", sa.LargeBinary(), nullable=False),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("origin", sa.String(length=1000), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_robots_files")),
+    )
+    with op.batch_alter_table("robots_files", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_robots_files_fetched_at"), ["fetched_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_robots_files_host"), ["host"], unique=False)
+
+    op.create_table(
         "users",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("name", sa.String(length=120), nullable=False),
@@ -538,6 +554,11 @@ def downgrade() -> None:
 
     op.drop_table("accounts")
     op.drop_table("users")
+    with op.batch_alter_table("robots_files", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_robots_files_host"))
+        batch_op.drop_index(batch_op.f("ix_robots_files_fetched_at"))
+
+    op.drop_table("robots_files")
     op.drop_table("reporters")
     op.drop_table("reply_windows")
     with op.batch_alter_table("raw_inputs", schema=None) as batch_op:
