@@ -4,8 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEB_STAMP := $(VENV)/.debs
-# Debian packages the tests drive as real peers: an IMAP server, a NATS server, openssl for S/MIME samples
-DEBS := dovecot-imapd openssl nats-server coreutils wrk
+# Debian packages the tests drive as real peers: an IMAP server, a NATS server, openssl for S/MIME samples;
+# wrk; the telemetry lab's network namespaces, traffic tools, flow exporter and the reference decoder (nfdump);
+# Squid as the egress proxy and wget as a crawler (issue 13), GoAccess as the weblog benchmark's peer
+DEBS := dovecot-imapd openssl nats-server coreutils wrk iproute2 tcpdump softflowd nmap hping3 nfdump squid wget goaccess
 
 .PHONY: crash fuzz demo test test-sqlite test-postgres lint fix typecheck migration services debs bench clean
 
@@ -23,6 +25,8 @@ $(DEB_STAMP):
 	fi
 	# the packages' own daemons are not wanted: tests start their own on loopback ports
 	-@service dovecot stop >/dev/null 2>&1; true
+	-@service softflowd stop >/dev/null 2>&1; service nfdump stop >/dev/null 2>&1; true
+	-@service squid stop >/dev/null 2>&1; true
 	touch $(DEB_STAMP)
 
 # PostgreSQL is started by this machine kind; start it if a fresh machine has it stopped

@@ -88,6 +88,14 @@ class AuditSettings(BaseModel):
     checkpoint_interval: float = Field(default=0.0, ge=0)
 
 
+class RobotsSettings(BaseModel):
+    """How abusedesk fetches the robots.txt its crawler detectors judge by (docs/admin/weblogs.md)."""
+
+    user_agent: str = "abusedesk-robots/0.1 (+https://provider.example/abuse; abuse@provider.example)"
+    cache_hours: float = Field(default=24.0, gt=0, description="A fetched robots.txt is used this long (RFC 9309 2.4).")
+    timeout: float = Field(default=10.0, gt=0, description="Seconds for one robots.txt fetch.")
+
+
 class ParserHintSettings(BaseModel):
     """Where a channel knows the format of what it receives: the parser to use, without sniffing (issue 9).
 
@@ -140,6 +148,20 @@ class NoticeSettings(BaseModel):
     disclose_reporters: list[str] = []
 
 
+class TelemetrySettings(BaseModel):
+    """Flow collection and the telemetry raw store (docs/admin/telemetry.md)."""
+
+    listen: str = "127.0.0.1:2055"
+    rotate_seconds: float = Field(default=60.0, gt=0)
+    rotate_rows: int = Field(default=1_000_000, gt=0)
+    retention_hours: float = Field(default=168.0, gt=0)
+    socket_buffer_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    #: exporter/ifindex → service id: who sent a flow whose source address is not allocated to anyone
+    interfaces: dict[str, str] = {}
+    #: rows of one closed file handed to the detectors at a time
+    detect_chunk_rows: int = Field(default=2_000_000, gt=0)
+
+
 class Settings(BaseSettings):
     """Every setting of abusedesk; see docs/admin/settings.md for each one."""
 
@@ -166,6 +188,7 @@ class Settings(BaseSettings):
     webhook: WebhookSettings = WebhookSettings()
     audit: AuditSettings = AuditSettings()
     intake: IntakeSettings = IntakeSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
     auth_key: SecretStr | None = Field(
         default=None,
         description="Key of the API tokens' HMAC; default the file auth.key in data_dir (made on first use).",
@@ -177,6 +200,7 @@ class Settings(BaseSettings):
     token_cache_seconds: float = Field(
         default=5.0, ge=0, le=300, description="How long a process trusts a token it checked (0: check every time)."
     )
+    robots: RobotsSettings = RobotsSettings()
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     parsers: dict[str, dict[str, Any]] = Field(

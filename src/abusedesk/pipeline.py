@@ -167,13 +167,18 @@ class DetectStage:
         """An event of ours that no detector turned into a finding (below a detector's confidence, a kind no
         clause covers) waits for an analyst: disposition ``triage``, so every input reaches an end a person sees.
 
-        With a stateful detector an event may sit in an open window, so then nothing is moved here.
+        With a stateful detector whose windows hold events, an event may sit in an open window, so then nothing
+        is moved here. Telemetry summaries (``extra.observation``, an egress log's crawl summaries) that no
+        detector flagged are clean observations, not reports: they need no analyst.
         """
-        if self.runner.stateful:
+        if self.runner.holding:
             return
         claimed = {eid for f in findings for eid in f.event_ids}
         unclaimed = [
-            e.id for events in by_key.values() for e in events if e.service_id is not None and e.id not in claimed
+            e.id
+            for events in by_key.values()
+            for e in events
+            if e.service_id is not None and e.id not in claimed and not e.extra.get("observation")
         ]
         if unclaimed:
             t = EVENTS.c

@@ -13,6 +13,7 @@ with them. An unknown plugin or parameter, or a bad value, is a ConfigError nami
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from functools import cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -41,9 +42,24 @@ BUILTIN_PARSERS: tuple[str, ...] = (
     "abusedesk.parsers.dmca:DmcaParser",
     "abusedesk.parsers.intelmq:IntelmqParser",
     "abusedesk.parsers.listfeeds:ListFeedParser",
+    "abusedesk.parsers.weblog:WeblogParser",
 )
 
-BUILTIN_DETECTORS: tuple[str, ...] = ("abusedesk.detectors.reported:ReportedAbuseDetector",)
+BUILTIN_DETECTORS: tuple[str, ...] = (
+    "abusedesk.detectors.reported:ReportedAbuseDetector",
+    # flow telemetry (``consumes = "flows"``): run by the flows stage over closed flow files
+    "abusedesk.detectors.vertical_scan:VerticalScanDetector",
+    "abusedesk.detectors.horizontal_scan:HorizontalScanDetector",
+    "abusedesk.detectors.flood:FloodDetector",
+    "abusedesk.detectors.bruteforce:BruteforceDetector",
+    "abusedesk.detectors.smtp_burst:SmtpBurstDetector",
+    "abusedesk.detectors.spoofed_source:SpoofedSourceDetector",
+    "abusedesk.detectors.load_test:LoadTestDetector",
+    "abusedesk.detectors.crawler_agent:CrawlerAgentDetector",
+    "abusedesk.detectors.robots_ignored:RobotsIgnoredDetector",
+    "abusedesk.detectors.crawl_delay:CrawlDelayIgnoredDetector",
+    "abusedesk.detectors.mirroring:MirroringDetector",
+)
 
 BUILTIN_ADAPTERS: tuple[str, ...] = (
     "abusedesk.actions.smtp:EmailNotifyAction",
@@ -116,15 +132,24 @@ def load_parsers(settings: Settings | None = None) -> list[Parser]:
 build_parsers = load_parsers
 
 
-def build_detectors(policy: ClauseMap, settings: Settings) -> list[Detector]:
-    """One instance of every event detector (``consumes = "events"``) with the params the settings give it."""
+def build_detectors(policy: ClauseMap, settings: Settings, consumes: str = "events") -> list[Detector]:
+    """One instance of every detector of ``consumes`` ("events", or "flows" for the flows stage) with the params
+    the settings give it."""
     configured = settings.detectors
+    # the policy file's thresholds first (``detectors:``), then the settings' [detectors.<name>] over them
+    in_policy: Mapping[str, Mapping[str, Any]] = getattr(policy, "detector_params", {}) or {}
     _check_names("detectors", configured, detector_classes())
+    _check_names("detectors", {k: dict(v) for k, v in in_policy.items()}, detector_classes())
     return [
-        cls(policy, plugin_params("detectors", cls, configured.get(cls.name, {})))
+        cls(policy, plugin_params("detectors", cls, {**in_policy.get(cls.name, {}), **configured.get(cls.name, {})}))
         for cls in detector_classes()
-        if getattr(cls, "consumes", "events") == "events"
+        if getattr(cls, "consumes", "events") == consumes
     ]
+
+
+def build_flow_detectors(policy: ClauseMap, settings: Settings) -> list[Detector]:
+    """The flow telemetry detectors (``consumes = "flows"``)."""
+    return build_detectors(policy, settings, "flows")
 
 
 def check_plugin_settings(settings: Settings) -> None:

@@ -13,6 +13,8 @@ parse          ``raw.stored``          events; ``events.parsed``                
 attribute      ``events.parsed``       event attribution; ``events.attributed``         no
 detect         ``events.attributed``   detector state; ``findings.new``                 by subject
 replies        ``events.attributed``   "not ours" replies to reporters                  no
+flows          ``telemetry.closed``    detector state; ``findings.new``; consented      no
+                                       findings
 cases          ``findings.new``        findings, cases, actions, timeline               no
 scheduler      (timer)                 case deadlines
 actions        (timer)                 actions and notices
@@ -35,6 +37,7 @@ RAW_STORED = "raw.stored"
 EVENTS_PARSED = "events.parsed"
 EVENTS_ATTRIBUTED = "events.attributed"
 FINDINGS_NEW = "findings.new"
+TELEMETRY_CLOSED = "telemetry.closed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,8 @@ STAGES: tuple[StageSpec, ...] = (
               description="events → findings (state per partition)"),
     StageSpec("replies", EVENTS_ATTRIBUTED, "abusedesk.intake.reporters:RepliesStage", batch=500,
               description="'not ours' replies to reporters"),
+    StageSpec("flows", TELEMETRY_CLOSED, "abusedesk.telemetry.stage:FlowStage", batch=1, max_items=1,
+              description="closed flow files → attribution → flow detectors → findings"),
     StageSpec("cases", FINDINGS_NEW, "abusedesk.cases.engine:CasesStage", batch=500,
               description="findings → cases and playbooks"),
     StageSpec("scheduler", None, "abusedesk.cases.scheduler:SchedulerTicker", description="case deadlines"),

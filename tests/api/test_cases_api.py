@@ -9,6 +9,7 @@ import pytest
 
 from abusedesk.api.app import create_app
 from abusedesk.cases.engine import CaseEngine
+from abusedesk.evidence import checkpoints
 from abusedesk.runtime import Runtime
 from tests.api.testclient import TestClient
 from tests.cases.support import finding
@@ -154,8 +155,14 @@ def test_triage_inventory_audit_policy(client: TestClient, runtime: Runtime, peo
     assert client.get("/api/v1/audit/verify", headers=h).status_code == 403  # analysts do not audit
     r = client.get("/api/v1/audit/verify?unsigned=true", headers=auth(people, "audrey"))
     assert r.json()["intact"] is True and r.json()["entries"] > 0
-    r = client.get("/api/v1/audit/verify", headers=auth(people, "audrey"))  # this desk has no signing key
-    assert r.json()["intact"] is False and "no signed checkpoint" in r.json()["problem"]
+    r = client.get("/api/v1/audit/verify", headers=auth(people, "audrey"))
+    assert r.json()["intact"] is False  # no signing key yet: an unsigned log is not shown intact
+    assert "no signed checkpoint" in r.json()["problem"]
+    checkpoints.generate_key(checkpoints.key_path(runtime.settings))
+    runtime.checkpointer.record_head()
+    r = client.get("/api/v1/audit/verify", headers=auth(people, "audrey"))
+    assert r.json()["intact"] is True and r.json()["entries"] > 0
+    assert r.json()["signed_seq"] == r.json()["entries"]
     body = client.get("/api/v1/policy", headers=h).json()
     assert body["actions"]["suspend-service"]["asserts"] == "restricted"
 

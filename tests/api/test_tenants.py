@@ -10,6 +10,7 @@ Whoever may not call it gets 401 (no token), 403 or 404 and no data; whoever may
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from fastapi.routing import APIRoute
 from abusedesk.api.app import ROUTERS, create_app
 from abusedesk.cases.engine import CaseEngine
 from abusedesk.cases.service import CaseService
+from abusedesk.consent import ConsentService
 from abusedesk.intake.service import IntakeService
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.inventory import ProjectRow, ServiceRow
@@ -33,6 +35,10 @@ CHANGERS = frozenset({"alice", "bob", "root"})
 APPROVERS = frozenset({"bob", "root"})
 AUDITORS = frozenset({"audrey", "root"})
 OWN = frozenset({"cora"})  # cust-a's user: the case and action below are cust-a's
+CONSENT_REQUEST = {
+    "service_ids": ["svc-a1"], "targets": ["192.0.2.0/28"], "kind": "load",
+    "window_from": datetime(2026, 12, 8, 10, tzinfo=UTC), "window_to": datetime(2026, 12, 8, 12, tzinfo=UTC),
+}  # fmt: skip
 
 #: (method, path) -> who may call it. A route missing here fails test_every_route_has_a_row.
 ACCESS: dict[tuple[str, str], frozenset[str | None]] = {
@@ -57,6 +63,12 @@ ACCESS: dict[tuple[str, str], frozenset[str | None]] = {
     ("GET", "/api/v1/inventory/whois"): STAFF,
     ("GET", "/api/v1/audit/verify"): AUDITORS,
     ("GET", "/api/v1/policy"): SIGNED_IN,
+    ("GET", "/api/v1/consents"): SIGNED_IN,  # a customer's list holds only its own consents
+    ("POST", "/api/v1/consents"): OWN | {"root"},  # for cust-a's service: dave gets 404 (not his)
+    ("GET", "/api/v1/consents/{consent_id}"): STAFF | OWN,
+    ("POST", "/api/v1/consents/{consent_id}/approve"): APPROVERS,
+    ("POST", "/api/v1/consents/{consent_id}/reject"): APPROVERS,
+    ("POST", "/api/v1/consents/{consent_id}/revoke"): APPROVERS | OWN,  # its requester may withdraw it
 }
 
 #: public routes that answer 404 (not 401) to a caller without a token: the report status, whose submitter
@@ -85,7 +97,9 @@ def _desk(rt: Runtime, people: People) -> dict[str, str]:
     intake = IntakeService(rt)
     raw = intake.accept(b"\x00 not a report", channel="http", reporter="x@example.net").raw.id
     intake.parse(raw)
-    return {"ref": ref, "action_id": action["id"], "raw_id": raw, "item_id": raw, "etag": f'"v{version}"'}
+    consent = ConsentService(rt).request(people["cora"], **CONSENT_REQUEST)  # type: ignore[arg-type]
+    return {"ref": ref, "action_id": action["id"], "raw_id": raw, "item_id": raw, "etag": f'"v{version}"',
+            "consent_id": str(consent["id"])}  # fmt: skip
 
 
 def _call(c: TestClient, method: str, path: str, ids: dict[str, str], token: str | None) -> Any:
@@ -102,10 +116,20 @@ def _call(c: TestClient, method: str, path: str, ids: dict[str, str], token: str
         "/approve": {"reason": "x"},
         "/reject": {"reason": "x"},
         "/promote": {"clause": "1.8", "service_id": "svc-a1", "reason": "x"},
+        "/revoke": {"reason": "x"},
         "/api/v1/reports": xarf(),
+        "/api/v1/consents": {
+            **CONSENT_REQUEST,
+            "window_from": "2026-12-08T10:00:00Z",
+            "window_to": "2026-12-08T12:00:00Z",
+        },
     }.get(
         next(
-            (k for k in ("/transitions", "/notes", "/actions", "/approve", "/reject", "/promote") if url.endswith(k)),
+            (
+                k
+                for k in ("/transitions", "/notes", "/actions", "/approve", "/reject", "/promote", "/revoke")
+                if url.endswith(k)
+            ),
             url,
         ),
         {},

@@ -17,6 +17,9 @@ def test_demo_runs_every_stage_for_real(tmp_path: Path) -> None:
     summary = run_demo(tmp_path / "demo", echo=lines.append)
     text = "\n".join(lines)
     assert summary["signals"] == 8
+    # the egress log: the polite crawler nothing; python-requests 4 findings (agent, robots unread and
+    # disallowed, crawl-delay); Scrapy's default agent at 5/s 2 (agent, crawl-delay)
+    assert summary["crawlers"] == {"2001:db8:100:5::11": 4, "2001:db8:100:5::12": 2}
     # the address re-assigned at 12:00 is blamed on the old customer before and the new one after
     assert summary["owners_of_203.0.113.10"] == ["cust-initech", "cust-umbrella"]
     assert summary["not_ours"] >= 1

@@ -236,7 +236,7 @@ def test_malformed_row_never_crashes_verify(runtime: Runtime, column: str, value
     with runtime.sessions() as s:
         result = audit.verify_settings(s, runtime.settings, require_signed=False)
     if not result.ok:
-        assert result.first_bad_seq in (2, 3), result
+        assert result.first_bad_seq in (1, 2, 3), result  # a changed seq can sort the row first
         assert result.problem
 
 

@@ -20,25 +20,21 @@ SPAM_IP = "198.51.100.25"
 
 def add_inventory(rt: Runtime) -> None:
     """One customer, one project, one VM service holding 198.51.100.0/27 since 2026-01-01."""
-    first, last, plen = prefix_range("198.51.100.0/27")
     with rt.sessions.begin() as s:
         s.add(CustomerRow(id="cus_acme", name="Acme Analytics", contact_email="ops@example.com"))
         s.flush()
         s.add(ProjectRow(id="prj_acme_mail", customer_id="cus_acme", name="mail"))
         s.flush()
         s.add(ServiceRow(id="svc_acme_mx", project_id="prj_acme_mail", kind="vm", name="mx-1"))
-        s.flush()
-        s.add(
-            AllocationRow(
-                service_id="svc_acme_mx",
-                prefix="198.51.100.0/27",
-                first_hex=f"{first:032x}",
-                last_hex=f"{last:032x}",
-                prefixlen=plen,
-                valid_from=datetime(2026, 1, 1, tzinfo=UTC),
-                valid_to=None,
-            )
-        )
+    add_allocation(rt, "198.51.100.0/27", datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def add_allocation(rt: Runtime, prefix: str, since: datetime, service_id: str = "svc_acme_mx") -> None:
+    """``prefix`` allocated to ``service_id`` from ``since`` on, open-ended."""
+    first, last, plen = prefix_range(prefix)
+    with rt.sessions.begin() as s:
+        s.add(AllocationRow(service_id=service_id, prefix=prefix, first_hex=f"{first:032x}",
+                            last_hex=f"{last:032x}", prefixlen=plen, valid_from=since, valid_to=None))  # fmt: skip
 
 
 def arf_report(n: int = 1, ip: str = SPAM_IP, *, arrival: str | None = None, tag: str = "proof") -> bytes:

@@ -11,10 +11,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from abusedesk.domain.errors import Unauthenticated
 from abusedesk.domain.identity import Principal
-from abusedesk.identity.service import IdentityService
+from abusedesk.identity.service import TOKEN_PREFIX, IdentityService
 from abusedesk.runtime import Runtime
 
 bearer = HTTPBearer(scheme_name="bearerAuth", auto_error=False, description="An API token: `abusedesk token create`")
@@ -28,20 +29,30 @@ def identities(request: Request) -> IdentityService:
     return service
 
 
-def principal(
+async def _check(request: Request, token: str) -> Principal:
+    """A token checked recently is answered on the event loop (no I/O); otherwise the database is asked from a
+    worker thread, so the loop never waits on it."""
+    service = identities(request)
+    known = service.cached(token) if token.startswith(TOKEN_PREFIX) else None
+    if known is not None:
+        return known
+    return await run_in_threadpool(service.authenticate, token)
+
+
+async def principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
     if credentials is None:
         raise Unauthenticated("this route needs an API token: Authorization: Bearer TOKEN")
-    return identities(request).authenticate(credentials.credentials)
+    return await _check(request, credentials.credentials)
 
 
-def maybe_principal(
+async def maybe_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal | None:
     if credentials is None:
         return None
-    return identities(request).authenticate(credentials.credentials)
+    return await _check(request, credentials.credentials)
 
 
 Caller = Annotated[Principal, Depends(principal)]

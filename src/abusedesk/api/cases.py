@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from abusedesk.api.auth import RT, Caller
@@ -68,12 +69,13 @@ def list_cases(
     severity: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
-) -> dict[str, Any]:
-    """Cases, newest change first; ``next_cursor`` gives the next page (keyset pagination)."""
+) -> JSONResponse:
+    """Cases, newest change first: ``{"ok", "items", "next_cursor"}``; ``next_cursor`` gives the next page
+    (keyset pagination). The page is plain JSON already, so it is encoded as is (no per-field conversion)."""
     page = CaseService(rt).page(
         by, state=state, customer=customer, clause=clause, severity=severity, limit=limit, cursor=cursor
     )
-    return {"ok": True, **page}
+    return JSONResponse({"ok": True, **page})
 
 
 @router.get("/cases/{ref}")

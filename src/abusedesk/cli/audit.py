@@ -8,9 +8,7 @@ from typing import Annotated
 import typer
 
 from abusedesk.cli import context
-from abusedesk.domain.timeutil import iso
 from abusedesk.evidence import audit, checkpoints
-from abusedesk.runtime import Runtime
 
 app = typer.Typer(help="audit commands", no_args_is_help=True)
 
@@ -40,9 +38,7 @@ def keygen(
         if not result.ok:
             raise context.fail(f"audit log BROKEN at entry {result.first_bad_seq}: {result.problem}; no key made")
         public = checkpoints.generate_key(path, force=force)
-        cp = rt.checkpointer.record((result.entries, result.head_hash)) if result.entries else None
-        if cp is None:
-            cp = _genesis_checkpoint(rt, result)
+        cp = rt.checkpointer.record_head()  # signs the head (the empty one of a new desk too)
         if as_json:
             data = {
                 "key": str(path),
@@ -56,24 +52,6 @@ def keygen(
         if cp is not None:
             typer.echo(f"signed checkpoint {cp.n}: entry {cp.seq} in {checkpoints.log_path(rt.settings)}")
         typer.echo(checkpoints.public_pem(public).decode().rstrip())
-
-
-def _genesis_checkpoint(rt: Runtime, result: audit.VerifyResult) -> checkpoints.Checkpoint | None:
-    """The first checkpoint of an empty log (or one already checkpointed at its head): signs the current head."""
-    path = checkpoints.log_path(rt.settings)
-    with checkpoints.locked(path):
-        log_ = checkpoints.read_log(path, audit.GENESIS)
-        last = log_.last
-        if last is not None and last.sig is not None and last.seq == result.entries:
-            key = checkpoints.load_private_key(checkpoints.key_path(rt.settings))
-            if key is not None and last.key_id == checkpoints.key_id(key.public_key()):
-                return None
-        key = checkpoints.load_private_key(checkpoints.key_path(rt.settings))
-        cp = checkpoints.make_checkpoint(
-            last, result.entries, result.head_hash, iso(rt.clock.now()), key, audit.GENESIS
-        )
-        checkpoints.append_line(path, cp)
-        return cp
 
 
 @app.command("public-key")

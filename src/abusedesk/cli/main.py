@@ -49,7 +49,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "dlq": ("abusedesk.cli.dlq", "app", "Dead letters: show them, replay them after a fix."),
     "pipeline": ("abusedesk.cli.pipeline", "app", "What waits between the stages; finish what is unfinished."),
+    "telemetry": ("abusedesk.cli.telemetry", "app", "Flow telemetry: collect IPFIX/NetFlow, import flow files."),
+    "consent": ("abusedesk.cli.consent", "app", "Written consent for load and security tests (clause 1.3)."),
     "worker": ("abusedesk.cli.worker", "worker", "Run one pipeline stage from the NATS bus."),
+    "robots": ("abusedesk.cli.robots", "app", "Judge URLs by a robots.txt (RFC 9309); the robots store."),
+    "weblog": ("abusedesk.cli.weblog", "app", "Egress HTTP logs into the pipeline (clause 1.14, 1.5)."),
     "serve": ("abusedesk.cli.serve", "serve", "Run the API, the intake listener and the pipeline in this process."),
 }
 

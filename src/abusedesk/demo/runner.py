@@ -207,6 +207,7 @@ class _Demo:
         self.import_inventory()
         self.people()
         self.feed_signals()
+        self.egress_log()
         self.show_attribution()
         self.act()
         self.second_person_approval()
@@ -288,6 +289,29 @@ class _Demo:
         for name, channel, result in fed:
             self.echo(f"  {channel:<9} {name:<46} {result}")
         self.summary["signals"] = len(fed)
+
+    # -- 2b. an egress proxy's log: crawlers judged by clause 1.14 ---------------------------------------------------
+    def egress_log(self) -> None:
+        from sqlalchemy import select
+
+        from abusedesk.robots.store import RobotsStore
+        from abusedesk.store.tables.cases import FindingRow
+
+        self.heading("2b. Egress log: one polite crawler and two impolite ones (clause 1.14)")
+        weblog = resources.files("abusedesk.demo").joinpath("data", "weblog")
+        RobotsStore(self.rt).imported("203.0.113.80", weblog.joinpath("robots.txt").read_bytes(), 200,
+                                      origin="demo", at=self.clock.now())  # fmt: skip
+        self.intake.accept(weblog.joinpath("access.log").read_bytes(), channel="folder",
+                           meta={"filename": "access.log", "parser": "weblog", "weblog_format": "squid"})  # fmt: skip
+        self.rt.drain()
+        crawlers: dict[str, list[str]] = {}
+        with self.rt.sessions() as s:
+            for row in s.scalars(select(FindingRow).where(FindingRow.kind == "crawling")):
+                crawlers.setdefault(str(row.subject_ip), []).append(row.summary)
+        for client in ("2001:db8:100:5::10", "2001:db8:100:5::11", "2001:db8:100:5::12"):
+            found = sorted(crawlers.get(client, []))
+            self.echo(f"  {client:<20} {len(found)} findings" + "".join(f"\n      {x}" for x in found))
+        self.summary["crawlers"] = {k: len(v) for k, v in sorted(crawlers.items())}
 
     # -- 3. attribution ------------------------------------------------------------------------------------------
     def show_attribution(self) -> None:

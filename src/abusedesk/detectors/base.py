@@ -31,6 +31,9 @@ class Detector(ABC):
     """Base of every detector. Subclasses set ``name`` and implement ``detect``."""
 
     name: ClassVar[str]
+    #: whether this detector's open windows may still turn an event of the batch into a finding later (None:
+    #: whenever it is stateful); the detect stage leaves such events out of triage
+    holds_events: ClassVar[bool | None] = None
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -38,6 +41,10 @@ class Detector(ABC):
     def __init__(self, policy: ClauseMap, params: BaseModel | None = None) -> None:
         self.policy = policy
         self.params = params if params is not None else self.Params()
+
+    def bind(self, rt: Any) -> None:  # noqa: B027 - an optional hook: most detectors need nothing
+        """Called once with the Runtime by the detector runner: a detector that reads stores (the robots store)
+        keeps what it needs here. Most need nothing."""
 
     def new_state(self) -> Any:
         """Window state for one partition; None for a stateless detector."""

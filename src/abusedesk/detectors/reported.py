@@ -57,6 +57,8 @@ class ReportedAbuseDetector(Detector):
         for event in batch:
             if event.service_id is None or event.extra.get("triage") or event.confidence < params.min_confidence:
                 continue
+            if "weblog" in event.extra:  # our own egress log: an observation the crawler detectors judge
+                continue
             clauses = self.policy.clauses_for_kind(event.kind)
             if not clauses:
                 continue

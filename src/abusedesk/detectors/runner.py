@@ -1,6 +1,7 @@
 """Running detectors as their interface promises: state per partition, windows flushed, state checkpointed.
 
-The detect stage hands ``run`` the batch's events grouped by partition key (the service, else the source). A
+The detect stage hands ``run`` the batch's events grouped by partition key (the service, else the source); the
+flows stage hands it one flow frame per service (``telemetry/stage.py``). A
 stateless detector (``new_state()`` is None) sees each partition's events once. A stateful one gets the state of
 that (detector, partition) from ``detector_state`` — or a new one — then ``detect``, then ``flush`` up to the
 partition's watermark (its newest event time), and its state is written back in the same transaction as the
@@ -11,8 +12,10 @@ every open window (the end of a finite replay: ``abusedesk pipeline resume --fin
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
@@ -25,13 +28,26 @@ if TYPE_CHECKING:
     from abusedesk.runtime import Runtime
 
 
+def watermark_of(batch: Sequence[Event] | pl.DataFrame) -> datetime:
+    """The newest time in a batch: events' ``time``, or a flow frame's newest ``time_end``."""
+    if isinstance(batch, pl.DataFrame):
+        newest = batch["time_end"].max()
+        assert isinstance(newest, datetime)
+        return newest
+    return max(e.time for e in batch if isinstance(e, Event))
+
+
 class DetectorRunner:
     def __init__(self, rt: Runtime, detectors: Sequence[Detector]) -> None:
         self.rt = rt
+        for detector in detectors:
+            detector.bind(rt)
         self.stateless = [d for d in detectors if d.new_state() is None]
         self.stateful = [d for d in detectors if d.new_state() is not None]
+        #: stateful detectors whose open windows may still claim an event (see Detector.holds_events)
+        self.holding = [d for d in self.stateful if d.holds_events is not False]
 
-    def run(self, session: Session, by_key: Mapping[str, Sequence[Event]]) -> list[Finding]:
+    def run(self, session: Session, by_key: Mapping[str, Sequence[Event] | pl.DataFrame]) -> list[Finding]:
         findings: list[Finding] = []
         for events in by_key.values():
             for detector in self.stateless:
@@ -50,19 +66,22 @@ class DetectorRunner:
         now = self.rt.clock.now()
         rows: list[dict[str, Any]] = []
         for key, events in by_key.items():
-            if not events:
+            if len(events) == 0:
                 continue
-            watermark = max(e.time for e in events)
+            watermark = watermark_of(events)
             for detector in self.stateful:
                 data = stored.get((detector.name, key))
                 state = detector.load_state(dict(data)) if data is not None else detector.new_state()
                 findings.extend(detector.detect(events, state))
                 findings.extend(detector.flush(state, watermark))
+                dumped = detector.dump_state(state)
+                if not dumped and data is None:
+                    continue  # nothing to keep for this partition (e.g. no egress log summary in it): no row
                 rows.append(
-                    {"detector": detector.name, "partition_key": key, "state": detector.dump_state(state),
-                     "updated_at": now}
+                    {"detector": detector.name, "partition_key": key, "state": dumped, "updated_at": now}
                 )  # fmt: skip
-        upsert(session, DetectorStateRow.__table__, rows, ["state", "updated_at"])
+        if rows:
+            upsert(session, DetectorStateRow.__table__, rows, ["state", "updated_at"])
         return findings
 
     def finalize_all(self, session: Session) -> list[Finding]:

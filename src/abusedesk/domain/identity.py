@@ -8,10 +8,10 @@ be created for them and no user can take their name, so no person can act as the
 Roles (issue 10)::
 
     analyst    reads cases, quarantine and inventory; proposes actions; transitions; notes
-    approver   what an analyst does, and approves or rejects proposed actions
+    approver   what an analyst does, and approves or rejects proposed actions and consents
     admin      everything, and manages users and tokens
     auditor    reads everything and verifies the audit chain; changes nothing
-    customer   reads its own cases and notices (one customer id); changes nothing
+    customer   reads its own cases and notices (one customer id); requests consent for tests of its services
     service    the system itself (engine, scheduler, action runner, intake): acts for no person
 
 A token may be narrowed to the ``read`` scope; what it may do is then the role's reading capabilities only.
@@ -54,22 +54,25 @@ class Can(StrEnum):
     POLICY_READ = "policy.read"
     USER_ADMIN = "user.admin"  # users and tokens
     REPORT_READ = "report.read"  # any report's status (a submitter always sees its own)
+    CONSENT_READ = "consent.read"  # consents for load and security tests (a customer: its own)
+    CONSENT_REQUEST = "consent.request"  # ask for one (a customer, for its own services)
+    CONSENT_DECIDE = "consent.decide"  # approve, reject or revoke one (clause 1.3)
 
 
 _ANALYST = frozenset(
     {
         Can.CASE_READ, Can.CASE_CHANGE, Can.ACTION_PROPOSE, Can.TRIAGE_READ, Can.TRIAGE_CHANGE, Can.INVENTORY_READ,
-        Can.POLICY_READ, Can.REPORT_READ,
+        Can.POLICY_READ, Can.REPORT_READ, Can.CONSENT_READ,
     }
 )  # fmt: skip
 #: role -> what it may do (a customer's reads are further limited to its own customer id by the services)
 CAPABILITIES: dict[Role, frozenset[Can]] = {
     Role.ANALYST: _ANALYST,
-    Role.APPROVER: _ANALYST | {Can.ACTION_APPROVE},
+    Role.APPROVER: _ANALYST | {Can.ACTION_APPROVE, Can.CONSENT_DECIDE},
     Role.ADMIN: frozenset(Can),
     Role.AUDITOR: frozenset(c for c in Can if c.value.endswith(".read")),
-    Role.CUSTOMER: frozenset({Can.CASE_READ, Can.POLICY_READ}),
-    Role.SERVICE: frozenset(Can) - {Can.USER_ADMIN, Can.ACTION_APPROVE},
+    Role.CUSTOMER: frozenset({Can.CASE_READ, Can.POLICY_READ, Can.CONSENT_READ, Can.CONSENT_REQUEST}),
+    Role.SERVICE: frozenset(Can) - {Can.USER_ADMIN, Can.ACTION_APPROVE, Can.CONSENT_REQUEST, Can.CONSENT_DECIDE},
 }
 
 SCOPES = ("read", "write")

@@ -216,7 +216,10 @@ class Checkpointer:
                 return None
             last = log_.last
             prev: _Head = (last.seq, last.hash) if last else (0, GENESIS)
-            if prev[0] >= end[0]:
+            if prev[0] > end[0]:
+                return None
+            # the same head again only to start a log, or to sign a head checkpointed before there was a key
+            if prev[0] == end[0] and last is not None and (last.sig is not None or self.key() is None):
                 return None
             if start != prev:
                 with self.sessions() as s:
@@ -246,8 +249,8 @@ class Checkpointer:
     def record_head(self) -> checkpoints.Checkpoint | None:
         """Checkpoint the chain's current head now (``audit checkpoint``, before an export)."""
         with self.sessions() as s:
-            head = _head(s)
-        return self.record(head) if head else None
+            head = _head(s) or (0, GENESIS)
+        return self.record(head)
 
 
 def install_checkpointer(

@@ -139,6 +139,13 @@ class IdentityService:
 
     # --------------------------------------------------------------------------------------------- authenticate
 
+    def cached(self, token: str, digest: str | None = None) -> Principal | None:
+        """The principal of a token checked within ``token_cache_seconds``, without any I/O; None otherwise."""
+        hit = self._cache.get(digest or self.digest(token))
+        if hit is not None and hit[0] > time.monotonic() and hit[2] > self.rt.clock.now():
+            return hit[1]
+        return None
+
     def authenticate(self, token: str | None) -> Principal:
         """The principal a token stands for; Unauthenticated (401 at the API) if it is missing, unknown, expired,
         revoked, or its user is disabled.
@@ -154,9 +161,9 @@ class IdentityService:
         digest = self.digest(token)
         now = self.rt.clock.now()
         tick = time.monotonic()
-        cached = self._cache.get(digest)
-        if cached is not None and cached[0] > tick and cached[2] > now:
-            return cached[1]
+        known = self.cached(token, digest)
+        if known is not None:
+            return known
         with self.rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             row = conn.execute(_LOOKUP, {"digest": digest}).first()
         if row is None:

@@ -535,6 +535,7 @@ class _Build:
             notice_delays=MappingProxyType({s: m.engine.max_notice_delay[s] for s in Severity}),
             severity_on_repeat=default_repeat,
             _by_kind=MappingProxyType(index),
+            detector_params=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in m.detectors.items()}),
         )
 
 
@@ -685,6 +686,8 @@ class _PolicyIn(_In):
     primary: dict[str, ClauseId] = Field(default_factory=dict)
     playbooks: dict[str, _PlaybookIn]
     clauses: Annotated[list[_ClauseIn], Field(min_length=1)]
+    #: detector name -> parameters (thresholds), checked against the detector's Params when detectors are built
+    detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 _MODELS_BY_PATH: list[tuple[tuple[str, ...], type[_In]]] = [

@@ -298,6 +298,8 @@ class Policy:
     notice_delays: Mapping[Severity, timedelta]
     severity_on_repeat: RepeatRule  # the default for playbooks that give none
     _by_kind: Mapping[str, tuple[str, ...]] = field(repr=False, default_factory=lambda: MappingProxyType({}))
+    #: detector name -> its thresholds in this policy (the settings' [detectors.<name>] override them)
+    detector_params: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Policy) and other.version == self.version

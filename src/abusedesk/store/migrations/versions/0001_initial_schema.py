@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-07 19:51:49.152992
+Create Date: 2026-12-07 20:09:48.680925
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def upgrade() -> None:
         "consents",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("customer_id", sa.String(length=64), nullable=False),
-        sa.Column("service_id", sa.String(length=64), nullable=True),
+        sa.Column("service_ids", sa.JSON(), nullable=False),
         sa.Column("targets", sa.JSON(), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("window_from", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
@@ -96,7 +96,10 @@ def upgrade() -> None:
         sa.Column("max_rate", sa.Integer(), nullable=True),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("requested_by", sa.String(length=320), nullable=False),
-        sa.Column("decided_by", sa.String(length=120), nullable=True),
+        sa.Column("decided_by", sa.String(length=320), nullable=True),
+        sa.Column("decided_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_by", sa.String(length=320), nullable=True),
+        sa.Column("revoked_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=True),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("created_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_consents")),
@@ -280,6 +283,22 @@ def upgrade() -> None:
         sa.Column("trusted", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("address", name=op.f("pk_reporters")),
     )
+    op.create_table(
+        "robots_files",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("host", sa.String(length=255), nullable=False),
+        sa.Column("scheme", sa.String(length=10), nullable=False),
+        sa.Column("fetched_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=False),
+        sa.Column("content", sa.LargeBinary(), nullable=False),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("origin", sa.String(length=1000), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_robots_files")),
+    )
+    with op.batch_alter_table("robots_files", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_robots_files_fetched_at"), ["fetched_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_robots_files_host"), ["host"], unique=False)
+
     op.create_table(
         "users",
         sa.Column("id", sa.String(length=40), nullable=False),
@@ -535,6 +554,11 @@ def downgrade() -> None:
 
     op.drop_table("accounts")
     op.drop_table("users")
+    with op.batch_alter_table("robots_files", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_robots_files_host"))
+        batch_op.drop_index(batch_op.f("ix_robots_files_fetched_at"))
+
+    op.drop_table("robots_files")
     op.drop_table("reporters")
     op.drop_table("reply_windows")
     with op.batch_alter_table("raw_inputs", schema=None) as batch_op:

@@ -1,0 +1,341 @@
+"""Flow telemetry: decode, detection and door-to-finding throughput, each against a named peer in the same run.
+
+1. **Decode** IPFIX datagrams (softflowd's record layout, 30 records a datagram, templates resent every 16
+   datagrams) into Arrow: ours (``FlowDecoder``) against the pure-Python ``netflow`` package (PyPI) on the same
+   datagrams, and nfdump reading the same flows from its own nfcapd file (made by nfcapd from these datagrams on
+   loopback): a filter (``'dst port 23'``) and an aggregation (``-s srcip``).
+2. **Detection**: N synthetic flow rows (a background of benign flows plus scans, floods, brute force and spam) in
+   chunks through every flow detector with its state; rows/s and the process's peak RSS growth, against a bare
+   Polars group-by of the scan aggregate over the same rows.
+3. **End to end**: the datagrams sent to ``abusedesk telemetry collect``'s collector on loopback (one core for the
+   collector, the sender in this process), through the flow file, attribution, every detector, findings stored
+   (SQLite, the embedded default); flows/s from the first datagram to the findings, and the socket's drops.
+
+    .venv/bin/python benchmarks/flows.py [--datagrams N] [--rows N] [--quick]
+
+The last line is one JSON object with our figures, the peers' and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from abusedesk.detectors.flowbase import with_ms
+from abusedesk.telemetry.decoder import FlowDecoder
+from abusedesk.telemetry.schema import FLOW_SCHEMA, binary16, v4_keys
+
+T0_MS = 1_795_814_900_000
+FIELDS = [(8, 4), (12, 4), (152, 8), (153, 8), (1, 4), (2, 4), (10, 4), (14, 4), (61, 1), (136, 1), (7, 2),
+          (11, 2), (4, 1), (6, 1), (60, 1), (5, 1)]  # fmt: skip  # softflowd's IPFIX IPv4 layout
+REC = struct.Struct("!4s4sQQIIIIBBHHBBBB")
+
+
+def make_datagrams(n: int, per: int = 30, seed: int = 1) -> list[bytes]:
+    rnd = np.random.default_rng(seed)
+    tmpl_body = struct.pack("!HH", 1024, len(FIELDS)) + b"".join(struct.pack("!HH", *f) for f in FIELDS)
+    tmpl_set = struct.pack("!HH", 2, 4 + len(tmpl_body)) + tmpl_body
+    out = []
+    seq = 0
+    for i in range(n):
+        recs = []
+        for j in range(per):
+            t = T0_MS + i
+            if (i * per + j) % 200 == 0:  # 0.5 %: 20 sources scanning the ports of one host each (failed SYNs)
+                scanner = int(rnd.integers(0, 20))
+                src, dst, dport, flags = (
+                    (10 << 24) | scanner,
+                    (198 << 24) | (51 << 16) | scanner,
+                    int(rnd.integers(1, 1024)),
+                    2,
+                )
+            else:  # completed TCP to web ports of random hosts
+                src = (10 << 24) | int(rnd.integers(0, 1 << 16))
+                dst = (198 << 24) | (51 << 16) | int(rnd.integers(0, 1 << 16))
+                dport, flags = (80, 443, 8080)[j % 3], 0x1B
+            recs.append(REC.pack(src.to_bytes(4, "big"), dst.to_bytes(4, "big"), t, t + 20, 60 * 3, 3, 1, 2, 0, 0,
+                                 int(rnd.integers(1024, 65535)), dport, 6, flags, 4, 0))  # fmt: skip
+        data = b"".join(recs)
+        sets = (tmpl_set if i % 16 == 0 else b"") + struct.pack("!HH", 1024, 4 + len(data)) + data
+        out.append(struct.pack("!HHIII", 10, 16 + len(sets), T0_MS // 1000, seq, 0) + sets)
+        seq += per
+    return out
+
+
+def bench_decode(datagrams: list[bytes]) -> dict[str, float]:
+    best = 0.0
+    for _ in range(3):
+        dec = FlowDecoder()
+        t = time.perf_counter()
+        for i, d in enumerate(datagrams):
+            dec.feed(d, "127.0.0.1")
+            if i & 511 == 511:
+                dec.take()
+        dec.take()
+        dt = time.perf_counter() - t
+        best = max(best, dec.stats.flows / dt)
+    return {"flows_per_s": best}
+
+
+def bench_netflow_pkg(datagrams: list[bytes]) -> float | None:
+    try:
+        from netflow.utils import parse_packet
+    except ImportError:
+        return None
+    sample = datagrams[: max(16, min(len(datagrams), 2000))]
+    templates: dict[str, dict[Any, Any]] = {"netflow": {}, "ipfix": {}}
+    t = time.perf_counter()
+    n = 0
+    for d in sample:
+        pkt = parse_packet(d, templates)
+        n += len(pkt.flows)
+    return n / (time.perf_counter() - t)
+
+
+def bench_nfdump(datagrams: list[bytes], work: Path) -> dict[str, float] | None:
+    nfcapd, nfdump = shutil.which("nfcapd"), shutil.which("nfdump")
+    if not nfcapd or not nfdump:
+        return None
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    d = work / "nfcapd"
+    d.mkdir()
+    proc = subprocess.Popen([nfcapd, "-w", str(d), "-b", "127.0.0.1", "-p", str(port), "-t", "3600"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    time.sleep(1.0)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for i, dg in enumerate(datagrams):
+            s.sendto(dg, ("127.0.0.1", port))
+            if i % 100 == 99:
+                time.sleep(0.001)
+    time.sleep(1.0)
+    proc.terminate()
+    proc.wait(20)
+    files = sorted(p for p in d.rglob("nfcapd.*") if p.is_file())
+    if not files:
+        return None
+    f = str(files[-1])
+    out: dict[str, float] = {}
+    stat = subprocess.run([nfdump, "-r", f, "-I"], capture_output=True, text=True, check=False)
+    flows = next((int(line.split(":")[1]) for line in stat.stdout.splitlines() if line.startswith("Flows:")), 0)
+    out["flows_in_file"] = flows
+    for name, args in (
+        ("filter", ["-q", "dst port 23 and src port 1"]),
+        ("aggregate", ["-q", "-s", "srcip", "-n", "10"]),
+    ):
+        t = time.perf_counter()
+        subprocess.run([nfdump, "-r", f, *args], capture_output=True, check=True)
+        out[f"{name}_flows_per_s"] = flows / (time.perf_counter() - t)
+    return out
+
+
+def synthetic_rows(n: int, seed: int = 2) -> pa.Table:
+    """Benign background (completed TCP to 80/443/...) plus abuse: ~0.5 % of rows are failed SYNs from 40 of the
+    2,000 services' sources, half of them scanning one host's ports, half port 23 across hosts."""
+    rnd = np.random.default_rng(seed)
+    services = 2000
+    src_i = rnd.integers(0, services, n)
+    dst = rnd.integers(0, 1 << 24, n)
+    dport = rnd.choice(np.array([80, 443, 53, 123, 8080], np.uint16), n)
+    flags = np.full(n, 0x1B, np.uint8)
+    proto = np.full(n, 6, np.uint8)
+    bad = rnd.random(n) < 0.005
+    k = int(bad.sum())
+    src_i[bad] = rnd.integers(0, 40, k)
+    dport[bad] = rnd.integers(1, 1024, k)
+    flags[bad] = 0x02
+    # even abusive sources scan one host's ports (vertical), odd ones port 23 across hosts (horizontal)
+    vertical = bad & (src_i % 2 == 0)
+    dst[vertical] = src_i[vertical] * 7919
+    dport[bad & (src_i % 2 == 1)] = 23
+    ts = T0_MS + np.sort(rnd.integers(0, 3_600_000, n))
+    octets = np.zeros((n, 4), np.uint8)
+    octets[:, 0] = 10
+    octets[:, 2] = (src_i >> 8) & 0xFF
+    octets[:, 3] = src_i & 0xFF
+    doct = np.zeros((n, 4), np.uint8)
+    doct[:, 0] = 203
+    doct[:, 1] = (dst >> 16) & 0xFF
+    doct[:, 2] = (dst >> 8) & 0xFF
+    doct[:, 3] = dst & 0xFF
+    cols = {
+        "time_start": pa.array(ts, pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
+        "time_end": pa.array(ts + 50, pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
+        "proto": pa.array(proto),
+        "src_addr": binary16(v4_keys(octets)).cast(pa.binary()),
+        "dst_addr": binary16(v4_keys(doct)).cast(pa.binary()),
+        "src_port": pa.array(rnd.integers(1024, 65535, n).astype(np.uint16)),
+        "dst_port": pa.array(dport),
+        "tcp_flags": pa.array(flags),
+        "packets": pa.array(rnd.integers(1, 20, n).astype(np.uint64)),
+        "bytes": pa.array(rnd.integers(60, 20000, n).astype(np.uint64)),
+        "input_if": pa.array(np.zeros(n, np.uint32)),
+        "exporter": pa.array(np.full(n, "bench", object), pa.string()),
+        "service_id": pa.array([f"svc-{i}" for i in range(services)], pa.string()).take(pa.array(src_i)),
+        "project_id": pa.array(np.full(n, "prj", object), pa.string()),
+        "customer_id": pa.array(np.full(n, "cus", object), pa.string()),
+        "spoofed": pa.array(np.zeros(n, bool)),
+    }
+    assert set(FLOW_SCHEMA.names) <= set(cols)
+    return pa.table(cols)
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_detection(rows: int, chunk: int) -> dict[str, Any]:
+    from abusedesk.config import Settings
+    from abusedesk.plugins import build_flow_detectors
+    from abusedesk.policy.loader import load_policy
+
+    s = Settings(detectors={"load_test": {"provider_ranges": ["203.0.0.0/16"]}})
+    detectors = build_flow_detectors(load_policy(None), s)
+    table = synthetic_rows(rows)
+    df_all = pl.from_arrow(table)
+    assert isinstance(df_all, pl.DataFrame)
+    df_all = with_ms(df_all)  # as the flows stage hands it over
+    rss0 = rss_mb()
+    states = {d.name: d.new_state() for d in detectors}
+    findings = 0
+    t = time.perf_counter()
+    for off in range(0, rows, chunk):
+        part = df_all.slice(off, chunk)
+        wm = part["time_end"].max()
+        for d in detectors:
+            findings += len(d.detect(part, states[d.name]))
+            d.flush(states[d.name], wm)  # type: ignore[arg-type]
+    dt = time.perf_counter() - t
+    # the peer: a bare Polars group-by of the horizontal-scan aggregate over the same rows, nothing else
+    t = time.perf_counter()
+    (
+        df_all.filter((pl.col("tcp_flags") & 0x12) == 0x02)
+        .group_by([(pl.col("time_start").dt.epoch("ms") // 300_000).alias("w"), "src_addr", "dst_port"])
+        .agg(pl.col("dst_addr").n_unique())
+        .filter(pl.col("dst_addr") >= 25)
+    )
+    bare = rows / (time.perf_counter() - t)
+    # one detector partition of state: the largest dumped state, as JSON bytes
+    state_bytes = max(len(json.dumps(d.dump_state(states[d.name]))) for d in detectors)
+    return {"rows": rows, "rows_per_s": rows / dt, "findings": findings, "peak_rss_growth_mb": rss_mb() - rss0,
+            "largest_state_json_bytes": state_bytes, "bare_polars_group_by_rows_per_s": bare}  # fmt: skip
+
+
+SENDER = """
+import socket, struct, sys
+data = open(sys.argv[1], "rb").read()
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+off = 0
+while off < len(data):
+    (n,) = struct.unpack_from("!H", data, off)
+    s.sendto(data[off + 2 : off + 2 + n], ("127.0.0.1", int(sys.argv[2])))
+    off += 2 + n
+"""
+
+
+def bench_end_to_end(datagrams: list[bytes], work: Path) -> dict[str, Any]:
+    from abusedesk.config import Settings
+    from abusedesk.inventory.service import InventoryService
+    from abusedesk.runtime import Runtime
+    from abusedesk.store.tables.cases import FindingRow
+    from abusedesk.telemetry.collector import Collector
+
+    inv = work / "inventory.json"
+    inv.write_text(json.dumps({
+        "customers": [{"id": "cus", "name": "Bench", "contact_email": "abuse@example.com"}],
+        "projects": [{"id": "prj", "customer_id": "cus", "name": "p"}],
+        "services": [{"id": "svc", "project_id": "prj", "kind": "vm", "name": "s", "hostnames": []}],
+        "accounts": [],
+        "allocations": [{"prefix": "10.0.0.0/16", "service_id": "svc", "valid_from": "2020-01-01T00:00:00Z",
+                         "valid_to": ""}],
+    }))  # fmt: skip
+    s = Settings(data_dir=work / "e2e", notify_backend="null", control_backend="null")
+    rt = Runtime.open(s)
+    InventoryService(rt).import_file(inv)
+    rt.settings.telemetry.rotate_rows = 500_000
+    c = Collector(rt, "127.0.0.1:0", take_every=1024)
+    result: dict[str, Any] = {}
+    th = threading.Thread(target=lambda: result.update(stats=c.run(idle_exit=1.0, duration=600)))
+    th.start()
+    c.ready.wait(5)
+    # the sender is another process, so it takes no time from the collector's interpreter
+    blob = work / "datagrams.bin"
+    blob.write_bytes(b"".join(struct.pack("!H", len(d)) + d for d in datagrams))
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", SENDER, str(blob), str(c.port)], check=True)
+    th.join()
+    rt.drain()
+    dt = time.perf_counter() - t - 1.0  # the idle second before the collector gives up
+    stats = result["stats"].to_dict()
+    from sqlalchemy import func, select
+
+    with rt.sessions() as sess:
+        n_findings = sess.scalar(select(func.count()).select_from(FindingRow))
+    rt.close()
+    flows = stats["decode"]["flows"]
+    return {"sent_flows": len(datagrams) * 30, "flows": flows, "flows_per_s": flows / dt, "seconds": dt,
+            "socket_drops": stats["socket_drops"], "findings": n_findings}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--datagrams", type=int, default=40_000)
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--chunk", type=int, default=2_000_000)
+    ap.add_argument("--e2e-datagrams", type=int, default=20_000)
+    ap.add_argument("--quick", action="store_true", help="Tiny sizes (the smoke test).")
+    a = ap.parse_args()
+    if a.quick:
+        a.datagrams, a.rows, a.chunk, a.e2e_datagrams = 300, 20_000, 5_000, 200
+    print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}", flush=True)
+    datagrams = make_datagrams(a.datagrams)
+    ours = bench_decode(datagrams)
+    print(f"decode (ours, into Arrow): {ours['flows_per_s']:,.0f} flows/s", flush=True)
+    peer = bench_netflow_pkg(datagrams)
+    print(f"decode (netflow package, Python objects): {peer or 0:,.0f} flows/s", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        nf = bench_nfdump(datagrams, work)
+        print(f"nfdump on its own file: {nf}", flush=True)
+        det = bench_detection(a.rows, a.chunk)
+        print(f"detection: {det}", flush=True)
+        e2e = bench_end_to_end(make_datagrams(a.e2e_datagrams, seed=3), work)
+        print(f"end to end: {e2e}", flush=True)
+    print(json.dumps({
+        "decode_flows_per_s": round(ours["flows_per_s"]),
+        "netflow_pkg_flows_per_s": round(peer) if peer else None,
+        "decode_ratio_vs_netflow_pkg": round(ours["flows_per_s"] / peer, 1) if peer else None,
+        "nfdump_filter_flows_per_s": round(nf["filter_flows_per_s"]) if nf else None,
+        "nfdump_aggregate_flows_per_s": round(nf["aggregate_flows_per_s"]) if nf else None,
+        "detection_rows": det["rows"],
+        "detection_rows_per_s": round(det["rows_per_s"]),
+        "bare_polars_group_by_rows_per_s": round(det["bare_polars_group_by_rows_per_s"]),
+        "detection_ratio_vs_bare_group_by": round(det["rows_per_s"] / det["bare_polars_group_by_rows_per_s"], 2),
+        "detection_peak_rss_growth_mb": round(det["peak_rss_growth_mb"]),
+        "e2e_flows_per_s": round(e2e["flows_per_s"]),
+        "e2e_socket_drops": e2e["socket_drops"],
+        "e2e_findings": e2e["findings"],
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Flow detectors: thresholds at their edge, windows across batches with checkpointed state, spoofed sources."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from sqlalchemy import select
+
+from abusedesk.detectors.base import Detector
+from abusedesk.plugins import build_flow_detectors, detector_classes
+from abusedesk.policy.loader import load_policy
+from abusedesk.runtime import Runtime
+from abusedesk.store.tables.cases import FindingRow
+from abusedesk.telemetry.schema import addr_bytes
+from abusedesk.telemetry.service import import_flow_files
+
+T = 1_795_814_940_000
+
+
+def frame(flows: list[dict[str, Any]], service: str = "svc-x") -> pl.DataFrame:
+    rows = []
+    for f in flows:
+        r = {"time_start": T, "time_end": T + 10, "proto": 6, "src_port": 40000, "dst_port": 80, "tcp_flags": 2,
+             "packets": 1, "bytes": 60, "input_if": 0, "exporter": "e", "spoofed": False} | f  # fmt: skip
+        r["src_addr"] = addr_bytes(str(r.pop("src", "192.0.2.1")))
+        r["dst_addr"] = addr_bytes(str(r.pop("dst", "198.51.100.7")))
+        rows.append(r)
+    df = pl.DataFrame(rows)
+    return df.with_columns(
+        pl.from_epoch("time_start", "ms").dt.replace_time_zone("UTC"),
+        pl.from_epoch("time_end", "ms").dt.replace_time_zone("UTC"),
+        pl.lit(service).alias("service_id"), pl.lit("prj-x").alias("project_id"), pl.lit("cus-x").alias("customer_id"),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def detectors() -> dict[str, Detector]:
+    from abusedesk.config import Settings
+
+    s = Settings(detectors={"load_test": {"provider_ranges": ["198.51.100.0/24"]}})
+    return {d.name: d for d in build_flow_detectors(load_policy(None), s)}
+
+
+def run(d: Detector, *batches: pl.DataFrame, checkpoint: bool = True) -> list[Any]:
+    """Each batch through detect and flush, the state dumped to JSON and loaded between them (the runner's way)."""
+    import json
+
+    state = d.new_state()
+    out = []
+    for b in batches:
+        out += d.detect(b, state)
+        out += d.flush(state, b["time_end"].max())
+        if checkpoint:
+            state = d.load_state(json.loads(json.dumps(d.dump_state(state))))
+    return out
+
+
+@pytest.mark.unit
+def test_every_flow_detector_is_registered_with_defaults(detectors: dict[str, Detector]) -> None:
+    names = {c.name for c in detector_classes() if getattr(c, "consumes", "events") == "flows"}
+    assert names == set(detectors) == {"vertical_scan", "horizontal_scan", "flood", "bruteforce", "smtp_burst",
+                                       "spoofed_source", "load_test"}  # fmt: skip
+    for d in detectors.values():
+        assert d.detect(frame([{}]).clear(), d.new_state()) == []
+        assert d.__doc__ and "False positives" in d.__doc__
+
+
+@pytest.mark.unit
+def test_vertical_scan_threshold_edge_and_across_batches(detectors: dict[str, Detector]) -> None:
+    d = detectors["vertical_scan"]
+    fourteen = frame([{"dst_port": p} for p in range(1, 15)])
+    assert run(d, fourteen) == []
+    # the 15th port comes in the next batch: the checkpointed state remembers the first 14
+    (f,) = run(d, fourteen, frame([{"dst_port": 15, "time_start": T + 1000, "time_end": T + 1010}]))
+    assert f.kind == "scan" and f.clauses[0] == "1.8" and f.service_id == "svc-x"
+    # the sample comes from the batch that crossed the threshold
+    assert f.evidence[0]["aggregate"]["distinct"] == 15 and len(f.evidence[1]["flows"]) == 1
+    # completed connections (ACK seen) are not failed attempts
+    assert run(d, frame([{"dst_port": p, "tcp_flags": 0x12} for p in range(1, 40)])) == []
+    # a closed window is forgotten: 14 ports, then 14 more six minutes later
+    later = frame([{"dst_port": p, "time_start": T + 360_000, "time_end": T + 360_010} for p in range(20, 34)])
+    assert run(d, fourteen, later) == []
+
+
+@pytest.mark.unit
+def test_reported_once_per_window(detectors: dict[str, Detector]) -> None:
+    d = detectors["horizontal_scan"]
+    a = frame([{"dst": f"203.0.113.{i}", "dst_port": 23} for i in range(30)])
+    b = frame([{"dst": f"203.0.113.{i}", "dst_port": 23, "time_start": T + 1000} for i in range(30, 60)])
+    assert len(run(d, a, b)) == 1
+
+
+@pytest.mark.unit
+def test_flood_needs_rate_and_syn_share(detectors: dict[str, Detector]) -> None:
+    d = detectors["flood"]
+    syn = frame([{"src_port": i, "packets": 2, "time_start": T + i, "time_end": T + i} for i in range(1500)])
+    (f,) = run(d, syn)  # 3,000 packets in 1.5 s
+    assert f.kind == "dos" and f.evidence[0]["aggregate"]["pps"] >= 1000
+    established = syn.with_columns(pl.lit(0x1B).alias("tcp_flags"))
+    assert run(d, established) == []
+    slow = frame([{"src_port": i, "packets": 2, "time_start": T + i * 5, "time_end": T + i * 5} for i in range(1500)])
+    assert run(d, slow) == []  # 3,000 packets over 7.5 s is 400 pps
+    udp = frame([{"proto": 17, "packets": 5000, "time_start": T, "time_end": T + 3800}])
+    assert len(run(d, udp)) == 1
+
+
+@pytest.mark.unit
+def test_bruteforce_rules(detectors: dict[str, Detector]) -> None:
+    d = detectors["bruteforce"]
+    ssh = lambda n: frame([{"dst_port": 22, "src_port": 1000 + i, "tcp_flags": 0x1B} for i in range(n)])  # noqa: E731
+    assert run(d, ssh(4)) == []
+    (f,) = run(d, ssh(5))
+    assert f.kind == "brute-force" and "SSH" in f.summary and f.clauses[0] == "1.7"
+    rdp = frame([{"dst_port": 3389, "src_port": 1000 + i} for i in range(19)])
+    assert run(d, rdp) == []
+    assert len(run(d, frame([{"dst_port": 3389, "src_port": 1000 + i} for i in range(20)]))) == 1
+
+
+@pytest.mark.unit
+def test_smtp_burst_and_load_test(detectors: dict[str, Detector]) -> None:
+    mx = frame([{"dst": f"203.0.113.{i}", "dst_port": 25, "tcp_flags": 0x1B} for i in range(20)])
+    (f,) = run(detectors["smtp_burst"], mx)
+    assert f.kind == "spam" and f.clauses[0] == "1.11"
+    assert run(detectors["smtp_burst"], mx.head(19)) == []
+    load = frame([{"src_port": i, "tcp_flags": 0x1B} for i in range(500)])  # to 198.51.100.7, a provider range
+    (f,) = run(detectors["load_test"], load)
+    assert f.kind == "load-test" and f.clauses[0] == "1.3"
+    elsewhere = frame([{"src_port": i, "tcp_flags": 0x1B, "dst": "203.0.113.5"} for i in range(900)])
+    assert run(detectors["load_test"], elsewhere) == []
+
+
+@pytest.mark.integration
+def test_spoofed_source_attributed_by_interface(lab_rt: Runtime, tmp_path: Path) -> None:
+    lab_rt.settings.telemetry.interfaces["spoof.csv/0"] = "svc-ssh"
+    p = tmp_path / "spoof.csv"
+    rows = ["time_start,time_end,proto,src_addr,dst_addr,src_port,dst_port,tcp_flags,packets,bytes"]
+    start = int(datetime(2026, 11, 27, 21, 0, tzinfo=UTC).timestamp() * 1000)
+    rows += [f"{start + i},{start + i},17,203.0.113.{i},192.0.2.80,{i + 1000},53,0,1,80" for i in range(1, 6)]
+    p.write_text("\n".join(rows) + "\n")
+    (out,) = import_flow_files(lab_rt, [p], "csv")
+    assert out["status"] == "stored"
+    with lab_rt.sessions() as s:
+        (f,) = s.scalars(select(FindingRow))
+    assert (f.kind, f.service_id, f.customer_id) == ("spoofed-source", "svc-ssh", "cus-lab")
+    assert f.case_id is not None and "5 flows" in f.summary
+
+
+@pytest.mark.unit
+def test_thresholds_come_from_the_policy_file_and_the_settings_override_them(tmp_path: Path) -> None:
+    from abusedesk.config import Settings
+    from abusedesk.domain.errors import ConfigError
+    from abusedesk.policy.loader import load_policy_text
+
+    shipped = load_policy(None)
+    assert shipped.detector_params["vertical_scan"]["min_ports"] == 15
+    text = shipped.source_text.replace("    min_ports: 15 ", "    min_ports: 40 ")
+    policy = load_policy_text(text)
+    d = {x.name: x for x in build_flow_detectors(policy, Settings())}
+    assert d["vertical_scan"].params.min_ports == 40  # type: ignore[attr-defined]
+    d = {x.name: x for x in build_flow_detectors(policy, Settings(detectors={"vertical_scan": {"min_ports": 9}}))}
+    assert d["vertical_scan"].params.min_ports == 9  # type: ignore[attr-defined]
+    bad = load_policy_text(shipped.source_text.replace("    min_ports: 15 ", "    min_portz: 15 "))
+    with pytest.raises(ConfigError, match="min_portz"):
+        build_flow_detectors(bad, Settings())
