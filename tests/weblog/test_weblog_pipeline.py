@@ -97,7 +97,10 @@ def test_weblog_file_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     result = runner.invoke(app, ["weblog", "file", str(log), "--format", "squid"])
     assert result.exit_code == 0, result.output
     assert "\nparsed " in "\n" + result.output
-    cases = runner.invoke(app, ["case", "list", "--json"])
+    boot = runner.invoke(app, ["user", "bootstrap", "ana", "--json"])
+    assert boot.exit_code == 0, boot.output
+    token = __import__("json").loads(boot.output)["token"]
+    cases = runner.invoke(app, ["case", "list", "--json"], env={"ABUSEDESK_TOKEN": token})
     subjects = {c["group_key"].split(":", 1)[1].split("|")[0] for c in __import__("json").loads(cases.output)}
     assert subjects == {RUDE, MIRROR}
     assert runner.invoke(app, ["weblog", "file", str(log), "--format", "w3c"]).exit_code == 2
