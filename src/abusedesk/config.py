@@ -97,6 +97,26 @@ class IntakeSettings(BaseModel):
     parser_hints: ParserHintSettings = ParserHintSettings()
 
 
+class ScreeningSettings(BaseModel):
+    """Signup screening (policy section 2, issue 14): the operator's lists and MX intelligence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allow_domains: list[str] = []
+    deny_domains: list[str] = []
+    review_domains: list[str] = []
+    allow_file: Path | None = None
+    deny_file: Path | None = None
+    review_file: Path | None = None
+    mx_check: bool = False
+    #: DNS servers for MX look-ups, ``host`` or ``host:port``; empty: the system's resolver configuration
+    nameservers: list[str] = []
+    dns_timeout: float = Field(default=2.0, gt=0)
+    mx_verdict: Literal["review", "disposable"] = "review"
+    disposable_mx_hosts: list[str] = []
+    mx_min_domains: int = Field(default=2, ge=1)
+
+
 class Settings(BaseSettings):
     """Every setting of abusedesk; see docs/admin/settings.md for each one."""
 
@@ -121,6 +141,7 @@ class Settings(BaseSettings):
     imap: ImapSettings = ImapSettings()
     webhook: WebhookSettings = WebhookSettings()
     intake: IntakeSettings = IntakeSettings()
+    screening: ScreeningSettings = ScreeningSettings()
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     parsers: dict[str, dict[str, Any]] = Field(

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from abusedesk import __version__
-from abusedesk.cli import audit, case, context, demo, dlq, intake, inventory, pipeline, policy, serve, worker
+from abusedesk.cli import audit, case, context, demo, dlq, intake, inventory, pipeline, policy, screen, serve, worker
 
 app = typer.Typer(
     help="abusedesk: enforce an Acceptable Use Policy, from signal to case to action.",
@@ -20,6 +20,7 @@ app.add_typer(inventory.app, name="inventory", help="Import the inventory; who h
 app.add_typer(intake.app, name="intake", help="Take in complaints and feeds; quarantine and retry.")
 app.add_typer(case.app, name="case", help="Work cases: list, show, transition, act, approve, note, export.")
 app.add_typer(audit.app, name="audit", help="Verify the hash-chained audit log.")
+app.add_typer(screen.app, name="screen", help="Screen signups: disposable e-mail (section 2), circumvention (1.10).")
 app.command(name="demo")(demo.demo)
 app.add_typer(dlq.app, name="dlq", help="Dead letters: show them, replay them after a fix.")
 app.add_typer(pipeline.app, name="pipeline", help="What waits between the stages; finish what is unfinished.")
