@@ -55,11 +55,11 @@ def test_detect_stage_builds_detectors_with_the_settings_params(tmp_path: Path) 
     defaults = Settings(data_dir=tmp_path / "a")
     tuned = Settings(data_dir=tmp_path / "b", detectors={"reported": {"min_confidence": 0.95}})
     with _open(defaults) as rt:
-        (detector,) = DetectStage(rt).detectors
+        (detector,) = [d for d in DetectStage(rt).detectors if d.name == "reported"]
         assert detector.params == ReportedAbuseDetector.Params()
         assert len(detector.detect([event])) == 1
     with _open(tuned) as rt:
-        (detector,) = DetectStage(rt).detectors
+        (detector,) = [d for d in DetectStage(rt).detectors if d.name == "reported"]
         assert detector.params == ReportedAbuseDetector.Params(min_confidence=0.95)
         assert detector.detect([event]) == []  # 0.9 is below the operator's threshold now
 

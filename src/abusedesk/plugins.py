@@ -40,9 +40,13 @@ BUILTIN_PARSERS: tuple[str, ...] = (
     "abusedesk.parsers.dmca:DmcaParser",
     "abusedesk.parsers.intelmq:IntelmqParser",
     "abusedesk.parsers.listfeeds:ListFeedParser",
+    "abusedesk.parsers.signup:SignupParser",
 )
 
-BUILTIN_DETECTORS: tuple[str, ...] = ("abusedesk.detectors.reported:ReportedAbuseDetector",)
+BUILTIN_DETECTORS: tuple[str, ...] = (
+    "abusedesk.detectors.reported:ReportedAbuseDetector",
+    "abusedesk.detectors.signup:SignupDetector",
+)
 
 BUILTIN_ADAPTERS: tuple[str, ...] = (
     "abusedesk.actions.smtp:EmailNotifyAction",

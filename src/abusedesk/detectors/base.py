@@ -31,6 +31,9 @@ class Detector(ABC):
     """Base of every detector. Subclasses set ``name`` and implement ``detect``."""
 
     name: ClassVar[str]
+    #: the partitions (detect stage partition keys) this detector reads; None: every partition. A stateful
+    #: detector of one kind of event (signups) names its partition, so no state is kept for the others.
+    partitions: ClassVar[frozenset[str] | None] = None
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -38,6 +41,9 @@ class Detector(ABC):
     def __init__(self, policy: ClauseMap, params: BaseModel | None = None) -> None:
         self.policy = policy
         self.params = params if params is not None else self.Params()
+
+    def reads(self, partition: str) -> bool:
+        return self.partitions is None or partition in self.partitions
 
     def new_state(self) -> Any:
         """Window state for one partition; None for a stateless detector."""

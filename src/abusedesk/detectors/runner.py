@@ -33,12 +33,15 @@ class DetectorRunner:
 
     def run(self, session: Session, by_key: Mapping[str, Sequence[Event]]) -> list[Finding]:
         findings: list[Finding] = []
-        for events in by_key.values():
+        for key, events in by_key.items():
             for detector in self.stateless:
-                findings.extend(detector.detect(events, None))
+                if detector.reads(key):
+                    findings.extend(detector.detect(events, None))
         if not self.stateful or not by_key:
             return findings
-        wanted = [(d.name, key) for d in self.stateful for key in by_key]
+        wanted = [(d.name, key) for d in self.stateful for key in by_key if d.reads(key)]
+        if not wanted:
+            return findings
         stored = {
             (r.detector, r.partition_key): r.state
             for r in session.scalars(
@@ -54,6 +57,8 @@ class DetectorRunner:
                 continue
             watermark = max(e.time for e in events)
             for detector in self.stateful:
+                if not detector.reads(key):
+                    continue
                 data = stored.get((detector.name, key))
                 state = detector.load_state(dict(data)) if data is not None else detector.new_state()
                 findings.extend(detector.detect(events, state))
@@ -64,6 +69,10 @@ class DetectorRunner:
                 )  # fmt: skip
         upsert(session, DetectorStateRow.__table__, rows, ["state", "updated_at"])
         return findings
+
+    def has_state(self, partition: str) -> bool:
+        """Whether a stateful detector reads ``partition`` (its events may wait in an open window)."""
+        return any(d.reads(partition) for d in self.stateful)
 
     def finalize_all(self, session: Session) -> list[Finding]:
         """Every open window of every partition, flushed; the states are removed."""

@@ -6,6 +6,7 @@ dict look-ups (and, with ``screening.mx_check``, one cached MX query for a domai
 
 from __future__ import annotations
 
+import json
 import threading
 import weakref
 from typing import Any
@@ -13,7 +14,10 @@ from typing import Any
 from sqlalchemy import select
 
 from abusedesk.config import Settings
+from abusedesk.domain.errors import InputRejected
 from abusedesk.domain.timeutil import as_utc
+from abusedesk.intake.service import Accepted, IntakeService
+from abusedesk.parsers.signup import signup_event
 from abusedesk.runtime import Runtime
 from abusedesk.screening.knowledge import DomainKnowledge, OperatorLists
 from abusedesk.screening.mx import MxIntel, make_resolver
@@ -112,3 +116,31 @@ class ScreeningService:
             upsert(session, DisposableMxRow.__table__, rows, ["domains", "domain_count", "knowledge", "learned_at"])
         self.reload()
         return {"resolved": len(chosen[:limit]), "hosts": {r["host"]: r["domain_count"] for r in rows}}
+
+
+class SignupService:
+    """Signup events into the pipeline: stored at the door (raw kept), parsed by the ``signup`` parser, screened
+    and linked by the attribute stage, judged by the ``signup`` detector, cases by the case engine."""
+
+    CHANNEL = "signup"
+
+    def __init__(self, rt: Runtime, intake: IntakeService | None = None) -> None:
+        self.rt = rt
+        self.intake = intake or IntakeService(rt)
+
+    def record(self, records: list[dict[str, Any]]) -> Accepted:
+        """One input of JSON lines, one a signup (each checked first: a bad one is an InputRejected naming it)."""
+        for number, record in enumerate(records, 1):
+            try:
+                signup_event(record)
+            except ValueError as exc:
+                raise InputRejected(f"signup {number}: {exc}") from None
+        data = b"".join(json.dumps(r, sort_keys=True, ensure_ascii=False).encode() + b"\n" for r in records)
+        return self.record_bytes(data)
+
+    def record_bytes(self, data: bytes, filename: str | None = None) -> Accepted:
+        """JSON lines as they came (a file): stored first, parsed after; bad lines become the input's issues."""
+        meta: dict[str, Any] = {"parser": "signup"}
+        if filename:
+            meta["filename"] = filename
+        return self.intake.accept(data, channel=self.CHANNEL, meta=meta)
