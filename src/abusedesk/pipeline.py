@@ -128,9 +128,18 @@ class AttributeStage:
         signups = [e for e in events if e.kind == "signup"]
         if signups:
             events = [e for e in events if e.kind != "signup"]
+            screened = []
             for event in self._attribute_signups(batch.session, signups):
-                updates.append({"eid": event.id, "c": event.customer_id, "p": None, "sv": None, "d": "signup"})
-                by_key[SIGNUP_PARTITION].append(event.to_dict())
+                data = event.to_dict()
+                screened.append({"eid": event.id, "c": event.customer_id, "data": data})
+                by_key[SIGNUP_PARTITION].append(data)
+            t = EVENTS.c  # the verdict and the links are kept on the event (what `screen signup` shows)
+            batch.session.execute(
+                update(EVENTS)
+                .where(t.id == bindparam("eid"))
+                .values(customer_id=bindparam("c"), disposition="signup", data=bindparam("data")),
+                screened,
+            )
         for event in events:
             if hosts is None and not event.source_ip:
                 hosts = HostNames(batch.session)

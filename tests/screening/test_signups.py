@@ -134,3 +134,25 @@ def test_bad_lines_of_a_file_are_issues_and_the_rest_is_parsed(rt: Runtime) -> N
         raw = s.scalars(select(RawInputRow)).one()
     assert raw.status == "parsed"
     assert [f.kind for f in findings(rt)] == ["disposable-email"]
+
+
+def test_rescreening_accounts_after_the_lists_change(rt: Runtime, tmp_path: Any) -> None:
+    from abusedesk.config import Settings
+    from abusedesk.screening.service import ScreeningService, rescreen_accounts
+
+    first = rescreen_accounts(rt)
+    assert first["findings"] == 0 and first["checked"] == 4
+    # the operator's deny list now names good.example: the contact of cus-good must change
+    deny = tmp_path / "deny.txt"
+    deny.write_text("good.example\n")
+    rt.settings = Settings(data_dir=rt.settings.data_dir, database_url=rt.settings.database_url,
+                           screening={"deny_file": deny})  # type: ignore[arg-type]  # fmt: skip
+    ScreeningService(rt).reload()
+    second = rescreen_accounts(rt)
+    assert (second["findings"], second["flagged"]) == (1, ["it@good.example"])
+    (finding,) = findings(rt)
+    assert (finding.kind, finding.clauses, finding.customer_id) == ("disposable-email", ["2"], "cus-good")
+    assert finding.case_id is not None
+    # the same lists again: nothing new
+    assert rescreen_accounts(rt)["findings"] == 0
+    assert len(findings(rt)) == 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from abusedesk import __version__
-from abusedesk.api import intake
+from abusedesk.api import intake, screen
 from abusedesk.api.errors import install_error_handlers
 from abusedesk.runtime import Runtime
 
@@ -20,4 +20,5 @@ def create_app(rt: Runtime) -> FastAPI:
     app.state.rt = rt
     install_error_handlers(app)
     app.include_router(intake.router)
+    app.include_router(screen.router)
     return app

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from abusedesk.config import Settings
 from abusedesk.domain.errors import InputRejected
+from abusedesk.domain.records import Finding
 from abusedesk.domain.timeutil import as_utc
 from abusedesk.intake.service import Accepted, IntakeService
 from abusedesk.parsers.signup import signup_event
@@ -22,7 +23,10 @@ from abusedesk.runtime import Runtime
 from abusedesk.screening.knowledge import DomainKnowledge, OperatorLists
 from abusedesk.screening.mx import MxIntel, make_resolver
 from abusedesk.screening.screen import AddressScreen, Verdict
+from abusedesk.stages import FINDINGS_NEW
 from abusedesk.store.db import transaction
+from abusedesk.store.tables.bus import DetectorStateRow
+from abusedesk.store.tables.inventory import AccountRow, CustomerRow
 from abusedesk.store.tables.screening import DisposableMxRow
 from abusedesk.store.upsert import upsert
 
@@ -144,3 +148,114 @@ class SignupService:
         if filename:
             meta["filename"] = filename
         return self.intake.accept(data, channel=self.CHANNEL, meta=meta)
+
+
+#: the explicit state of re-screening: which (customer, address) was flagged under which knowledge
+RESCREEN_DETECTOR = "screen-accounts"
+RESCREEN_PARTITION = "accounts"
+
+
+def rescreen_accounts(rt: Runtime) -> dict[str, Any]:
+    """Re-check every customer contact and account address against the knowledge in force; a disposable one
+    becomes a clause-2 finding for its customer (through ``findings.new`` to the case engine), once per address
+    and knowledge version. Its state (``detector_state``, detector ``screen-accounts``) remembers what was
+    flagged; an address that is ok again is forgotten, so it is flagged anew if it turns bad later."""
+    screen = ScreeningService(rt).screen_
+    policy = rt.policy
+    now = rt.clock.now()
+    clauses = policy.clauses_for_kind("disposable-email")
+    checked = 0
+    verdicts: dict[str, int] = {}
+    new: list[Finding] = []
+    with transaction(rt.sessions) as session:
+        addresses: list[tuple[str, str, str]] = [
+            (cid, email, "contact_email")
+            for cid, email in session.execute(
+                select(CustomerRow.id, CustomerRow.contact_email).where(CustomerRow.contact_email.is_not(None))
+            )
+            if email
+        ]
+        addresses += [
+            (cid, email, f"account {aid}")
+            for aid, cid, email in session.execute(select(AccountRow.id, AccountRow.customer_id, AccountRow.email))
+        ]
+        row = session.get(DetectorStateRow, (RESCREEN_DETECTOR, RESCREEN_PARTITION))
+        flagged: dict[str, str] = dict((row.state if row is not None else {}).get("flagged", {}))
+        seen: set[str] = set()
+        for cid, email, where in sorted(addresses):
+            checked += 1
+            v = screen.screen(email)
+            verdicts[v.verdict] = verdicts.get(v.verdict, 0) + 1
+            key = f"{cid}|{email.lower()}"
+            if v.verdict != "disposable":
+                continue
+            seen.add(key)
+            if flagged.get(key) == v.knowledge:
+                continue
+            flagged[key] = v.knowledge
+            new.append(
+                Finding.create(
+                    detector=RESCREEN_DETECTOR,
+                    kind="disposable-email",
+                    clauses=clauses,
+                    group_key=f"account:{email.lower()}",
+                    window_start=now,
+                    window_end=now,
+                    severity=policy.severity_for_kind("disposable-email"),
+                    confidence=0.9,
+                    summary=f"{where} of {cid} is {email}, a disposable address: {v.reason}; ask for another",
+                    customer_id=cid,
+                    evidence=({"address": email, "where": where, "screening": v.to_dict()},),
+                )
+            )
+        flagged = {k: kn for k, kn in flagged.items() if k in seen}
+        upsert(
+            session,
+            DetectorStateRow.__table__,
+            [{"detector": RESCREEN_DETECTOR, "partition_key": RESCREEN_PARTITION, "state": {"flagged": flagged},
+              "updated_at": now}],
+            ["state", "updated_at"],
+        )  # fmt: skip
+        if new:
+            payload = [f.to_dict() | {"policy_version": policy.version} for f in new]
+            rt.bus.put(session, FINDINGS_NEW, {"findings": payload})
+    rt.bus.flush()
+    rt.drain()
+    return {
+        "checked": checked,
+        "verdicts": verdicts,
+        "findings": len(new),
+        "flagged": [f.evidence[0]["address"] for f in new],
+        "knowledge": screen.knowledge.version,
+    }
+
+
+def signup_outcome(rt: Runtime, raw_id: str) -> dict[str, Any]:
+    """What became of one signup input: its status and issues, each signup's verdict, the findings it made."""
+    from abusedesk.intake.reporters import reference_of
+    from abusedesk.store.tables.cases import FindingRow
+    from abusedesk.store.tables.intake import EventRow, RawInputRow
+
+    with rt.sessions() as session:
+        raw = session.get(RawInputRow, raw_id)
+        events = list(session.scalars(select(EventRow).where(EventRow.raw_id == raw_id).order_by(EventRow.time)))
+        ids = {e.id for e in events}
+        found = [
+            f for f in session.scalars(select(FindingRow).where(FindingRow.detector == "signup"))
+            if ids & set(f.data.get("event_ids", []))
+        ]  # fmt: skip
+    return {
+        "reference": reference_of(raw_id),
+        "status": raw.status if raw is not None else "unknown",
+        "issues": list((raw.issues if raw is not None else None) or []),
+        "events": [
+            {"email": e.data.get("source.account"), "verdict": "?", "rule": "?"} | _screened(e.data) for e in events
+        ],
+        "findings": [
+            {"kind": f.kind, "clause": f.clauses[0], "customer": f.customer_id, "summary": f.summary} for f in found
+        ],
+    }
+
+
+def _screened(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in (data.get("extra") or {}).get("screening", {}).items() if k in ("verdict", "rule")}
