@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEB_STAMP := $(VENV)/.debs
 # Debian packages the tests drive as real peers: an IMAP server, a NATS server, openssl for S/MIME samples
-DEBS := dovecot-imapd openssl nats-server coreutils
+DEBS := dovecot-imapd openssl nats-server coreutils wrk
 
 .PHONY: crash fuzz demo test test-sqlite test-postgres lint fix typecheck migration services debs bench clean
 

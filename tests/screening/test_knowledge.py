@@ -118,3 +118,19 @@ def test_fast_path_agrees_with_the_full_screen(screen: AddressScreen) -> None:
     ]  # fmt: skip
     for a in addresses:
         assert screen.is_disposable_fast(a) == (screen.screen(a).verdict == "disposable"), a
+
+
+def test_the_batch_path_agrees_with_single_calls(tmp_path: Path) -> None:
+    from abusedesk.screening.batch import flag_batch
+
+    listed = sorted(blocklist)[:200]
+    addresses = (
+        [f"u{i}@{d}" for i, d in enumerate(listed)]
+        + [f"u{i}@a.b.{d.upper()}" for i, d in enumerate(listed[:50])]
+        + ["a@gmail.com", "b@foo.ddns.net", "c@ddns.net", "no-at-sign", "x@", 'q@"odd"@mailinator.com']
+        + ["z@friendly.mailinator.com", "y@corp-throwaway.example", "w@deep.corp-throwaway.example"]
+    )
+    for kn in (DomainKnowledge(), DomainKnowledge(OperatorLists.build(allow=["friendly.mailinator.com"],
+                                                                       deny=["corp-throwaway.example"]))):  # fmt: skip
+        screen = AddressScreen(kn)
+        assert flag_batch(kn, addresses).to_list() == [screen.is_disposable_fast(a) for a in addresses]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import idna
 
@@ -195,6 +195,13 @@ def _shipped_split() -> tuple[dict[str, int], dict[str, int], frozenset[str]]:
     return walk, exact, frozenset(walk)
 
 
+@cache
+def _walk_series() -> Any:
+    import polars as pl
+
+    return pl.Series("walk", sorted(_shipped_split()[2]), dtype=pl.String)
+
+
 def is_public_suffix(domain: str) -> bool:
     psl = public_suffixes()[0]
     return bool(psl.is_public(domain))  # type: ignore[attr-defined]
@@ -220,6 +227,11 @@ class DomainKnowledge:
         )
         #: one line naming every list and its version, carried in every verdict
         self.version = " + ".join(f"{s.name} {s.version}" for s in self.sources)
+
+    @property
+    def walk_series(self) -> Any:
+        """The walk entries as a Polars Series (for ``screening.batch``), built once per process."""
+        return _walk_series()
 
     def lists_of(self, bits: int) -> tuple[str, ...]:
         return tuple(name for bit, name in SHIPPED_NAMES.items() if bits & bit)
