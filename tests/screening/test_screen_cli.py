@@ -13,13 +13,6 @@ from abusedesk.cli.main import app
 pytestmark = pytest.mark.unit
 
 
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("ABUSEDESK_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("ABUSEDESK_CONFIG", raising=False)
-    return CliRunner()
-
-
 def test_screen_email_text_and_json(cli: CliRunner, tmp_path: Path) -> None:
     result = cli.invoke(app, ["screen", "email", "a@sub.mailinator.com", "bob@example.org", "nope"])
     assert result.exit_code == 0, result.output

@@ -14,13 +14,6 @@ from abusedesk.demo.signups import run_signup_demo
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("ABUSEDESK_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("ABUSEDESK_CONFIG", raising=False)
-    return CliRunner()
-
-
 def test_signup_from_options_and_from_a_file(cli: CliRunner, tmp_path: Path) -> None:
     r = cli.invoke(app, ["screen", "signup", "--email", "a@mailinator.com", "--customer-id", "c1",
                          "--at", "2026-03-01T10:00:00Z", "--json"])  # fmt: skip

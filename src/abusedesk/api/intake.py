@@ -18,6 +18,7 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from abusedesk.api.deps import app_service, runtime_of
 from abusedesk.api.ratelimit import SubmissionLimiter
 from abusedesk.domain.errors import InputRejected
 from abusedesk.domain.numbers import ascii_uint
@@ -25,30 +26,16 @@ from abusedesk.intake.channels import MailDoor
 from abusedesk.intake.http import HttpIntake, report_status
 from abusedesk.intake.reporters import reference_of
 from abusedesk.intake.service import IntakeService
-from abusedesk.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
 
 
-def _rt(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.rt
-    return rt
-
-
 def _intake(request: Request) -> HttpIntake:
-    state = request.app.state
-    if getattr(state, "http_intake", None) is None:
-        state.http_intake = HttpIntake(MailDoor(IntakeService(_rt(request))))
-    intake: HttpIntake = state.http_intake
-    return intake
+    return app_service(request, "http_intake", lambda rt: HttpIntake(MailDoor(IntakeService(rt))))
 
 
 def _limiter(request: Request) -> SubmissionLimiter:
-    state = request.app.state
-    if getattr(state, "submission_limiter", None) is None:
-        state.submission_limiter = SubmissionLimiter(_rt(request))
-    limiter: SubmissionLimiter = state.submission_limiter
-    return limiter
+    return app_service(request, "submission_limiter", SubmissionLimiter)
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -81,7 +68,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
 )
 async def submit_report(request: Request, background: BackgroundTasks) -> JSONResponse:
     """Submit a report; the answer carries the reference and where to poll its status."""
-    rt = _rt(request)
+    rt = runtime_of(request)
     peer = request.client.host if request.client else None
     limiter = _limiter(request)
     limiter.check(limiter.client(peer, request.headers.get("x-forwarded-for")))
@@ -108,5 +95,5 @@ async def submit_report(request: Request, background: BackgroundTasks) -> JSONRe
 @router.get("/reports/{reference}", name="get_report")
 async def get_report(request: Request, reference: str) -> dict[str, Any]:
     """What became of a report: stored, parsed or quarantined; events; case references; the report it relates to."""
-    status = await run_in_threadpool(report_status, _rt(request), reference)
+    status = await run_in_threadpool(report_status, runtime_of(request), reference)
     return {"ok": True, **status}

@@ -19,10 +19,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
+from abusedesk.api.deps import app_service, runtime_of
 from abusedesk.domain.ipnet import normalise_ip
 from abusedesk.domain.timeutil import as_utc, iso
 from abusedesk.intake.reporters import reference_of
-from abusedesk.runtime import Runtime
 from abusedesk.screening.service import ScreeningService, SignupService
 
 router = APIRouter(prefix="/api/v1/screen", tags=["screening"])
@@ -57,23 +57,10 @@ class SignupRequest(BaseModel):
         return value
 
 
-def _rt(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.rt
-    return rt
-
-
-def _signups(request: Request) -> SignupService:
-    state = request.app.state
-    if getattr(state, "signup_service", None) is None:
-        state.signup_service = SignupService(_rt(request))
-    service: SignupService = state.signup_service
-    return service
-
-
 @router.post("/signup")
 async def screen_signup(body: SignupRequest, request: Request, background: BackgroundTasks) -> JSONResponse:
     """Screen a signup's address; with ``record`` also hand the signup to the pipeline."""
-    rt = _rt(request)
+    rt = runtime_of(request)
     screening = ScreeningService(rt)
     if rt.settings.screening.mx_check:
         verdict = await run_in_threadpool(screening.screen, body.email)
@@ -84,7 +71,7 @@ async def screen_signup(body: SignupRequest, request: Request, background: Backg
         record = body.model_dump(exclude={"record", "time"}, exclude_none=True)
         record["type"] = "signup"
         record["time"] = iso(as_utc(body.time) if body.time else rt.clock.now())
-        accepted = await run_in_threadpool(_signups(request).record, [record])
+        accepted = await run_in_threadpool(app_service(request, "signup_service", SignupService).record, [record])
         content["recorded"] = {"reference": reference_of(accepted.raw.id), "duplicate": accepted.duplicate}
         background.add_task(rt.drain)
     return JSONResponse(content, background=background)

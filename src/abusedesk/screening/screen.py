@@ -136,31 +136,15 @@ class AddressScreen:
         if m.operator is not None:
             verdict = _OPERATOR_VERDICT[m.operator]
             how = {"ok": "allows", "disposable": "denies", "review": "sends to review"}[verdict]
-            return Verdict(
-                address,
-                verdict,
-                f"operator-{m.operator}",
-                f"the operator's {m.operator} list {how} {m.matched}",
-                kn.version,
-                normalized,
-                domain,
-                m.matched,
-                m.lists,
-                self._versions_of(m.lists),
-            )
-        below = "" if m.matched == domain else f" (a parent of {domain})"
+            rule, reason = f"operator-{m.operator}", f"the operator's {m.operator} list {how} {m.matched}"
+        else:
+            below = "" if m.matched == domain else f" (a parent of {domain})"
+            verdict, rule = "disposable", "list"
+            reason = f"{m.matched}{below} is a disposable e-mail domain on {' and '.join(m.lists)}"
         return Verdict(
-            address,
-            "disposable",
-            "list",
-            f"{m.matched}{below} is a disposable e-mail domain on {' and '.join(m.lists)}",
-            kn.version,
-            normalized,
-            domain,
-            m.matched,
-            m.lists,
+            address, verdict, rule, reason, kn.version, normalized, domain, m.matched, m.lists,
             self._versions_of(m.lists),
-        )
+        )  # fmt: skip
 
     def is_disposable_fast(self, address: str) -> bool:
         """No syntax check: the domain after the last ``@``, lower-cased, looked up (the benchmark's single call)."""
