@@ -21,6 +21,7 @@ from abusedesk.runtime import Runtime
 from abusedesk.store.base import Base
 from abusedesk.store.db import make_engine, migrate
 from tests.support.components import missing
+from tests.support.identities import People
 
 REPO = Path(__file__).resolve().parent.parent
 # ../shared/corpus beside the checkout, or ABUSEDESK_TEST_CORPUS; a git worktree one level deeper finds <root>/shared
@@ -110,3 +111,11 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         missing(f"the shared corpus is not at {CORPUS}")
     return CORPUS
+
+
+@pytest.fixture
+def people(runtime: Runtime) -> People:
+    """Real users with real tokens: root (admin), alice (analyst), bob and carol (approvers), audrey (auditor)."""
+    from tests.support.identities import people_of
+
+    return people_of(runtime)

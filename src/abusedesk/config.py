@@ -142,6 +142,17 @@ class Settings(BaseSettings):
     webhook: WebhookSettings = WebhookSettings()
     intake: IntakeSettings = IntakeSettings()
     screening: ScreeningSettings = ScreeningSettings()
+    auth_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the API tokens' HMAC; default the file auth.key in data_dir (made on first use).",
+    )
+    token: SecretStr | None = Field(
+        default=None, description="The API token the CLI acts with (ABUSEDESK_TOKEN), as a Bearer token does."
+    )
+    token_lifetime_days: int = Field(default=90, ge=1, le=3650, description="How long a new API token is valid.")
+    token_cache_seconds: float = Field(
+        default=5.0, ge=0, le=300, description="How long a process trusts a token it checked (0: check every time)."
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     parsers: dict[str, dict[str, Any]] = Field(

@@ -24,6 +24,7 @@ from abusedesk.domain.errors import ConfigError
 from abusedesk.parsers.base import Parser, Report
 
 if TYPE_CHECKING:
+    from abusedesk.actions.base import Adapter
     from abusedesk.config import Settings
 
 BUILTIN_PARSERS: tuple[str, ...] = (
@@ -87,6 +88,14 @@ def load_classes(builtins: tuple[str, ...], group: str, base: type[T]) -> list[t
         seen[name] = origin
         out.append(cls)
     return out
+
+
+@cache
+def adapter_classes() -> tuple[type[Adapter], ...]:
+    """Every adapter: the built-ins and the ``abusedesk.adapters`` entry points (names unique)."""
+    from abusedesk.actions.base import Adapter
+
+    return tuple(load_classes(BUILTIN_ADAPTERS, "abusedesk.adapters", Adapter))  # type: ignore[type-abstract]
 
 
 @cache

@@ -26,6 +26,7 @@ from tests.actions.support import seed_inventory, smtp_server
 from tests.cases.support import finding
 from tests.conftest import T0
 from tests.support.components import require_program
+from tests.support.identities import people_of
 
 COMPLAINT = (
     b"From: reporter@example.com\r\nTo: abuse@provider.example\r\nSubject: port scan from 192.0.2.10\r\n\r\n"
@@ -35,6 +36,7 @@ COMPLAINT = (
 
 def _case_with_everything(rt: Runtime, clock: ManualClock) -> str:
     """A complaint stored as raw input, its event, a finding, a case, a sent notice and an analyst note."""
+    people = people_of(rt)
     seed_inventory(rt)
     accepted = IntakeService(rt).accept(COMPLAINT, channel="smtp", reporter="reporter@example.com")
     event_id = "ev_" + "1" * 32
@@ -63,7 +65,7 @@ def _case_with_everything(rt: Runtime, clock: ManualClock) -> str:
         ActionRunner(rt).run_pending()
         clock.advance(timedelta(hours=1))
         NoticeDispatcher(rt, EmailNotifyAction(EmailNotifyAction.Params(port=smtp.port))).send_due()
-    CaseService(rt).note(ref, "customer says the scanner was a pentest without consent", actor="alice")
+    CaseService(rt).note(ref, "customer says the scanner was a pentest without consent", by=people["alice"])
     return ref
 
 
@@ -125,7 +127,8 @@ def test_zip_bundle_from_the_cli(runtime: Runtime, clock: ManualClock, tmp_path:
     args = ["--data-dir", str(runtime.settings.data_dir)]
     if runtime.settings.database_url:
         args += ["--database-url", runtime.settings.database_url]
-    res = CliRunner().invoke(app, [*args, "case", "export", ref.lower(), "--out", str(out), "--json"])
+    env = {"ABUSEDESK_TOKEN": people_of(runtime).tokens["alice"]}
+    res = CliRunner().invoke(app, [*args, "case", "export", ref.lower(), "--out", str(out), "--json"], env=env)
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["case_ref"] == ref
     unpacked = tmp_path / "unpacked"
@@ -138,11 +141,12 @@ def test_export_refuses_a_non_empty_directory_and_unknown_case(runtime: Runtime,
     args = ["--data-dir", str(runtime.settings.data_dir)]
     if runtime.settings.database_url:
         args += ["--database-url", runtime.settings.database_url]
-    res = CliRunner().invoke(app, [*args, "case", "export", "AD-0000000000", "--out", str(tmp_path / "x")])
+    env = {"ABUSEDESK_TOKEN": people_of(runtime).tokens["alice"]}
+    res = CliRunner().invoke(app, [*args, "case", "export", "AD-0000000000", "--out", str(tmp_path / "x")], env=env)
     assert res.exit_code == 1
     assert "does not exist" in res.output
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "f").write_text("x")
-    res = CliRunner().invoke(app, [*args, "case", "export", "AD-0000000000", "--out", str(tmp_path / "full")])
+    res = CliRunner().invoke(app, [*args, "case", "export", "AD-0000000000", "--out", str(tmp_path / "full")], env=env)
     assert res.exit_code == 2
     assert "not an empty directory" in res.output

@@ -24,6 +24,7 @@ from tests.cases.support import finding
 from tests.conftest import T0
 from tests.support.certs import self_signed_cert
 from tests.support.components import free_port
+from tests.support.identities import People
 
 
 def _mailer(port: int) -> EmailNotifyAction:
@@ -91,7 +92,7 @@ def test_request_to_cease_goes_out_by_smtp_with_everything_the_customer_needs(
     assert b"Message-ID: " + notice.message_id.encode() in EvidenceStore(runtime.settings.evidence_dir).get(ev.sha256)
 
 
-def test_later_notices_thread_to_the_first(runtime: Runtime, clock: ManualClock) -> None:
+def test_later_notices_thread_to_the_first(runtime: Runtime, clock: ManualClock, people: People) -> None:
     seed_inventory(runtime)
     CaseEngine(runtime).ingest([finding(runtime.policy, 0)])
     case = _case(runtime)
@@ -100,7 +101,7 @@ def test_later_notices_thread_to_the_first(runtime: Runtime, clock: ManualClock)
         runner.run_pending()
         clock.advance(timedelta(hours=1))
         dispatcher.send_due()
-        CaseService(runtime).propose(case.ref, "renotify", actor="alice", reason="still scanning")
+        CaseService(runtime).propose(case.ref, "renotify", by=people["alice"], reason="still scanning")
         [filed] = runner.run_pending()
         assert filed.ok, filed.detail
         clock.advance(timedelta(hours=1))

@@ -23,6 +23,7 @@ from abusedesk.store.tables.cases import ActionRow, CaseRow
 from tests.actions.support import SECRET, control_plane, seed_inventory
 from tests.cases.support import finding
 from tests.support.components import require_program
+from tests.support.identities import people_of
 
 
 class FlakyPluginAdapter(Adapter):
@@ -44,14 +45,15 @@ class FlakyPluginAdapter(Adapter):
 
 
 def _approved(rt: Runtime, kind: str = "suspend-service") -> str:
+    people = people_of(rt)
     CaseEngine(rt).ingest([finding(rt.policy, 0)])
     with rt.sessions() as s, s.begin():
         for a in s.scalars(select(ActionRow).where(ActionRow.status == "pending")):
             a.status = "done"  # the engine's own notice is not what these tests are about
         ref = s.scalars(select(CaseRow.ref)).one()
     svc = CaseService(rt)
-    action_id = str(svc.propose(ref, kind, actor="alice", reason="no reaction to the request to cease")["id"])
-    svc.approve(action_id, actor="bob")
+    action_id = str(svc.propose(ref, kind, by=people["alice"], reason="no reaction to the request to cease")["id"])
+    svc.approve(action_id, by=people["bob"])
     return action_id
 
 

@@ -24,6 +24,7 @@ from abusedesk.store.tables.inventory import ServiceRow
 from tests.actions.support import SECRET, ControlPlane, control_plane, seed_inventory
 from tests.cases.support import finding
 from tests.support.components import free_port
+from tests.support.identities import People, people_of
 
 
 def _adapter(url: str, attempts: int = 3) -> ControlPlaneWebhookAction:
@@ -39,6 +40,7 @@ def _runner(rt: Runtime, url: str, attempts: int = 3) -> ActionRunner:
 
 def _approved(rt: Runtime, kind: str = "suspend-service", key: str = "ip:192.0.2.10") -> tuple[str, str]:
     """A case (made by the real engine) with an approved ``kind`` action; returns (case ref, action id)."""
+    people = people_of(rt)
     CaseEngine(rt).ingest([finding(rt.policy, 0, key=key)])
     with rt.sessions() as s:
         ref = s.scalars(select(CaseRow.ref).where(CaseRow.group_key == key)).one()
@@ -48,8 +50,8 @@ def _approved(rt: Runtime, kind: str = "suspend-service", key: str = "ip:192.0.2
             a.status = "done"
         s.commit()
     svc = CaseService(rt)
-    proposed = svc.propose(ref, kind, actor="alice", reason="scanning went on after the deadline")
-    svc.approve(proposed["id"], actor="bob")
+    proposed = svc.propose(ref, kind, by=people["alice"], reason="scanning went on after the deadline")
+    svc.approve(proposed["id"], by=people["bob"])
     return ref, proposed["id"]
 
 
@@ -206,14 +208,14 @@ def test_dry_run_sends_nothing_and_says_what_it_would_send(runtime: Runtime) -> 
     assert _service(runtime).status == "active"
 
 
-def test_reinstate_undoes_both_restrictions(runtime: Runtime) -> None:
+def test_reinstate_undoes_both_restrictions(runtime: Runtime, people: People) -> None:
     seed_inventory(runtime)
     ref, _ = _approved(runtime, "suspend-service")
     with control_plane([200]) as cp:
         runner = _runner(runtime, cp.url)
         runner.run_pending()
         assert _service(runtime).status == "suspended"
-        CaseService(runtime).propose(ref, "reinstate", actor="alice", reason="customer removed the scanner")
+        CaseService(runtime).propose(ref, "reinstate", by=people["alice"], reason="customer removed the scanner")
         [result] = runner.run_pending()
         assert result.ok, result.detail
     svc = _service(runtime)

@@ -1,6 +1,8 @@
-"""The one error shape {ok, error, errors, status}, pinned for every branch of the error tree."""
+"""The one error shape, RFC 9457 problem+json, pinned for every branch of the error tree."""
 
 from __future__ import annotations
+
+from http import HTTPStatus
 
 import pytest
 from fastapi import FastAPI
@@ -16,7 +18,10 @@ from abusedesk.domain.errors import (
     InputRejected,
     NotFound,
     ParseError,
+    PreconditionFailed,
+    PreconditionRequired,
     SourceUnavailable,
+    Unauthenticated,
 )
 from abusedesk.runtime import Runtime
 from tests.api.testclient import TestClient
@@ -39,6 +44,9 @@ def app(runtime: Runtime) -> FastAPI:
             "format": FeedFormatChanged("column gone"),
             "action": ActionError("webhook down"),
             "base": AbuseDeskError("plain"),
+            "unauthenticated": Unauthenticated("who are you"),
+            "stale": PreconditionFailed("read again"),
+            "unconditional": PreconditionRequired("say what you read"),
             "crash": RuntimeError("secret detail"),
         }
         raise errors[which]
@@ -59,6 +67,9 @@ def app(runtime: Runtime) -> FastAPI:
         ("format", 502, "column gone", []),
         ("action", 502, "webhook down", []),
         ("base", 500, "plain", []),
+        ("unauthenticated", 401, "who are you", []),
+        ("stale", 412, "read again", []),
+        ("unconditional", 428, "say what you read", []),
         ("crash", 500, "internal error (RuntimeError); see the server log", []),
     ],
 )
@@ -66,7 +77,22 @@ def test_error_shape(app: FastAPI, which: str, status: int, error: str, errors: 
     with TestClient(app, raise_server_exceptions=False) as c:
         r = c.get(f"/boom/{which}")
     assert r.status_code == status
-    assert r.json() == {"ok": False, "error": error, "errors": errors, "status": status}
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json() == problem(status, error, errors, f"/boom/{which}")
+    if status == 401:
+        assert r.headers["www-authenticate"].startswith("Bearer")
+
+
+def problem(status: int, detail: str, errors: list[object], instance: str) -> dict[str, object]:
+    title = HTTPStatus(status).phrase
+    return {
+        "type": "urn:abusedesk:problem:" + title.lower().replace(" ", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "errors": errors,
+    }
 
 
 def test_validation_and_routing_errors_have_the_same_shape(app: FastAPI) -> None:
@@ -74,10 +100,11 @@ def test_validation_and_routing_errors_have_the_same_shape(app: FastAPI) -> None
         r = c.get("/boom/parse?n=notanumber")
         assert r.status_code == 422
         body = r.json()
-        assert set(body) == {"ok", "error", "errors", "status"}
+        assert set(body) == {"type", "title", "status", "detail", "instance", "errors"}
         assert body["errors"][0]["field"] == "query.n"
-        assert body["error"].startswith("request field 'query.n': ")
+        assert body["detail"].startswith("request field 'query.n': ")
         r = c.get("/nowhere")
-        assert r.json() == {"ok": False, "error": "Not Found", "errors": [], "status": 404}
+        assert r.json() == problem(404, "Not Found", [], "/nowhere")
         r = c.put("/api/v1/reports")
-        assert r.json() == {"ok": False, "error": "Method Not Allowed", "errors": [], "status": 405}
+        assert r.json() == problem(405, "Method Not Allowed", [], "/api/v1/reports")
+        assert r.headers["content-type"] == "application/problem+json"

@@ -23,7 +23,7 @@ def test_status_names_the_case(runtime: Runtime, settings: Settings, clock: Manu
             "/api/v1/reports", content=json.dumps(xarf(ip=SPAM_IP)), headers={"Content-Type": "application/json"}
         )
         assert r.status_code == 202
-        status = c.get(r.json()["status_url"]).json()
+        status = c.get(r.json()["status_url"], headers={"X-Report-Token": r.json()["status_token"]}).json()
     assert status["status"] == "parsed"
     assert status["events"] == 1
     assert len(status["cases"]) == 1
@@ -43,7 +43,7 @@ def test_status_names_only_the_cases_its_own_events_led_to(
             body = json.dumps(xarf(report_id=f"5d6f3c2a-9a4e-4f5e-8a1b-0c2d3e4f5a6{n}", ip=ip))
             r = c.post("/api/v1/reports", content=body, headers={"Content-Type": "application/json"})
             assert r.status_code == 202
-            statuses.append(c.get(r.json()["status_url"]).json())
+            statuses.append(c.get(r.json()["status_url"], headers={"X-Report-Token": r.json()["status_token"]}).json())
     first, second = (s["cases"] for s in statuses)
     assert len(first) == 1 and len(second) == 1
     assert first != second

@@ -15,6 +15,7 @@ from abusedesk.store.tables.intake import RawInputRow
 from tests.api.testclient import TestClient
 from tests.intake.mailsink import Sink, point_smtp_at
 from tests.intake.samples import complaint, xarf, xarf_bytes
+from tests.support.identities import People, customer_token
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def test_xarf_is_retry_safe_by_report_id(client: TestClient, runtime: Runtime) -
         "/api/v1/reports", content=json.dumps(xarf(), indent=4), headers={"Content-Type": "application/json"}
     )
     assert (resent.status_code, resent.json()["reference"]) == (200, ref)
-    status = client.get(f"/api/v1/reports/{ref}").json()
+    status = client.get(f"/api/v1/reports/{ref}", headers={"X-Report-Token": first["status_token"]}).json()
     assert status["status"] == "parsed"
     assert status["events"] == 1
     assert status["cases"] == []
@@ -65,10 +66,10 @@ def test_xarf_report_id_reused_for_other_content_is_409(client: TestClient, runt
     )
     assert r.status_code == 409
     body = r.json()
-    assert (body["ok"], body["status"], body["errors"]) == (False, 409, [])
-    assert "XARF report_id '5d6f3c2a-9a4e-4f5e-8a1b-0c2d3e4f5a6b'" in body["error"]
-    assert f"as report {first['reference']} with other content" in body["error"]
-    assert "cert@example.net" in body["error"]
+    assert (body["title"], body["status"], body["errors"]) == ("Conflict", 409, [])
+    assert "XARF report_id '5d6f3c2a-9a4e-4f5e-8a1b-0c2d3e4f5a6b'" in body["detail"]
+    assert f"as report {first['reference']} with other content" in body["detail"]
+    assert "cert@example.net" in body["detail"]
     # refused: nothing recorded, nothing stored in the raw store
     with runtime.sessions() as s:
         assert s.scalar(select(func.count()).select_from(RawInputRow)) == 1
@@ -87,7 +88,9 @@ def test_another_reporters_equal_report_id_is_its_own_report(client: TestClient,
     assert theirs["duplicate"] is False
     assert theirs["reference"] != first["reference"]
     assert "related_to" not in theirs
-    status = client.get(f"/api/v1/reports/{theirs['reference']}").json()
+    status = client.get(
+        f"/api/v1/reports/{theirs['reference']}", headers={"X-Report-Token": theirs["status_token"]}
+    ).json()
     assert (status["status"], status["events"]) == ("parsed", 1)
     with runtime.sessions() as s:
         assert sorted(s.scalars(select(RawInputRow.reporter))) == ["cert@example.net", "soc@example.org"]
@@ -112,7 +115,7 @@ def test_raw_mail_with_an_earlier_message_id_and_other_content_is_related(client
     assert other.status_code == 202
     body = other.json()
     assert (body["duplicate"], body["related_to"]) == (False, first["reference"])
-    status = client.get(body["status_url"]).json()
+    status = client.get(body["status_url"], headers={"X-Report-Token": body["status_token"]}).json()
     assert (status["status"], status["related_to"], status["events"]) == ("parsed", first["reference"], 1)
     with runtime.sessions() as s:
         assert s.scalar(select(func.count()).select_from(RawInputRow)) == 2
@@ -129,7 +132,8 @@ def test_raw_mail(client: TestClient, runtime: Runtime) -> None:
         assert row.channel == "http"
         assert row.reporter == "reporter@example.net"
         assert row.report_ref == "mail:reporter@example.net:c1@example.net"
-    assert client.get(body["status_url"]).json()["status"] in ("parsed", "quarantined")
+    token = {"X-Report-Token": body["status_token"]}
+    assert client.get(body["status_url"], headers=token).json()["status"] in ("parsed", "quarantined")
 
 
 FORM = {
@@ -146,7 +150,7 @@ def test_webform_json(client: TestClient) -> None:
     code, body = _json(client, FORM)
     assert code == 202, body
     assert body["format"] == "webform"
-    status = client.get(f"/api/v1/reports/{body['reference']}").json()
+    status = client.get(f"/api/v1/reports/{body['reference']}", headers={"X-Report-Token": body["status_token"]}).json()
     assert status["status"] == "parsed", status
     assert status["events"] == 1
     # the same form again is the same report
@@ -176,15 +180,15 @@ def test_webform_validation_is_422_with_every_reason(client: TestClient) -> None
         client, {"reporter_email": "nobody", "subject": "not an address", "time": "yesterday", "kind": "nonsense"}
     )
     assert code == 422
-    assert body["ok"] is False
     assert body["status"] == 422
-    error = body["error"]
+    assert body["status"] == 422
+    error = body["detail"]
     assert isinstance(error, str)
     for field in ("reporter_email", "subject", "description", "time", "kind"):
         assert f"field '{field}'" in error
     code, body = _json(client, {**FORM, "colour": "blue"})
     assert code == 422
-    assert "unknown form field(s) colour" in str(body["error"])
+    assert "unknown form field(s) colour" in str(body["detail"])
 
 
 def test_webform_refused_when_the_parser_would_quarantine(client: TestClient) -> None:
@@ -192,19 +196,19 @@ def test_webform_refused_when_the_parser_would_quarantine(client: TestClient) ->
     form.pop("protocol")
     code, body = _json(client, form)
     assert code == 422
-    assert "protocol" in str(body["error"])
+    assert "protocol" in str(body["detail"])
 
 
 def test_unsupported_content_type_and_bad_json(client: TestClient) -> None:
     r = client.post("/api/v1/reports", content=b"hello", headers={"Content-Type": "text/plain"})
     assert r.status_code == 422
-    assert "text/plain" in r.json()["error"]
+    assert "text/plain" in r.json()["detail"]
     r = client.post("/api/v1/reports", content=b"{nope", headers={"Content-Type": "application/json"})
     assert r.status_code == 422
-    assert "not valid JSON" in r.json()["error"]
+    assert "not valid JSON" in r.json()["detail"]
     code, body = _json(client, {**xarf(), "report_id": ""})
     assert code == 422
-    assert "report_id" in str(body["error"])
+    assert "report_id" in str(body["detail"])
 
 
 def test_quarantined_status_carries_the_reason(client: TestClient) -> None:
@@ -212,7 +216,7 @@ def test_quarantined_status_carries_the_reason(client: TestClient) -> None:
     doc.pop("protocol")
     code, body = _json(client, doc)
     assert code == 202
-    status = client.get(str(body["status_url"])).json()
+    status = client.get(str(body["status_url"]), headers={"X-Report-Token": str(body["status_token"])}).json()
     assert status["status"] == "quarantined"
     assert "protocol" in status["reason"]
 
@@ -222,24 +226,37 @@ def test_over_limit_by_content_length_is_413(client: TestClient, runtime: Runtim
     r = client.post("/api/v1/reports", content=xarf_bytes(), headers={"Content-Type": "application/json"})
     assert r.status_code == 413
     body = r.json()
-    assert body == {
-        "ok": False,
-        "error": f"request body of {len(xarf_bytes())} bytes is over the limit of 200 bytes "
-        "(setting intake.max_input_bytes); it was not stored",
-        "errors": [],
-        "status": 413,
-    }
+    assert body["status"] == 413
+    assert body["detail"] == (
+        f"request body of {len(xarf_bytes())} bytes is over the limit of 200 bytes "
+        "(setting intake.max_input_bytes); it was not stored"
+    )
     with runtime.sessions() as s:
         assert s.scalars(select(RawInputRow)).all() == []
 
 
-def test_unknown_and_malformed_references(client: TestClient) -> None:
-    r = client.get("/api/v1/reports/0123456789abcdef")
+def test_unknown_and_malformed_references(client: TestClient, people: People) -> None:
+    staff = {"Authorization": f"Bearer {people.tokens['alice']}"}
+    r = client.get("/api/v1/reports/0123456789abcdef", headers=staff)
     assert r.status_code == 404
-    assert r.json()["error"] == "no report has the reference 0123456789abcdef"
-    r = client.get("/api/v1/reports/xyz")
+    assert r.json()["detail"] == "no report has the reference 0123456789abcdef"
+    r = client.get("/api/v1/reports/xyz", headers=staff)
     assert r.status_code == 404
-    assert "not a report reference" in r.json()["error"]
+    assert "not a report reference" in r.json()["detail"]
+
+
+def test_a_report_status_is_for_its_submitter_and_staff_only(client: TestClient, people: People) -> None:
+    code, body = _json(client, xarf())
+    assert code == 202
+    url = f"/api/v1/reports/{body['reference']}"
+    assert client.get(url).status_code == 404  # holding the reference is not enough
+    assert client.get(url, headers={"X-Report-Token": "rpt_" + "0" * 40}).status_code == 404
+    assert client.get(url, headers={"X-Report-Token": body["status_token"]}).status_code == 200
+    assert client.get(url, headers={"Authorization": f"Bearer {people.tokens['alice']}"}).status_code == 200
+    cora = customer_token(client.app.state.rt, people, "cora", "cust-a")
+    assert client.get(url, headers={"Authorization": f"Bearer {cora}"}).status_code == 404
+    other = _json(client, xarf(report_id="5d6f3c2a-9a4e-4f5e-8a1b-0c2d3e4f5a99", ip="198.51.100.77"))[1]
+    assert client.get(url, headers={"X-Report-Token": other["status_token"]}).status_code == 404
 
 
 def test_ack_for_http_reports(runtime: Runtime, mail_sink: Sink) -> None:

@@ -42,6 +42,7 @@ def test_post_and_poll_over_real_http(base_url: str) -> None:
         r = c.post("/api/v1/reports", content=xarf_bytes(), headers={"Content-Type": "application/json"})
         assert r.status_code == 202
         status_url = r.json()["status_url"]
+        c.headers["X-Report-Token"] = r.json()["status_token"]
         assert status_url.startswith(base_url)
         deadline = time.monotonic() + 10
         while True:  # the pipeline runs after the answer, as a background task
@@ -60,7 +61,7 @@ def test_413_by_content_length(base_url: str, runtime: Runtime) -> None:
     with httpx.Client(base_url=base_url, timeout=10) as c:
         r = c.post("/api/v1/reports", content=b"{" + b" " * 5000 + b"}", headers={"Content-Type": "application/json"})
     assert r.status_code == 413
-    assert "request body of 5002 bytes is over the limit of 1000 bytes" in r.json()["error"]
+    assert "request body of 5002 bytes is over the limit of 1000 bytes" in r.json()["detail"]
 
 
 def test_413_while_streaming_without_length(base_url: str, runtime: Runtime) -> None:
@@ -78,7 +79,7 @@ def test_413_while_streaming_without_length(base_url: str, runtime: Runtime) -> 
     assert r.status_code == 413
     body = r.json()
     assert body["status"] == 413
-    assert body["error"] == (
+    assert body["detail"] == (
         "request body is over the limit of 1000 bytes (setting intake.max_input_bytes); it was not stored"
     )
 
@@ -96,7 +97,7 @@ def test_a_client_over_its_rate_gets_429_and_nothing_is_stored(base_url: str, ru
         refused = post(3)
         assert refused.status_code == 429
         assert refused.headers["Retry-After"] == "10"
-        assert refused.json()["error"].startswith("too many reports from 127.0.0.1: at most 3 at once")
+        assert refused.json()["detail"].startswith("too many reports from 127.0.0.1: at most 3 at once")
         with runtime.sessions() as s:
             assert s.scalar(select(func.count()).select_from(RawInputRow)) == 3  # the refused body was not stored
         clock.advance(timedelta(seconds=10))

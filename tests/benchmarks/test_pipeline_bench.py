@@ -6,19 +6,14 @@ thing (the abusedesk CLI as processes, SMTP on loopback, IntelMQ's bots over the
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.benchmarks.support import run_benchmark
 from tests.conftest import CORPUS
 from tests.support.components import is_listening, missing
 
-REPO = Path(__file__).resolve().parents[2]
-BENCH = REPO / "benchmarks" / "pipeline.py"
 MAILS, PRELOAD, ROWS = 30, 10, 200
 
 
@@ -30,15 +25,8 @@ def test_quick_run_takes_every_mail_to_its_end_and_ends_with_the_json_line(tmp_p
         missing("the shared corpus (../shared/corpus/reports) is not beside this checkout")
     if not is_listening(6379):
         missing("Redis is not running on 127.0.0.1:6379 (IntelMQ's bots need it)")
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "TMPDIR": str(tmp_path)}
     args = ["--quick", "--mails", str(MAILS), "--preload", str(PRELOAD), "--rows", str(ROWS), "--connections", "2"]
-    proc = subprocess.run(
-        [sys.executable, str(BENCH), *args], env=env, capture_output=True, timeout=600, check=False, cwd=tmp_path
-    )
-    out = proc.stdout.decode(errors="replace")
-    assert proc.returncode == 0, out[-3000:] + proc.stderr.decode(errors="replace")[-3000:]
-
-    result = json.loads(out.strip().splitlines()[-1])
+    result = run_benchmark("pipeline.py", args, tmp_path)
     figures = ("mail_per_s", "smtp_mail_per_s", "shadowserver_rows_per_s", "intelmq_rows_per_s", "ratio")
     assert result["benchmark"] == "pipeline"
     assert isinstance(result["machine"], str) and result["machine"]

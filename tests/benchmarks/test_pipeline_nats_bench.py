@@ -7,20 +7,15 @@ nats-server with JetStream, and scratch databases on the local PostgreSQL.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.benchmarks.support import run_benchmark
 from tests.conftest import CORPUS
 from tests.support.components import is_listening, missing
 
-REPO = Path(__file__).resolve().parents[2]
-BENCH = REPO / "benchmarks" / "pipeline_nats.py"
 MAILS = 40
 
 
@@ -34,19 +29,7 @@ def test_quick_run_takes_every_mail_to_its_end_with_each_worker_count(tmp_path: 
         missing("PostgreSQL is not running on 127.0.0.1:5432 (the benchmark makes scratch databases there)")
     if not (shutil.which("nats-server") or Path("/usr/sbin/nats-server").exists()):
         missing("nats-server is not installed (Debian package nats-server)")
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "TMPDIR": str(tmp_path)}
-    proc = subprocess.run(
-        [sys.executable, str(BENCH), "--quick", "--mails", str(MAILS)],
-        env=env,
-        capture_output=True,
-        timeout=600,
-        check=False,
-        cwd=tmp_path,
-    )
-    out = proc.stdout.decode(errors="replace")
-    assert proc.returncode == 0, out[-3000:] + proc.stderr.decode(errors="replace")[-3000:]
-
-    result = json.loads(out.strip().splitlines()[-1])
+    result = run_benchmark("pipeline_nats.py", ["--quick", "--mails", str(MAILS)], tmp_path)
     assert result["benchmark"] == "pipeline_nats"
     assert result["mails"] == MAILS
     assert isinstance(result["machine"], str) and result["machine"]

@@ -14,6 +14,7 @@ from abusedesk.cases import lifecycle
 from abusedesk.cases.engine import CaseEngine
 from abusedesk.cases.service import CaseService
 from abusedesk.domain.errors import Conflict
+from abusedesk.domain.identity import ENGINE
 from abusedesk.runtime import Runtime
 from abusedesk.stages import stage
 from abusedesk.store.tables.cases import CaseRow, CaseTransitionRow, FindingRow
@@ -50,7 +51,7 @@ def test_two_workers_transition_one_case_at_once(runtime: Runtime) -> None:
     assert len(winners) == 1, outcome
     assert len(losers) == 1, outcome
     assert "someone else changed this case at the same moment" in losers[0].message
-    case = svc.get(ref)
+    case = svc.get(ref, ENGINE)
     assert case["state"] == {"alice": "resolved", "bob": "escalated"}[winners[0]]
     with runtime.sessions() as s:
         manual = s.scalar(
@@ -72,7 +73,7 @@ def test_stale_write_is_refused_on_this_backend(runtime: Runtime) -> None:
         row_b.state = "resolved"
         with pytest.raises(StaleDataError):
             b.commit()
-    assert CaseService(runtime).get(ref)["state"] == "escalated"
+    assert CaseService(runtime).get(ref, ENGINE)["state"] == "escalated"
 
 
 @pytest.mark.parametrize("size", [12, 300])  # 300: PostgreSQL takes the COPY path

@@ -19,6 +19,7 @@ from abusedesk.store.tables.cases import ActionRow, CaseRow, CaseTransitionRow, 
 from abusedesk.store.tables.evidence import AuditRow
 from tests.cases.support import finding
 from tests.conftest import T0
+from tests.support.identities import People
 
 
 def _cases(rt: Runtime) -> list[CaseRow]:
@@ -161,8 +162,8 @@ def test_repetition_raises_severity_and_critical_proposes_suspension(runtime: Ru
     assert case.state == "escalated"
     with runtime.sessions() as s:
         kinds = {(a.kind, a.status, a.proposed_by) for a in s.scalars(select(ActionRow))}
-    assert ("suspend-service", "proposed", "engine") in kinds
-    assert ("request-to-cease", "pending", "engine") in kinds
+    assert ("suspend-service", "proposed", "svc:engine") in kinds
+    assert ("request-to-cease", "pending", "svc:engine") in kinds
 
 
 def test_findings_spread_beyond_the_repeat_window_do_not_raise(runtime: Runtime) -> None:
@@ -173,13 +174,13 @@ def test_findings_spread_beyond_the_repeat_window_do_not_raise(runtime: Runtime)
     assert _cases(runtime)[0].severity == "medium"
 
 
-def test_reopen_within_window_late_news_and_beyond_window(runtime: Runtime, clock) -> None:  # type: ignore[no-untyped-def]
+def test_reopen_within_window_late_news_and_beyond_window(runtime: Runtime, clock, people: People) -> None:  # type: ignore[no-untyped-def]
     p = runtime.policy
     engine, service = CaseEngine(runtime), CaseService(runtime)
     engine.ingest([finding(p, 0)])
     [case] = _cases(runtime)
     clock.advance(timedelta(hours=1))
-    service.transition(case.ref, "resolved", actor="alice", reason="customer fixed it")
+    service.transition(case.ref, "resolved", by=people["alice"], reason="customer fixed it")
     closed_at = T0 + timedelta(hours=1)
 
     late = engine.ingest([finding(p, 30)])  # window ended before the case was resolved
@@ -197,7 +198,7 @@ def test_reopen_within_window_late_news_and_beyond_window(runtime: Runtime, cloc
     assert case.severity == "high"  # on_reopen: 1
     assert case.deadline == clock.now() + timedelta(hours=4)  # the high playbook of the new round
 
-    service.transition(case.ref, "resolved", actor="alice", reason="fixed again")
+    service.transition(case.ref, "resolved", by=people["alice"], reason="fixed again")
     far = closed_at + p.reopen_window + timedelta(days=5)
     clock.set(far)
     beyond = engine.ingest([finding(p, int((far - T0).total_seconds() // 60))])

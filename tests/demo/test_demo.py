@@ -26,6 +26,7 @@ def test_demo_runs_every_stage_for_real(tmp_path: Path) -> None:
     assert summary["proposals_after_deadline"] == ["suspend-service"]
     assert summary["self_approval_refused"] is True
     assert summary["approved_case_state"] == "restricted"
+    assert (summary["customer_sees_own"], summary["customer_sees_other"]) == (200, 404)
     assert summary["globex_web_status"] == "suspended"
     assert summary["control_plane_requests"] == 1
     assert summary["audit_ok"] is True

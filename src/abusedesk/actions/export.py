@@ -33,6 +33,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from abusedesk.actions.base import ActionRequest, ActionResult, Adapter
+from abusedesk.domain.actions import AdapterFamily, kinds_of
 from abusedesk.domain.errors import ConfigError, NotFound
 from abusedesk.domain.timeutil import iso
 from abusedesk.evidence import audit
@@ -109,7 +110,7 @@ def _row(obj: Any) -> dict[str, Any]:
     return out
 
 
-def export_case(rt: Runtime, case: str, out: Path, *, exported_by: str = "abusedesk") -> ExportResult:
+def export_case(rt: Runtime, case: str, out: Path, *, exported_by: str = "svc:actions") -> ExportResult:
     """Write the bundle of ``case`` to ``out`` (a directory, or a file ending in ``.zip``)."""
     as_zip = out.suffix.lower() == ".zip"
     if not as_zip and out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -313,7 +314,7 @@ class ReportOfficialsAction(Adapter):
     """
 
     name = "report_officials_bundle"
-    kinds: ClassVar[tuple[str, ...]] = ("report-officials",)
+    kinds: ClassVar[tuple[str, ...]] = kinds_of(AdapterFamily.OFFICIALS)
 
     def __init__(self, params: BaseModel | None = None, *, runtime: Runtime | None = None) -> None:
         super().__init__(params)

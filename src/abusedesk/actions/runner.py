@@ -34,9 +34,12 @@ from sqlalchemy.orm import Session
 
 from abusedesk.actions import notices
 from abusedesk.actions.base import ActionRequest, ActionResult, Adapter
-from abusedesk.actions.smtp import NOTICE_ACTION_KINDS, ConsoleNotifyAction, EmailNotifyAction, NullNotifyAction
-from abusedesk.actions.webhook import CONTROL_KINDS, ConsoleControlAction, ControlPlaneWebhookAction, NullControlAction
-from abusedesk.domain.errors import AbuseDeskError, Conflict, NotFound
+from abusedesk.actions.export import ReportOfficialsAction
+from abusedesk.actions.smtp import EmailNotifyAction
+from abusedesk.actions.webhook import ControlPlaneWebhookAction
+from abusedesk.domain.actions import CATALOGUE, AdapterFamily
+from abusedesk.domain.errors import AbuseDeskError, ConfigError, Conflict, NotFound
+from abusedesk.domain.identity import ACTIONS
 from abusedesk.domain.timeutil import iso
 from abusedesk.evidence import audit
 from abusedesk.evidence.blobs import EvidenceStore, link_to_case, store_evidence
@@ -47,12 +50,12 @@ from abusedesk.store.tables.inventory import CustomerRow, ServiceRow
 
 log = logging.getLogger(__name__)
 
-ACTOR = "actions"
-#: what a successful control action does to the inventory's service row
-SERVICE_EFFECT: dict[str, dict[str, str]] = {
-    "suspend-service": {"status": "suspended"},
-    "disable-data-access": {"data_access": "disabled"},
-    "reinstate": {"status": "active", "data_access": "enabled"},
+ACTOR = ACTIONS.id
+#: setting value -> adapter plugin name, for each adapter family of the action catalogue
+BACKENDS: dict[AdapterFamily, dict[str, str]] = {
+    AdapterFamily.NOTIFY: {"smtp": "email_notify", "console": "notify_console", "null": "notify_null"},
+    AdapterFamily.CONTROL: {"webhook": "control_plane_webhook", "console": "control_console", "null": "control_null"},
+    AdapterFamily.OFFICIALS: {"bundle": "report_officials_bundle"},
 }
 
 
@@ -62,30 +65,38 @@ def backoff(attempts: int, base: timedelta, cap: timedelta) -> timedelta:
     return min(delay, cap)
 
 
-def default_adapters(rt: Runtime) -> dict[str, Adapter]:
-    """kind → adapter, from ``notify_backend`` and ``control_backend``."""
-    s = rt.settings
-    notify: Adapter
-    if s.notify_backend == "smtp":
-        notify = EmailNotifyAction.from_settings(s.smtp)
-    elif s.notify_backend == "console":
-        notify = ConsoleNotifyAction()
-    else:
-        notify = NullNotifyAction()
-    control: Adapter
-    if s.control_backend == "webhook":
-        control = ControlPlaneWebhookAction.from_settings(s.webhook)
-    elif s.control_backend == "console":
-        control = ConsoleControlAction()
-    else:
-        control = NullControlAction()
-    from abusedesk.actions.export import ReportOfficialsAction
+def _build(cls: type[Adapter], rt: Runtime) -> Adapter:
+    if cls is EmailNotifyAction:
+        return EmailNotifyAction.from_settings(rt.settings.smtp)
+    if cls is ControlPlaneWebhookAction:
+        return ControlPlaneWebhookAction.from_settings(rt.settings.webhook)
+    if cls is ReportOfficialsAction:
+        return ReportOfficialsAction(runtime=rt)
+    return cls()
 
-    return {
-        **dict.fromkeys(NOTICE_ACTION_KINDS, notify),
-        **dict.fromkeys(CONTROL_KINDS, control),
-        "report-officials": ReportOfficialsAction(runtime=rt),
+
+def default_adapters(rt: Runtime) -> dict[str, Adapter]:
+    """kind → adapter: for each action of the catalogue, the adapter (from the plugin registry) that the setting
+    of its family names (``notify_backend``, ``control_backend``); ConfigError if that adapter lacks the kind."""
+    from abusedesk.plugins import adapter_classes
+
+    s = rt.settings
+    chosen = {
+        AdapterFamily.NOTIFY: s.notify_backend,
+        AdapterFamily.CONTROL: s.control_backend,
+        AdapterFamily.OFFICIALS: "bundle",
     }
+    classes = {cls.name: cls for cls in adapter_classes()}
+    built: dict[AdapterFamily, Adapter] = {
+        family: _build(classes[BACKENDS[family][backend]], rt) for family, backend in chosen.items()
+    }
+    out: dict[str, Adapter] = {}
+    for kind, spec in CATALOGUE.items():
+        adapter = built[spec.adapter]
+        if kind not in adapter.kinds:
+            raise ConfigError(f"adapter {adapter.name} does not carry out action {kind!r} (its kinds: {adapter.kinds})")
+        out[kind] = adapter
+    return out
 
 
 def _request(row: ActionRow, case: CaseRow | None) -> ActionRequest:
@@ -243,7 +254,7 @@ class ActionRunner:
         )
         with self.rt.sessions() as session, session.begin():
             self._record(session, row, result, now)
-            if result.ok and not row.dry_run and row.kind in SERVICE_EFFECT:
+            if result.ok and not row.dry_run and row.kind in CATALOGUE:
                 self._apply_effect(session, row, now)
         return result
 
@@ -294,13 +305,15 @@ class ActionRunner:
         )
 
     def _apply_effect(self, session: Session, row: ActionRow, now: datetime) -> None:
-        """The inventory follows the control plane; the case moves to restricted / reinstated."""
+        """The inventory follows the control plane (the catalogue's ``effect``); the case moves to the state the
+        action asserts (restricted, reported, reinstated), which only this may do."""
+        effect = dict(CATALOGUE[row.kind].effect)
         case = session.get(CaseRow, row.case_id)
         service_id = (row.payload or {}).get("service_id") or (case.service_id if case else None)
-        service = session.get(ServiceRow, service_id) if service_id else None
+        service = session.get(ServiceRow, service_id) if service_id and effect else None
         if service is not None:
             before = {"status": service.status, "data_access": service.data_access}
-            for attr, value in SERVICE_EFFECT[row.kind].items():
+            for attr, value in effect.items():
                 setattr(service, attr, value)
             audit.append(
                 session,
@@ -309,7 +322,7 @@ class ActionRunner:
                 action="service.updated",
                 subject_type="service",
                 subject_id=service.id,
-                payload={"action": row.id, "kind": row.kind, "before": before, **SERVICE_EFFECT[row.kind]},
+                payload={"action": row.id, "kind": row.kind, "before": before, **effect},
             )
         if case is not None:
             _move_case(session, case, row, now)
@@ -318,12 +331,18 @@ class ActionRunner:
 def _move_case(session: Session, case: CaseRow, row: ActionRow, now: datetime) -> None:
     from abusedesk.cases import lifecycle
 
-    target = lifecycle.ACTION_STATE.get(row.kind)
+    target = CATALOGUE[row.kind].asserts
     if target is None or case.state == target.value:
         return
     try:
         lifecycle.transition(
-            session, case, target, actor=ACTOR, reason=f"{row.kind} carried out (action {row.id})", at=now
+            session,
+            case,
+            target,
+            actor=ACTOR,
+            reason=f"{row.kind} carried out (action {row.id}, approved by {row.approved_by or row.proposed_by})",
+            at=now,
+            carried_out=row.id,
         )
     except AbuseDeskError as exc:  # the lifecycle refuses: keep the action's outcome, say why the case stayed
         log.warning("case %s stays %s after %s: %s", case.ref, case.state, row.kind, exc.message)

@@ -28,12 +28,14 @@ from pydantic import BaseModel, ConfigDict
 
 from abusedesk.actions.base import ActionRequest, ActionResult, Adapter
 from abusedesk.config import WebhookSettings
+from abusedesk.domain.actions import AdapterFamily, kinds_of
 from abusedesk.domain.ids import canonical_json
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Abusedesk-Signature"
-CONTROL_KINDS = ("suspend-service", "disable-data-access", "reinstate")
+#: the actions a control-plane adapter carries out: the catalogue's control family
+CONTROL_KINDS = kinds_of(AdapterFamily.CONTROL)
 _RETRY_STATUS = frozenset({408, 409, 425, 429})
 
 

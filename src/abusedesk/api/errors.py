@@ -1,15 +1,21 @@
-"""One error handler for the whole API: the domain error tree → HTTP status, in one JSON shape.
+"""One error handler for the whole API: the domain error tree → HTTP status, as RFC 9457 problem details.
 
-Every error response is ``{"ok": false, "error": "<sentence>", "errors": [...], "status": <code>}``; the status
-code comes from the error class (``AbuseDeskError.status``: ParseError 422, InputRejected 413, NotFound 404,
-Conflict 409, Forbidden 403, RateLimited 429 (with Retry-After), ConfigError 400, SourceError 502/503,
-ActionError 502). Request validation errors are 422 with one entry per field in ``errors``. Anything unexpected
-is a 500 that says no more than that.
+Every error response is ``application/problem+json``::
+
+    {"type": "urn:abusedesk:problem:conflict", "title": "Conflict", "status": 409,
+     "detail": "<what, where, likely cause>", "instance": "/api/v1/cases/AD-…", "errors": [...]}
+
+The status comes from the error class (``AbuseDeskError.status``: ParseError 422, InputRejected 413, NotFound 404,
+Conflict 409, PreconditionFailed 412, PreconditionRequired 428, Forbidden 403, Unauthenticated 401 (with
+``WWW-Authenticate: Bearer``), RateLimited 429 (with Retry-After), ConfigError 400, SourceError 502/503,
+ActionError 502). Request validation errors are 422 with one entry per field in ``errors``. Anything unexpected is
+a 500 that says no more than that.
 """
 
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,18 +23,39 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from abusedesk.domain.errors import AbuseDeskError, ConfigError, RateLimited
+from abusedesk.domain.errors import AbuseDeskError, ConfigError, RateLimited, Unauthenticated
 
 log = logging.getLogger(__name__)
 
-
-def error_body(status: int, error: str, errors: list[Any] | None = None) -> dict[str, Any]:
-    """The one JSON shape of an error response."""
-    return {"ok": False, "error": error, "errors": errors or [], "status": status}
+PROBLEM = "application/problem+json"
 
 
-def error_response(status: int, error: str, errors: list[Any] | None = None) -> JSONResponse:
-    return JSONResponse(error_body(status, error, errors), status_code=status)
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def problem_body(status: int, detail: str, errors: list[Any] | None = None, instance: str = "") -> dict[str, Any]:
+    """The one JSON shape of an error response (RFC 9457 plus ``errors``)."""
+    slug = _title(status).lower().replace(" ", "-").replace("'", "")
+    return {
+        "type": f"urn:abusedesk:problem:{slug}",
+        "title": _title(status),
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "errors": errors or [],
+    }
+
+
+def problem_response(
+    status: int, detail: str, errors: list[Any] | None = None, instance: str = "", headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        problem_body(status, detail, errors, instance), status_code=status, media_type=PROBLEM, headers=headers
+    )
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
@@ -36,10 +63,12 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     errors: list[Any] = []
     if isinstance(exc, ConfigError):
         errors = [e.message for e in exc.errors]
-    response = error_response(exc.status, exc.message, errors)
+    headers: dict[str, str] = {}
     if isinstance(exc, RateLimited):
-        response.headers["Retry-After"] = str(exc.retry_after)
-    return response
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="abusedesk"'
+    return problem_response(exc.status, exc.message, errors, request.url.path, headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -48,17 +77,18 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         {"field": ".".join(str(p) for p in e.get("loc", ())), "message": str(e.get("msg", ""))} for e in exc.errors()
     ]
     first = errors[0] if errors else {"field": "?", "message": "invalid"}
-    return error_response(422, f"request field '{first['field']}': {first['message']}", errors)
+    return problem_response(422, f"request field '{first['field']}': {first['message']}", errors, request.url.path)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return error_response(exc.status_code, str(exc.detail))
+    headers = dict(exc.headers) if exc.headers else None
+    return problem_response(exc.status_code, str(exc.detail), instance=request.url.path, headers=headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return error_response(500, f"internal error ({type(exc).__name__}); see the server log")
+    return problem_response(500, f"internal error ({type(exc).__name__}); see the server log", None, request.url.path)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -8,19 +8,25 @@ same message once the header fields added in transit are set aside) 200 with the
 (Conflict, naming the earlier reference); a mail with an earlier Message-ID and other content is a new report,
 ``related_to`` the earlier one. One client submitting too fast gets 429 with ``Retry-After``
 (``abusedesk.api.ratelimit``), before its body is read.
+
+A report's status is for its submitter and staff only: the answer to a submission carries ``status_token``, which
+``GET /api/v1/reports/{reference}`` takes in ``X-Report-Token``; a staff Bearer token reads any report. Anyone
+else gets 404, as for a reference that does not exist.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Header, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from abusedesk.api.auth import MaybeCaller, identities
 from abusedesk.api.deps import app_service, runtime_of
 from abusedesk.api.ratelimit import SubmissionLimiter
-from abusedesk.domain.errors import InputRejected
+from abusedesk.domain.errors import InputRejected, NotFound
+from abusedesk.domain.identity import Can
 from abusedesk.domain.numbers import ascii_uint
 from abusedesk.intake.channels import MailDoor
 from abusedesk.intake.http import HttpIntake, report_status
@@ -85,6 +91,7 @@ async def submit_report(request: Request, background: BackgroundTasks) -> JSONRe
         "duplicate": receipt.duplicate,
         "format": submission.kind,
     }
+    content["status_token"] = identities(request).report_token(receipt.reference)
     if receipt.related_to:
         content["related_to"] = reference_of(receipt.related_to)
     if receipt.ack is not None:
@@ -93,7 +100,20 @@ async def submit_report(request: Request, background: BackgroundTasks) -> JSONRe
 
 
 @router.get("/reports/{reference}", name="get_report")
-async def get_report(request: Request, reference: str) -> dict[str, Any]:
-    """What became of a report: stored, parsed or quarantined; events; case references; the report it relates to."""
-    status = await run_in_threadpool(report_status, runtime_of(request), reference)
-    return {"ok": True, **status}
+def get_report(
+    request: Request,
+    reference: str,
+    by: MaybeCaller,
+    report_token: Annotated[str | None, Header(alias="X-Report-Token")] = None,
+) -> dict[str, Any]:
+    """What became of a report: stored, parsed or quarantined; events; case references; the report it relates to.
+    For its submitter (``X-Report-Token`` from the submission's answer) and staff (Bearer) only."""
+    allowed = (by is not None and by.is_staff and by.can(Can.REPORT_READ)) or identities(request).is_report_token(
+        reference, report_token
+    )
+    if not allowed:
+        raise NotFound(
+            f"report {reference!r} does not exist, or is not yours: send the status_token of its submission as "
+            "X-Report-Token"
+        )
+    return {"ok": True, **report_status(runtime_of(request), reference)}

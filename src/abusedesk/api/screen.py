@@ -5,8 +5,9 @@ lists and their versions): a few dict look-ups, no DNS unless ``screening.mx_che
 default) the signup is also stored at the door and handed to the pipeline, where the ``signup`` detector judges
 it against suspended customers and farms (clause 1.10); the answer then carries the input's ``reference``.
 
-Authentication is not wired yet: the service-token model is being built (the identities issue); until it lands
-this route is open like ``POST /api/v1/reports``, so serve it on an address only the signup flow reaches.
+The caller authenticates with an API token whose role may ``signup.screen``: the ``integration`` role made for the
+signup flow (``abusedesk user add signup-flow --role integration``, ``abusedesk token create signup-flow``), or an
+admin. Without a token the answer is 401, with another role's 403.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
+from abusedesk.api.auth import Caller
 from abusedesk.api.deps import app_service, runtime_of
 from abusedesk.domain.ipnet import normalise_ip
 from abusedesk.domain.timeutil import as_utc, iso
@@ -58,14 +60,14 @@ class SignupRequest(BaseModel):
 
 
 @router.post("/signup")
-async def screen_signup(body: SignupRequest, request: Request, background: BackgroundTasks) -> JSONResponse:
+async def screen_signup(body: SignupRequest, request: Request, background: BackgroundTasks, by: Caller) -> JSONResponse:
     """Screen a signup's address; with ``record`` also hand the signup to the pipeline."""
     rt = runtime_of(request)
     screening = ScreeningService(rt)
     if rt.settings.screening.mx_check:
-        verdict = await run_in_threadpool(screening.screen, body.email)
+        verdict = await run_in_threadpool(screening.screen_for, by, body.email)
     else:
-        verdict = screening.screen(body.email)
+        verdict = screening.screen_for(by, body.email)
     content: dict[str, Any] = {"ok": True, **verdict.to_dict(), "recorded": None}
     if body.record:
         record = body.model_dump(exclude={"record", "time"}, exclude_none=True)

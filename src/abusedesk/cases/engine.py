@@ -29,6 +29,7 @@ from abusedesk.bus.base import StageBatch
 from abusedesk.cases import lifecycle
 from abusedesk.domain.casestate import ENDED, CaseState
 from abusedesk.domain.errors import Conflict
+from abusedesk.domain.identity import ENGINE
 from abusedesk.domain.ids import stable_id
 from abusedesk.domain.records import Finding, Severity
 from abusedesk.domain.timeutil import as_utc, iso, parse_time
@@ -104,7 +105,7 @@ def _summary(f: Finding) -> dict[str, Any]:
 class CaseEngine:
     """Turns findings into cases. ``handle`` is the bus handler for ``findings.new``; ``ingest`` the direct call."""
 
-    def __init__(self, rt: Runtime, policy: Policy | None = None, *, actor: str = "engine") -> None:
+    def __init__(self, rt: Runtime, policy: Policy | None = None, *, actor: str = ENGINE.id) -> None:
         self.rt = rt
         self._policy = policy
         self.actor = actor

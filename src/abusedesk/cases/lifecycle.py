@@ -18,33 +18,20 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
+from abusedesk.domain.actions import ASSERTED_STATES, CATALOGUE, TWO_PERSON
 from abusedesk.domain.casestate import CONFIRMED, ENDED, CaseState, check_transition, path_to
-from abusedesk.domain.errors import NotFound
+from abusedesk.domain.errors import Forbidden, NotFound
+from abusedesk.domain.identity import ENGINE, Role, is_service_id
 from abusedesk.domain.ids import stable_id
 from abusedesk.domain.records import Severity
 from abusedesk.domain.timeutil import iso
 from abusedesk.evidence import audit
-from abusedesk.policy.model import MIN_APPROVALS, ClauseRole, Policy, ProposedAction, StepType
+from abusedesk.policy.model import MIN_APPROVALS, ClauseRole, Policy, StepType
 from abusedesk.store import bulk
 from abusedesk.store.tables.cases import ActionRow, CaseRow, CaseTransitionRow, FindingRow
 
 log = logging.getLogger(__name__)
 
-#: Actors that are the system itself; they never count as one of the persons a destructive action needs.
-MACHINE_ACTORS = frozenset({"engine", "scheduler"})
-#: Actions that need two persons: one proposes, a different one approves (a playbook may ask for more persons:
-#: ``approvals``, at least :data:`abusedesk.policy.model.MIN_APPROVALS`).
-TWO_PERSON = frozenset(a.value for a in ProposedAction)
-#: Action kinds an analyst may start alone (they go straight to ``pending``).
-ONE_PERSON = frozenset({"notify", "request-to-cease", "renotify", "reinstate"})
-ACTION_KINDS = TWO_PERSON | ONE_PERSON
-#: Where an approved (or, for reinstate, requested) action moves the case.
-ACTION_STATE = {
-    "suspend-service": CaseState.RESTRICTED,
-    "disable-data-access": CaseState.RESTRICTED,
-    "report-officials": CaseState.REPORTED,
-    "reinstate": CaseState.REINSTATED,
-}
 #: The forward order of the automatic part of the lifecycle; the engine only ever moves a case forward in it.
 _FORWARD = {
     CaseState.NEW: 0,
@@ -168,7 +155,8 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def is_person(actor: str) -> bool:
-    return actor not in MACHINE_ACTORS
+    """A user id, not a service account's (``svc:...``) or a stage's (``stage:...``)."""
+    return not is_service_id(actor)
 
 
 def case_key(customer_id: str | None, service_id: str | None, clause: str, group_key: str) -> str:
@@ -194,10 +182,22 @@ def transition(
     actor: str,
     reason: str,
     at: datetime,
+    carried_out: str | None = None,
 ) -> CaseState:
-    """Move ``case`` to ``target`` if the lifecycle allows it; record the transition and its audit entry."""
+    """Move ``case`` to ``target`` if the lifecycle allows it; record the transition and its audit entry.
+
+    A state that asserts an action (restricted, reported, reinstated: :data:`ASSERTED_STATES`) is reached only
+    with ``carried_out``, the id of the action whose carrying out it records (the action runner passes it);
+    anyone else is Forbidden, so "restricted" always means an approved suspension was carried out.
+    """
     src = case.state
     dst = check_transition(src, target, reason=reason, case_ref=case.ref)
+    if dst in ASSERTED_STATES and carried_out is None:
+        kinds = ", ".join(k for k, s in CATALOGUE.items() if s.asserts is dst)
+        raise Forbidden(
+            f"case {case.ref} cannot be moved to {dst.value!r} by hand: that state says an action ({kinds}) was "
+            "carried out; propose the action, and the case moves there when it has been done"
+        )
     case.state = dst.value
     case.updated_at = at
     if dst in ENDED:
@@ -215,7 +215,8 @@ def transition(
         action="case.transition",
         subject_type="case",
         subject_id=case.id,
-        payload={"ref": case.ref, "from": src, "to": dst.value, "reason": reason},
+        payload={"ref": case.ref, "from": src, "to": dst.value, "reason": reason}
+        | ({"action": carried_out} if carried_out else {}),
     )
     if dst == CaseState.DISMISSED or (dst in CONFIRMED and src not in {s.value for s in CONFIRMED}):
         session.info.setdefault(OUTCOMES_KEY, []).append((case.id, dst != CaseState.DISMISSED))
@@ -325,7 +326,7 @@ def action_payload(
         duty = _role_clause(policy, ClauseRole.DUTY_TO_CEASE)
         if duty:
             cites.append(duty)
-    if kind in TWO_PERSON or kind == "reinstate":
+    if kind in TWO_PERSON or CATALOGUE[kind].asserts is not None:
         rights = _role_clause(policy, ClauseRole.ENFORCEMENT_RIGHTS)
         if rights:
             cites.append(rights)
@@ -351,8 +352,9 @@ def action_payload(
         "findings": list(findings)[:FINDING_SAMPLE],
     }
     if kind in TWO_PERSON:
-        out["approvals_needed"] = MIN_APPROVALS
+        out["approvals_needed"] = max(MIN_APPROVALS, CATALOGUE[kind].persons)
         out["approvers"] = []
+        out["approver_role"] = Role.APPROVER.value
     return out | (extra or {})
 
 
@@ -369,7 +371,7 @@ def run_playbook(
     *,
     at: datetime,
     findings: Sequence[dict[str, Any]] | None = None,
-    actor: str = "engine",
+    actor: str = ENGINE.id,
 ) -> PlaybookRun:
     """Carry out the automatic steps of the playbook for the case's clause and severity.
 
@@ -388,7 +390,7 @@ def run_playbook(
     summaries = list(findings) if findings is not None else finding_summaries(session, case)
     rnd = case.reopen_count
     for step in playbook.steps:
-        key = step_key(case, rnd, step.type.value, step.action.value if step.action else None)
+        key = step_key(case, rnd, step.type.value, step.action)
         if step.type is StepType.TRIAGE:
             advance(
                 session, case, CaseState.TRIAGED, actor=actor, reason=step.note or "the playbook asks for triage", at=at
@@ -476,7 +478,7 @@ def run_playbook(
             row = add_action(
                 session,
                 case,
-                step.action.value,
+                step.action,
                 status="proposed",
                 actor=actor,
                 at=at,
@@ -484,9 +486,13 @@ def run_playbook(
                 payload=action_payload(
                     policy,
                     case,
-                    step.action.value,
+                    step.action,
                     summaries,
-                    extra={"approvals_needed": max(MIN_APPROVALS, step.approvals), "approvers": []},
+                    extra={
+                        "approvals_needed": max(MIN_APPROVALS, step.approvals),
+                        "approvers": [],
+                        "approver_role": (step.role or Role.APPROVER).value,
+                    },
                 ),
             )
             if row is not None:
@@ -496,7 +502,7 @@ def run_playbook(
                 case,
                 CaseState.ESCALATED,
                 actor=actor,
-                reason=f"playbook {playbook.name} proposes {step.action.value}",
+                reason=f"playbook {playbook.name} proposes {step.action}",
                 at=at,
             )
     return run

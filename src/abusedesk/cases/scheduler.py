@@ -26,8 +26,9 @@ from sqlalchemy.orm import Session
 from abusedesk.cases import lifecycle
 from abusedesk.domain.casestate import CaseState
 from abusedesk.domain.errors import Conflict, NotFound
+from abusedesk.domain.identity import SCHEDULER, Role
 from abusedesk.domain.timeutil import iso
-from abusedesk.policy.model import MIN_APPROVALS, Policy, ProposedAction, StepType
+from abusedesk.policy.model import MIN_APPROVALS, Policy, StepType
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.cases import ActionRow, CaseRow, FindingRow
 
@@ -55,7 +56,7 @@ class TickReport:
 class Scheduler:
     """Carries out what is due at ``now``: reminders, and the section 4 decision at each passed deadline."""
 
-    actor = "scheduler"
+    actor = SCHEDULER.id
 
     def __init__(self, rt: Runtime, policy: Policy | None = None) -> None:
         self.rt = rt
@@ -124,7 +125,7 @@ class Scheduler:
             escalate = next(
                 (st for st in steps if st.type is StepType.ESCALATE_ON_REPEAT and st.action is not None), None
             )
-            action = escalate.action if escalate is not None and escalate.action else ProposedAction.SUSPEND_SERVICE
+            action = escalate.action if escalate is not None and escalate.action else "suspend-service"
             approvals = max(MIN_APPROVALS, escalate.approvals if escalate is not None else 0)
             lifecycle.transition(
                 s,
@@ -133,26 +134,29 @@ class Scheduler:
                 actor=self.actor,
                 at=now,
                 reason=f"{since} finding(s) after the request to cease at {iso(case.notified_at)}; deadline "
-                f"{iso(case.deadline)} passed; proposing {action.value}",
+                f"{iso(case.deadline)} passed; proposing {action}",
             )
             lifecycle.add_action(
                 s,
                 case,
-                action.value,
+                action,
                 status="proposed",
                 actor=self.actor,
                 at=now,
-                key=lifecycle.step_key(case, case.reopen_count, StepType.ESCALATE_ON_REPEAT.value, action.value),
+                key=lifecycle.step_key(case, case.reopen_count, StepType.ESCALATE_ON_REPEAT.value, action),
                 payload=lifecycle.action_payload(
                     self.policy,
                     case,
-                    action.value,
+                    action,
                     lifecycle.finding_summaries(s, case),
                     extra={
                         "findings_since_notice": since,
                         "notified_at": iso(case.notified_at),
                         "approvals_needed": approvals,
                         "approvers": [],
+                        "approver_role": (
+                            escalate.role if escalate is not None and escalate.role else Role.APPROVER
+                        ).value,
                     },
                 ),
             )

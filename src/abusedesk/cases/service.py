@@ -2,33 +2,43 @@
 
 Every change is one transaction with its audit entry. Two analysts changing one case at the same moment: the
 case's optimistic ``version`` makes the later commit fail with Conflict ("reload and retry"), never a lost update.
-Destructive actions (suspend-service, disable-data-access, report-officials) are proposed by one person and carried
-out only after a *different* person approves; the proposer approving is Forbidden.
+Destructive actions (the two-person kinds of the catalogue, domain/actions.py) are proposed by one person and
+carried out only after a *different* person approves; persons are user ids, so no spelling of a name helps.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, literal, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from abusedesk.cases import lifecycle
-from abusedesk.domain.casestate import ENDED, CaseState, allowed_targets, parse_state
-from abusedesk.domain.errors import Conflict, Forbidden, NotFound
-from abusedesk.domain.timeutil import iso
+from abusedesk.domain import actions as actions_catalogue
+from abusedesk.domain.casestate import ENDED, CaseState, allowed_targets, check_transition, parse_state
+from abusedesk.domain.errors import Conflict, Forbidden, NotFound, PreconditionFailed
+from abusedesk.domain.identity import Can, Principal, Role
+from abusedesk.domain.timeutil import iso, parse_time
 from abusedesk.policy.model import Policy
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.cases import ActionRow, CaseNoteRow, CaseRow, CaseTransitionRow, FindingRow
+from abusedesk.store.tables.identity import UserRow
 
 T = TypeVar("T")
 
 
-def case_dict(case: CaseRow) -> dict[str, Any]:
+#: state -> the states a case may move to from it (computed once: every listed case needs it)
+_ALLOWED = {s.value: [t.value for t in allowed_targets(s)] for s in CaseState}
+
+
+def case_dict(case: Any) -> dict[str, Any]:
+    """A case (a CaseRow, or a row of the cases table) as the API and the CLI show it."""
     return {
         "id": case.id,
         "ref": case.ref,
@@ -50,7 +60,7 @@ def case_dict(case: CaseRow) -> dict[str, Any]:
         "finding_count": case.finding_count,
         "reopen_count": case.reopen_count,
         "version": case.version,
-        "allowed": [s.value for s in allowed_targets(case.state)],
+        "allowed": list(_ALLOWED[case.state]),
     }
 
 
@@ -73,7 +83,8 @@ def action_dict(row: ActionRow) -> dict[str, Any]:
 
 
 class CaseService:
-    """The analysts' operations on cases. Actors are names ("alice"); "engine" and "scheduler" are the system."""
+    """The operations people do on cases; each takes the acting :class:`Principal` (``by``), checks what its role
+    may do, limits a customer to its own cases, and names ``by.id`` in every record it writes."""
 
     def __init__(self, rt: Runtime, policy: Policy | None = None) -> None:
         self.rt = rt
@@ -85,29 +96,71 @@ class CaseService:
 
     # ------------------------------------------------------------------------------------------------ reading
 
+    def page(
+        self,
+        by: Principal,
+        *,
+        state: str | None = None,
+        customer: str | None = None,
+        clause: str | None = None,
+        severity: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of cases, newest change first, filtered; ``next_cursor`` continues after its last case.
+
+        A customer's principal sees only its own customer's cases, whatever ``customer`` says. The cursor is the
+        (updated_at, id) of the last case shown (keyset pagination: a page costs the same at any depth): the
+        order, ``updated_at DESC, id DESC``, is one direction so an index ``(state|customer_id, updated_at, id)``
+        serves it backwards without a sort. Read in one statement outside a transaction (no BEGIN/ROLLBACK).
+        """
+        by.require(Can.CASE_READ)
+        if not 1 <= limit <= 500:
+            raise Conflict(f"limit must be between 1 and 500, not {limit}")
+        if not by.is_staff:
+            if customer is not None and customer != by.customer_id:
+                return {"items": [], "next_cursor": None}
+            customer = by.customer_id
+        cases = CaseRow.__table__
+        q = select(cases).order_by(cases.c.updated_at.desc(), cases.c.id.desc()).limit(limit + 1)
+        if state:
+            q = q.where(cases.c.state == parse_state(state).value)
+        if customer:
+            q = q.where(cases.c.customer_id == customer)
+        if clause:
+            q = q.where(cases.c.clause == clause)
+        if severity:
+            q = q.where(cases.c.severity == severity)
+        if cursor:
+            at, last = decode_cursor(cursor)
+            q = q.where(tuple_(cases.c.updated_at, cases.c.id) < tuple_(literal(at), literal(last)))
+        with self.rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            rows = list(conn.execute(q))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return {
+            "items": [case_dict(c) for c in rows],
+            "next_cursor": encode_cursor(rows[-1].updated_at, rows[-1].id) if more and rows else None,
+        }
+
     def list(
         self,
+        by: Principal,
         *,
         state: str | None = None,
         customer: str | None = None,
         clause: str | None = None,
         limit: int = 200,
     ) -> list[dict[str, Any]]:
-        """Cases, newest change first, filtered by state, customer and clause."""
-        q = select(CaseRow).order_by(CaseRow.updated_at.desc(), CaseRow.id).limit(limit)
-        if state:
-            q = q.where(CaseRow.state == parse_state(state).value)
-        if customer:
-            q = q.where(CaseRow.customer_id == customer)
-        if clause:
-            q = q.where(CaseRow.clause == clause)
-        with self.rt.sessions() as s:
-            return [case_dict(c) for c in s.scalars(q)]
+        """Cases, newest change first, filtered by state, customer and clause (one page of ``limit``)."""
+        items: list[dict[str, Any]] = self.page(by, state=state, customer=customer, clause=clause, limit=limit)["items"]
+        return items
 
-    def get(self, case: str) -> dict[str, Any]:
-        """One case with a findings summary and its timeline (transitions, actions, notes) in time order."""
+    def get(self, case: str, by: Principal) -> dict[str, Any]:
+        """One case with a findings summary, its actions, notes and timeline (time order) and allowed moves."""
+        by.require(Can.CASE_READ)
         with self.rt.sessions() as s:
-            row = self._load(s, case)
+            row = self._load(s, case, by=by)
             out = case_dict(row)
             kinds = s.execute(
                 select(
@@ -125,6 +178,8 @@ class CaseService:
             }
             actions = list(s.scalars(select(ActionRow).where(ActionRow.case_id == row.id)))
             out["actions"] = [action_dict(a) for a in sorted(actions, key=lambda a: (a.created_at, a.id))]
+            notes = list(s.scalars(select(CaseNoteRow).where(CaseNoteRow.case_id == row.id)))
+            out["notes"] = [{"id": n.id, "at": iso(n.at), "author": n.author, "text": n.text} for n in notes]
             timeline: list[dict[str, Any]] = []
             for t in s.scalars(select(CaseTransitionRow).where(CaseTransitionRow.case_id == row.id)):
                 timeline.append(
@@ -151,14 +206,28 @@ class CaseService:
                         "_order": 0,
                     }
                 )
-            for n in s.scalars(select(CaseNoteRow).where(CaseNoteRow.case_id == row.id)):
+            for n in notes:
                 timeline.append({"at": iso(n.at), "type": "note", "actor": n.author, "text": n.text, "_order": n.id})
             timeline.sort(key=lambda e: (e["at"], e["type"] != "transition", e.pop("_order")))
+            ids = {e["actor"] for e in timeline}
+            names = dict(s.execute(select(UserRow.id, UserRow.name).where(UserRow.id.in_(ids))).all()) if ids else {}
+            for e in timeline:
+                e["actor_name"] = names.get(e["actor"], e["actor"])  # a service account's id is its name
             out["timeline"] = timeline
+            if not by.is_staff:  # a customer sees what happened, not who on our side did it, nor our notes
+                out["notes"] = []
+                out["timeline"] = [
+                    {k: v for k, v in e.items() if k != "actor"} for e in timeline if e["type"] != "note"
+                ]
+                for a in out["actions"]:
+                    a.update(proposed_by=None, approved_by=None, approvers=[])
             return out
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, by: Principal) -> dict[str, Any]:
         """Counts of cases per state, customer and clause (the demo prints it), and open actions per status."""
+        by.require(Can.CASE_READ)
+        if not by.is_staff:
+            raise Forbidden("the summary counts every customer's cases; it is for staff")
         with self.rt.sessions() as s:
             by_state: dict[str, int] = dict(
                 s.execute(select(CaseRow.state, func.count()).group_by(CaseRow.state)).all()
@@ -179,14 +248,15 @@ class CaseService:
     # ------------------------------------------------------------------------------------------------ changing
 
     def transition(
-        self, case: str, to: str, *, actor: str, reason: str = "", expected_version: int | None = None
+        self, case: str, to: str, *, by: Principal, reason: str = "", expected_version: int | None = None
     ) -> dict[str, Any]:
-        """Move a case to ``to``. Conflict for an illegal move (naming the allowed ones) or a concurrent change."""
-        _need_actor(actor)
+        """Move a case to ``to``. Conflict for an illegal move (naming the allowed ones) or a concurrent change;
+        Forbidden for a state that asserts an action (it is reached by carrying out the approved action)."""
+        by.require(Can.CASE_CHANGE)
 
         def work(s: Session) -> dict[str, Any]:
-            row = self._load(s, case, expected_version)
-            self.transition_in(s, row, to, actor=actor, reason=reason)
+            row = self._load(s, case, expected_version, by=by)
+            self.transition_in(s, row, to, actor=by.id, reason=reason)
             return case_dict(row)
 
         return self._write(work)
@@ -195,28 +265,33 @@ class CaseService:
         """The transition inside the caller's session (used by :meth:`transition` and by concurrency tests)."""
         lifecycle.transition(s, row, parse_state(to), actor=actor, reason=reason, at=self.rt.clock.now())
 
-    def propose(self, case: str, kind: str, *, actor: str, reason: str = "") -> dict[str, Any]:
-        """Start an action on a case.
+    def propose(
+        self, case: str, kind: str, *, by: Principal, reason: str = "", expected_version: int | None = None
+    ) -> dict[str, Any]:
+        """Start an action on a case (the action catalogue, domain/actions.py, says how).
 
-        Two-person kinds (suspend-service, disable-data-access, report-officials) become ``proposed`` and move the
-        case to escalated; they wait for :meth:`approve` by someone else. One-person kinds (notify,
-        request-to-cease, renotify, reinstate) go straight to ``pending`` for the adapters; reinstate needs a reason
-        and moves the case to reinstated.
+        Two-person kinds become ``proposed`` and move the case to escalated; they wait for :meth:`approve` by
+        other persons. One-person kinds go straight to ``pending`` for the adapters. A kind that asserts a state
+        (reinstate) moves the case there only when the runner has carried it out.
         """
-        _need_actor(actor)
-        if kind not in lifecycle.ACTION_KINDS:
-            raise Conflict(f"{kind!r} is not an action; the actions are {', '.join(sorted(lifecycle.ACTION_KINDS))}")
+        by.require(Can.ACTION_PROPOSE)
+        if not by.is_person:
+            raise Forbidden(f"{by.id} is a service account; only a person proposes an action by hand")
+        spec = actions_catalogue.spec(kind)
+        if spec.needs_reason and not reason.strip():
+            raise Conflict(f"{kind} needs a reason (--reason)")
         policy = self.policy
 
         def work(s: Session) -> dict[str, Any]:
-            row = self._load(s, case)
+            row = self._load(s, case, expected_version, by=by)
             now = self.rt.clock.now()
             if CaseState(row.state) in ENDED:
                 raise Conflict(f"case {row.ref} is {row.state}; reopen it (transition to 'new') before acting on it")
+            if spec.asserts is not None and not spec.needs_approval:
+                check_transition(row.state, spec.asserts, reason=reason, case_ref=row.ref)
             n = s.scalar(select(func.count()).select_from(ActionRow).where(ActionRow.case_id == row.id)) or 0
             key = f"{row.id}:manual:{kind}:{n + 1}"
             summaries = lifecycle.finding_summaries(s, row)
-            two = kind in lifecycle.TWO_PERSON
             deadline = None
             if kind == "request-to-cease":
                 try:
@@ -225,70 +300,68 @@ class CaseService:
                     cease = None
                 if cease is not None:
                     deadline = now + cease
-            extra = {"reason": reason, "requested_by": actor}
+            extra = {"reason": reason, "requested_by": by.id}
             payload = lifecycle.action_payload(policy, row, kind, summaries, deadline=deadline, extra=extra)
-            if kind == "reinstate":
-                lifecycle.transition(s, row, CaseState.REINSTATED, actor=actor, reason=reason, at=now)
-            elif two:
-                lifecycle.advance(s, row, CaseState.ESCALATED, actor=actor, reason=f"{actor} proposes {kind}", at=now)
+            if spec.needs_approval:
+                lifecycle.advance(s, row, CaseState.ESCALATED, actor=by.id, reason=f"{by.id} proposes {kind}", at=now)
             action = lifecycle.add_action(
-                s, row, kind, status="proposed" if two else "pending", actor=actor, at=now, key=key, payload=payload
+                s,
+                row,
+                kind,
+                status="proposed" if spec.needs_approval else "pending",
+                actor=by.id,
+                at=now,
+                key=key,
+                payload=payload,
             )
             assert action is not None  # the key counts this case's actions, so it is new
             if kind == "request-to-cease" and deadline is not None:
                 row.notified_at = now
                 if row.deadline is None or deadline > row.deadline:
                     row.deadline = deadline
-                lifecycle.advance(s, row, CaseState.AWAITING_CUSTOMER, actor=actor, reason="request to cease", at=now)
+                lifecycle.advance(s, row, CaseState.AWAITING_CUSTOMER, actor=by.id, reason="request to cease", at=now)
             elif kind in ("notify", "renotify"):
-                lifecycle.advance(s, row, CaseState.NOTIFIED, actor=actor, reason=f"{kind} by {actor}", at=now)
+                lifecycle.advance(s, row, CaseState.NOTIFIED, actor=by.id, reason=f"{kind} by {by.id}", at=now)
             row.updated_at = now
             s.flush()
             return action_dict(action) | {"case_ref": row.ref, "case_state": row.state}
 
         return self._write(work)
 
-    def approve(self, action_id: str, *, actor: str, reason: str = "") -> dict[str, Any]:
-        """Approve a proposed action. The proposer (or a person who approved already) is Forbidden.
+    def approve(self, action_id: str, *, by: Principal, reason: str = "") -> dict[str, Any]:
+        """Approve a proposed action: Forbidden for its proposer, a person who approved already, a service
+        account, and anyone without the role the playbook step asks for (admin always may).
 
-        When the action has its persons (proposer, if a person, plus approvers; two by default) it becomes
-        ``pending`` for the adapters and the case moves to restricted (suspension, disabled data access) or reported.
+        When the action has its persons (the proposer, if a person, plus approvers; two at least) it becomes
+        ``pending`` for the adapters; the case moves to the state the action asserts when it has been carried out.
         """
-        _need_actor(actor)
-        if not lifecycle.is_person(actor):
-            raise Forbidden(f"{actor!r} is the system; only a person can approve an action")
+        by.require(Can.ACTION_APPROVE)
+        if not by.is_person:
+            raise Forbidden(f"{by.id} is a service account; only a person can approve an action")
 
         def work(s: Session) -> dict[str, Any]:
-            action = s.get(ActionRow, action_id)
-            if action is None:
-                raise NotFound(f"action {action_id} does not exist; `abusedesk case show CASE` lists a case's actions")
-            if action.status != "proposed":
-                raise Conflict(
-                    f"action {action_id} ({action.kind}) is {action.status}, not proposed; nothing to approve"
-                )
-            if actor == action.proposed_by:
-                raise Forbidden(
-                    f"{actor} proposed action {action_id} ({action.kind}); a different person must approve it "
-                    "(two-person rule)"
-                )
+            action, case = self._proposed(s, action_id, by)
             payload = dict(action.payload or {})
+            role = payload.get("approver_role") or Role.APPROVER.value
+            if by.role is not Role.ADMIN and by.role.value != role:
+                raise Forbidden(
+                    f"action {action.id} ({action.kind}) must be approved by an {role}; {by.name} is {by.role}"
+                )
             approvers = list(payload.get("approvers", []))
-            if actor in approvers:
-                raise Forbidden(f"{actor} already approved action {action_id}; a different person must approve it")
-            approvers.append(actor)
-            persons = approvers + ([action.proposed_by] if lifecycle.is_person(action.proposed_by) else [])
-            needed = int(payload.get("approvals_needed", 2))
+            if by.id in approvers:
+                raise Forbidden(f"{by.name} already approved action {action.id}; a different person must approve it")
+            approvers.append(by.id)
+            persons = set(approvers) | ({action.proposed_by} if lifecycle.is_person(action.proposed_by) else set())
+            needed = max(actions_catalogue.MIN_PERSONS, int(payload.get("approvals_needed", 2)))
             payload["approvers"] = approvers
             action.payload = payload
             now = self.rt.clock.now()
             action.updated_at = now
-            case = s.get(CaseRow, action.case_id)
-            assert case is not None
-            done = len(set(persons)) >= needed
+            done = len(persons) >= needed
             lifecycle.record(
                 s,
                 at=now,
-                actor=actor,
+                actor=by.id,
                 action="action.approved" if done else "action.approval",
                 subject_type="action",
                 subject_id=action.id,
@@ -302,42 +375,56 @@ class CaseService:
                 },
             )
             if done:
-                action.approved_by = actor
+                action.approved_by = by.id
                 action.status = "pending"
-                target = lifecycle.ACTION_STATE.get(action.kind)
-                if target is not None and target.value != case.state:
-                    lifecycle.advance(s, case, CaseState.ESCALATED, actor=actor, reason="approved action", at=now)
-                    lifecycle.transition(
-                        s,
-                        case,
-                        target,
-                        actor=actor,
-                        at=now,
-                        reason=f"{action.kind} approved by {', '.join(persons)} (action {action.id})",
-                    )
+                lifecycle.advance(s, case, CaseState.ESCALATED, actor=by.id, reason="approved action", at=now)
                 case.updated_at = now
             s.flush()
             out = action_dict(action) | {"case_ref": case.ref, "case_state": case.state}
-            out["approvals_missing"] = max(0, needed - len(set(persons)))
+            out["approvals_missing"] = max(0, needed - len(persons))
             return out
 
         return self._write(work)
 
-    def note(self, case: str, text: str, *, actor: str) -> dict[str, Any]:
-        _need_actor(actor)
+    def reject(self, action_id: str, *, by: Principal, reason: str) -> dict[str, Any]:
+        """Refuse a proposed action (an approver, or its proposer withdrawing it); it is never carried out."""
+        if not reason.strip():
+            raise Conflict("rejecting an action needs a reason")
+
+        def work(s: Session) -> dict[str, Any]:
+            action, case = self._proposed(s, action_id, by, proposer_ok=True)
+            now = self.rt.clock.now()
+            action.status, action.updated_at, action.error = "rejected", now, reason
+            lifecycle.record(
+                s,
+                at=now,
+                actor=by.id,
+                action="action.rejected",
+                subject_type="action",
+                subject_id=action.id,
+                payload={"case": case.id, "ref": case.ref, "kind": action.kind, "reason": reason},
+            )
+            case.updated_at = now
+            s.flush()
+            return action_dict(action) | {"case_ref": case.ref, "case_state": case.state}
+
+        return self._write(work)
+
+    def note(self, case: str, text: str, *, by: Principal) -> dict[str, Any]:
+        by.require(Can.CASE_CHANGE)
         if not text.strip():
             raise Conflict("a note needs text")
 
         def work(s: Session) -> dict[str, Any]:
-            row = self._load(s, case)
+            row = self._load(s, case, by=by)
             now = self.rt.clock.now()
-            note = CaseNoteRow(case_id=row.id, author=actor, text=text, at=now)
+            note = CaseNoteRow(case_id=row.id, author=by.id, text=text, at=now)
             s.add(note)
             s.flush()
             lifecycle.record(
                 s,
                 at=now,
-                actor=actor,
+                actor=by.id,
                 action="case.note",
                 subject_type="case",
                 subject_id=row.id,
@@ -347,24 +434,58 @@ class CaseService:
                 "id": note.id,
                 "case_id": row.id,
                 "case_ref": row.ref,
-                "author": actor,
+                "author": by.id,
                 "text": text,
                 "at": iso(now),
             }
 
         return self._write(work)
 
+    def action(self, action_id: str, by: Principal) -> dict[str, Any]:
+        """One action (its case must be visible to ``by``)."""
+        by.require(Can.CASE_READ)
+        with self.rt.sessions() as s:
+            action = s.get(ActionRow, action_id)
+            case = s.get(CaseRow, action.case_id) if action is not None else None
+            if action is None or case is None or not by.sees_customer(case.customer_id):
+                raise NotFound(f"action {action_id} does not exist")
+            return action_dict(action) | {"case_ref": case.ref, "case_state": case.state}
+
     # ------------------------------------------------------------------------------------------------ helpers
 
-    def _load(self, s: Session, case: str, expected_version: int | None = None) -> CaseRow:
+    def _load(
+        self, s: Session, case: str, expected_version: int | None = None, *, by: Principal | None = None
+    ) -> CaseRow:
         row = s.scalar(select(CaseRow).where(or_(CaseRow.id == case, CaseRow.ref == case.upper())))
-        if row is None:
+        if row is None or (by is not None and not by.sees_customer(row.customer_id)):
+            # another customer's case answers as one that does not exist: its existence is not theirs to learn
             raise NotFound(f"case {case!r} does not exist (give its id or its AD-... reference; `abusedesk case list`)")
         if expected_version is not None and row.version != expected_version:
-            raise Conflict(
+            raise PreconditionFailed(
                 f"case {row.ref} changed since you read it (version {expected_version}, now {row.version}); reload it"
             )
         return row
+
+    def _proposed(
+        self, s: Session, action_id: str, by: Principal, *, proposer_ok: bool = False
+    ) -> tuple[ActionRow, CaseRow]:
+        """The proposed action ``by`` decides on, checked in this order so that a refusal tells nothing more than
+        it must: it exists and ``by`` may see it (404), ``by`` may decide (403), it waits for a decision (409)."""
+        action = s.get(ActionRow, action_id)
+        case = s.get(CaseRow, action.case_id) if action is not None else None
+        if action is None or case is None or not by.sees_customer(case.customer_id):
+            raise NotFound(f"action {action_id} does not exist; `abusedesk case show CASE` lists a case's actions")
+        own = action.proposed_by == by.id
+        if not (proposer_ok and own):
+            by.require(Can.ACTION_APPROVE)
+        if action.status != "proposed":
+            raise Conflict(f"action {action_id} ({action.kind}) is {action.status}, not proposed; nothing to decide")
+        if own and not proposer_ok:
+            raise Forbidden(
+                f"{by.name} ({by.id}) proposed action {action_id} ({action.kind}); a different person must approve "
+                "it (two-person rule)"
+            )
+        return action, case
 
     def _write(self, work: Callable[[Session], T]) -> T:
         with self._conflicts(), self.rt.sessions() as s, s.begin():
@@ -391,6 +512,15 @@ class CaseService:
             raise
 
 
-def _need_actor(actor: str) -> None:
-    if not actor or not actor.strip():
-        raise Conflict("an actor (who does this) is required: --actor NAME")
+def encode_cursor(at: datetime, case_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{iso(at)}|{case_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (updated_at, id) a cursor stands for; Conflict naming the cursor if it is not one of ours."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, case_id = text.split("|", 1)
+        return parse_time(at), case_id
+    except (ValueError, UnicodeDecodeError):
+        raise Conflict(f"cursor {cursor[:40]!r} is not a cursor this API gave out; start from the first page") from None

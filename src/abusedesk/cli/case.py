@@ -1,7 +1,8 @@
 """`abusedesk case list|show|transition|act|approve|note|tick` (and `export`, added by the evidence commands).
 
-Thin commands over :class:`abusedesk.cases.service.CaseService`. Exit codes: 0 ok, 1 failure (an illegal
-transition, a refused approval, an unknown case), 2 usage.
+Thin commands over :class:`abusedesk.cases.service.CaseService`, acting as the user whose API token is in
+``ABUSEDESK_TOKEN`` (the same service calls, checks and audit entries as the HTTP API). Exit codes: 0 ok, 1
+failure (no or a bad token, an illegal transition, a refused approval, an unknown case), 2 usage.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from typing import Annotated, Any
 import typer
 
 from abusedesk.cli import context
+from abusedesk.domain.identity import Can
 
 app = typer.Typer(help="case commands", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-ActorOpt = Annotated[str, typer.Option("--actor", help="Who does this (recorded in the audit log).")]
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (required for dismissed, appealed, reinstated).")]
 
 
@@ -36,7 +37,7 @@ def list_cases(
 ) -> None:
     """List cases, most recently changed first."""
     with context.errors_to_exit(), context.runtime() as rt:
-        rows = _service(rt).list(state=state, customer=customer, clause=clause, limit=limit)
+        rows = _service(rt).list(context.principal(rt), state=state, customer=customer, clause=clause, limit=limit)
     if as_json:
         context.emit(rows, True)
         return
@@ -54,7 +55,7 @@ def list_cases(
 def show(case: Annotated[str, typer.Argument(help="Case id or AD-... reference.")], as_json: JsonOpt = False) -> None:
     """Show a case: facts, findings summary, actions and the timeline."""
     with context.errors_to_exit(), context.runtime() as rt:
-        data = _service(rt).get(case)
+        data = _service(rt).get(case, context.principal(rt))
     if as_json:
         context.emit(data, True)
         return
@@ -74,20 +75,19 @@ def show(case: Annotated[str, typer.Argument(help="Case id or AD-... reference."
             typer.echo(f"  {a['id']}  {a['kind']:<20} {a['status']:<9} by {a['proposed_by']}{who}")
     typer.echo("timeline:")
     for e in data["timeline"]:
-        typer.echo(f"  {e['at']}  {e['type']:<10} {e['actor']:<10} {e['text']}")
+        typer.echo(f"  {e['at']}  {e['type']:<10} {e.get('actor_name') or '-':<10} {e['text']}")
 
 
 @app.command()
 def transition(
     case: Annotated[str, typer.Argument(help="Case id or AD-... reference.")],
     state: Annotated[str, typer.Argument(help="Target state (see docs/reference/case-lifecycle.md).")],
-    actor: ActorOpt,
     reason: ReasonOpt = "",
     as_json: JsonOpt = False,
 ) -> None:
     """Move a case to another state; an illegal move fails (exit 1) naming the allowed ones."""
     with context.errors_to_exit(), context.runtime() as rt:
-        data = _service(rt).transition(case, state, actor=actor, reason=reason)
+        data = _service(rt).transition(case, state, by=context.principal(rt), reason=reason)
     if as_json:
         context.emit(data, True)
         return
@@ -104,18 +104,17 @@ def act(
             "notify | request-to-cease | renotify | reinstate"
         ),
     ],
-    actor: ActorOpt,
     reason: ReasonOpt = "",
     as_json: JsonOpt = False,
 ) -> None:
     """Propose (or, for notices and reinstatement, start) an action on a case."""
     with context.errors_to_exit(), context.runtime() as rt:
-        data = _service(rt).propose(case, action, actor=actor, reason=reason)
+        data = _service(rt).propose(case, action, by=context.principal(rt), reason=reason)
     if as_json:
         context.emit(data, True)
         return
     tail = (
-        " (waits for a different person: abusedesk case approve ID --actor NAME)"
+        " (waits for a different person: abusedesk case approve ID, with their ABUSEDESK_TOKEN)"
         if data["status"] == "proposed"
         else ""
     )
@@ -125,18 +124,18 @@ def act(
 @app.command()
 def approve(
     action_id: Annotated[str, typer.Argument(help="The action's id (from `case show`).")],
-    actor: ActorOpt,
     reason: ReasonOpt = "",
     as_json: JsonOpt = False,
 ) -> None:
     """Approve a proposed action; the proposer cannot approve their own proposal."""
     with context.errors_to_exit(), context.runtime() as rt:
-        data = _service(rt).approve(action_id, actor=actor, reason=reason)
+        by = context.principal(rt)
+        data = _service(rt).approve(action_id, by=by, reason=reason)
     if as_json:
         context.emit(data, True)
         return
     if data["approvals_missing"]:
-        typer.echo(f"{data['id']} approved by {actor}; {data['approvals_missing']} more approval(s) needed")
+        typer.echo(f"{data['id']} approved by {by.name}; {data['approvals_missing']} more approval(s) needed")
     else:
         typer.echo(
             f"{data['id']} {data['kind']} approved, now {data['status']}; {data['case_ref']} is {data['case_state']}"
@@ -144,15 +143,29 @@ def approve(
 
 
 @app.command()
+def reject(
+    action_id: Annotated[str, typer.Argument(help="The action's id (from `case show`).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it is refused (required).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Refuse a proposed action (an approver), or withdraw one's own proposal; it is never carried out."""
+    with context.errors_to_exit(), context.runtime() as rt:
+        data = _service(rt).reject(action_id, by=context.principal(rt), reason=reason)
+    if as_json:
+        context.emit(data, True)
+        return
+    typer.echo(f"{data['id']} {data['kind']} rejected; {data['case_ref']} is {data['case_state']}")
+
+
+@app.command()
 def note(
     case: Annotated[str, typer.Argument(help="Case id or AD-... reference.")],
     text: Annotated[str, typer.Argument(help="The note.")],
-    actor: ActorOpt,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a note to a case's timeline."""
     with context.errors_to_exit(), context.runtime() as rt:
-        data = _service(rt).note(case, text, actor=actor)
+        data = _service(rt).note(case, text, by=context.principal(rt))
     if as_json:
         context.emit(data, True)
         return
@@ -165,6 +178,7 @@ def tick(as_json: JsonOpt = False) -> None:
     from abusedesk.cases.scheduler import Scheduler
 
     with context.errors_to_exit(), context.runtime() as rt:
+        context.principal(rt).require(Can.CASE_CHANGE)  # a person starts it; the scheduler's account acts
         data = Scheduler(rt).tick().to_dict()
     if as_json:
         context.emit(data, True)
@@ -178,7 +192,7 @@ def tick(as_json: JsonOpt = False) -> None:
 def summary(as_json: JsonOpt = False) -> None:
     """Counts of cases per state, customer and clause."""
     with context.errors_to_exit(), context.runtime() as rt:
-        data = _service(rt).summary()
+        data = _service(rt).summary(context.principal(rt))
     if as_json:
         context.emit(data, True)
         return
@@ -196,16 +210,17 @@ def export(
     out: Annotated[
         Path, typer.Option("--out", help="A new directory, or a file ending in .zip, to write the bundle to.")
     ],
-    actor: Annotated[str, typer.Option("--actor", help="Who exports (named in README.txt and the audit log).")] = (
-        "abusedesk"
-    ),
     as_json: JsonOpt = False,
 ) -> None:
     """Write the case's evidence bundle for officials (AUP section 3), checkable with `sha256sum -c SHA256SUMS`."""
     from abusedesk.actions.export import export_case
 
     with context.errors_to_exit(), context.runtime() as rt:
-        result = export_case(rt, case, out, exported_by=actor)
+        by = context.principal(rt)
+        by.require(Can.CASE_READ)
+        if not by.is_staff:
+            _service(rt).get(case, by)  # a customer exports only its own cases
+        result = export_case(rt, case, out, exported_by=by.id)
     if as_json:
         context.emit(result.to_dict(), True)
         return

@@ -13,6 +13,7 @@ import typer
 
 from abusedesk.config import Settings, load_settings
 from abusedesk.domain.errors import AbuseDeskError, ConfigError
+from abusedesk.domain.identity import Principal
 from abusedesk.logs import setup_logging
 from abusedesk.plugins import check_plugin_settings
 from abusedesk.runtime import Runtime
@@ -63,6 +64,15 @@ def runtime(*, create: bool = False) -> Iterator[Runtime]:
         yield rt
     finally:
         rt.close()
+
+
+def principal(rt: Runtime) -> Principal:
+    """Who runs this command: the user of the API token in ABUSEDESK_TOKEN (setting ``token``), checked as the
+    API checks a Bearer token. There is no other way to act on cases: no name on the command line."""
+    from abusedesk.identity.service import IdentityService
+
+    token = rt.settings.token.get_secret_value() if rt.settings.token is not None else None
+    return IdentityService(rt).authenticate(token)
 
 
 def emit(data: Any, as_json: bool) -> None:

@@ -8,7 +8,21 @@ from typing import Annotated
 import typer
 
 from abusedesk import __version__
-from abusedesk.cli import audit, case, context, demo, dlq, intake, inventory, pipeline, policy, screen, serve, worker
+from abusedesk.cli import (
+    audit,
+    case,
+    context,
+    demo,
+    dlq,
+    intake,
+    inventory,
+    pipeline,
+    policy,
+    screen,
+    serve,
+    users,
+    worker,
+)
 
 app = typer.Typer(
     help="abusedesk: enforce an Acceptable Use Policy, from signal to case to action.",
@@ -21,6 +35,8 @@ app.add_typer(intake.app, name="intake", help="Take in complaints and feeds; qua
 app.add_typer(case.app, name="case", help="Work cases: list, show, transition, act, approve, note, export.")
 app.add_typer(audit.app, name="audit", help="Verify the hash-chained audit log.")
 app.add_typer(screen.app, name="screen", help="Screen signups: disposable e-mail (section 2), circumvention (1.10).")
+app.add_typer(users.user_app, name="user", help="Users and roles: bootstrap the first admin, add, list, disable.")
+app.add_typer(users.token_app, name="token", help="API tokens: create (shown once), list, revoke.")
 app.command(name="demo")(demo.demo)
 app.add_typer(dlq.app, name="dlq", help="Dead letters: show them, replay them after a fix.")
 app.add_typer(pipeline.app, name="pipeline", help="What waits between the stages; finish what is unfinished.")

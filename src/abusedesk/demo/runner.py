@@ -204,6 +204,7 @@ class _Demo:
             f"abusedesk demo in {self.rt.settings.data_dir.resolve()} (clock set to {DEMO_START:%Y-%m-%d %H:%MZ})"
         )
         self.import_inventory()
+        self.people()
         self.feed_signals()
         self.show_attribution()
         self.act()
@@ -223,6 +224,29 @@ class _Demo:
         counts = report.to_dict()
         self.summary["inventory"] = counts
         self.echo(json.dumps({k: v for k, v in counts.items() if isinstance(v, dict)}, sort_keys=True))
+
+    def people(self) -> None:
+        """The first admin (the documented bootstrap), then an analyst, an approver and a customer's user, each
+        with an API token; every later step acts through a token, as the API and the CLI do."""
+        from abusedesk.identity.service import IdentityService
+
+        self.heading("1b. Identities: the first admin, an analyst, an approver, a customer; one API token each")
+        ident = IdentityService(self.rt)
+        admin_user, admin_token = ident.bootstrap("admin")
+        self.tokens: dict[str, str] = {"admin": admin_token.token}
+        admin = ident.authenticate(admin_token.token)
+        for name, role, customer in (
+            ("alice", "analyst", None),
+            ("bob", "approver", None),
+            ("carol", "approver", None),
+            ("globex-ops", "customer", "cust-globex"),
+        ):
+            user = ident.add_user(admin, name, role, customer)
+            # the demo's clock is in 2026-03; a long lifetime keeps the printed token usable on the real clock
+            self.tokens[name] = ident.create_token(admin, name, label="demo", days=3650).token
+            self.echo(f"  {user['name']:<11} {user['role']:<9} {user['id']}{' (' + customer + ')' if customer else ''}")
+        self.who = {name: ident.authenticate(token) for name, token in self.tokens.items()}
+        self.echo(f"  admin       admin     {admin_user['id']} (abusedesk user bootstrap admin)")
 
     # -- 2. signals through the real doors -----------------------------------------------------------------------
     def feed_signals(self) -> None:
@@ -336,7 +360,7 @@ class _Demo:
         self.run_actions()
         self.clock.advance(timedelta(hours=4))
         self.run_actions()
-        cases = CaseService(self.rt).list()
+        cases = CaseService(self.rt).list(self.who["alice"])
         for c in sorted(cases, key=lambda c: c["ref"]):
             self.echo(
                 f"  {c['ref']:<18} {c['state']:<18} clause {c['clause']:<5} {c['kind']:<16} "
@@ -352,7 +376,7 @@ class _Demo:
     def _case_for(self, service_id: str, kind: str) -> dict[str, Any] | None:
         from abusedesk.cases.service import CaseService
 
-        for c in CaseService(self.rt).list():
+        for c in CaseService(self.rt).list(self.who["alice"]):
             if c["service_id"] == service_id and c["kind"] == kind:
                 return c
         return None
@@ -399,7 +423,7 @@ class _Demo:
         self.clock.set(deadline + timedelta(minutes=1))
         tick = Scheduler(self.rt).tick()
         self.rt.drain()
-        after = CaseService(self.rt).get(case["ref"])
+        after = CaseService(self.rt).get(case["ref"], self.who["alice"])
         self.echo(f"  deadline passed; scheduler: {json.dumps(tick.to_dict())}")
         self.echo(f"  {after['ref']} is now {after['state']}")
         proposed = [a for a in after.get("actions", []) if a.get("status") == "proposed"]
@@ -414,25 +438,59 @@ class _Demo:
         from abusedesk.cases.service import CaseService
         from abusedesk.domain.errors import AbuseDeskError
 
-        self.heading("5. Suspension: proposed by one analyst, refused to the same one, approved by a second")
+        self.heading("5. Suspension: proposed by one person, refused to the same one, approved by a second")
         svc = CaseService(self.rt)
         case = self._case_for("svc-globex-web", "phishing")
         if case is None:
             self.echo("  no phishing case for svc-globex-web")
             return
+        alice, bob = self.who["alice"], self.who["bob"]
         action = svc.propose(
-            case["ref"], "suspend-service", actor="alice", reason="phishing page impersonating a bank, still up"
+            case["ref"], "suspend-service", by=bob, reason="phishing page impersonating a bank, still up"
         )
-        self.echo(f"  alice proposes suspend-service on {case['ref']}: action {action['id']} {action['status']}")
+        self.echo(f"  bob proposes suspend-service on {case['ref']}: action {action['id']} {action['status']}")
         try:
-            svc.approve(action["id"], actor="alice")
+            svc.approve(action["id"], by=bob)
         except AbuseDeskError as exc:
-            self.echo(f"  alice approves her own proposal: refused ({exc.message})")
+            self.echo(f"  bob approves his own proposal: refused ({exc.message})")
             self.summary["self_approval_refused"] = True
-        approved = svc.approve(action["id"], actor="bob", reason="checked the page: phishing")
-        self.echo(f"  bob approves: {approved['status']}")
+        try:
+            svc.approve(action["id"], by=alice)
+        except AbuseDeskError as exc:
+            self.echo(f"  alice (an analyst) approves: refused ({exc.message})")
+        import httpx
+
+        with self.api() as api:  # carol approves over the REST API with her own token, as a console would
+            resp = httpx.post(
+                f"{api}/api/v1/actions/{action['id']}/approve",
+                json={"reason": "checked the page: phishing"},
+                headers={"Authorization": f"Bearer {self.tokens['carol']}"},
+                timeout=30,
+            )
+            approved = resp.json()["action"]
+            theirs = httpx.get(
+                f"{api}/api/v1/cases/{case['ref']}",
+                headers={"Authorization": f"Bearer {self.tokens['globex-ops']}"},
+                timeout=30,
+            )
+            other = next(c for c in svc.list(alice) if c["customer_id"] != "cust-globex")
+            not_theirs = httpx.get(
+                f"{api}/api/v1/cases/{other['ref']}",
+                headers={"Authorization": f"Bearer {self.tokens['globex-ops']}"},
+                timeout=30,
+            )
+        self.echo(
+            f"  carol approves (POST /api/v1/actions/.../approve): {approved['status']} "
+            f"(the case stays {approved['case_state']} until it is done)"
+        )
+        self.echo(
+            f"  Globex's own user reads {case['ref']}: {theirs.status_code}; another customer's "
+            f"{other['ref']}: {not_theirs.status_code}"
+        )
+        self.summary["customer_sees_own"] = theirs.status_code
+        self.summary["customer_sees_other"] = not_theirs.status_code
         self.run_actions()
-        after = svc.get(case["ref"])
+        after = svc.get(case["ref"], alice)
         self.echo(
             f"  control plane received {len(self.plane.requests)} signed request(s); "
             f"{case['ref']} is now {after['state']}"
@@ -468,10 +526,10 @@ class _Demo:
         ref = self.summary.get("escalated_case") or self.summary.get("approved_case")
         if ref:
             out = self.rt.settings.data_dir / "bundles" / f"{ref}"
-            export_case(self.rt, str(ref), out)
+            export_case(self.rt, str(ref), out, exported_by=self.who["alice"].id)
             self.echo(f"  evidence bundle for {ref}: {out} (check with: cd {out} && sha256sum -c SHA256SUMS)")
             self.summary["bundle"] = str(out)
-        summary = CaseService(self.rt).summary()
+        summary = CaseService(self.rt).summary(self.who["alice"])
         self.summary["cases"] = summary
         self.heading("Summary")
         self.echo(f"  cases by state:  {json.dumps(summary['by_state'])}")
@@ -480,6 +538,7 @@ class _Demo:
         data_dir = self.rt.settings.data_dir
         self.echo("")
         self.echo("Look around:")
+        self.echo(f"  export ABUSEDESK_TOKEN={self.tokens['alice']}   # alice, analyst")
         self.echo(f"  abusedesk --data-dir {data_dir} case list")
         self.echo(f"  abusedesk --data-dir {data_dir} case show {ref}")
         self.echo(f"  abusedesk --data-dir {data_dir} inventory whois 203.0.113.10 --at 2026-03-01T11:59:59Z")

@@ -28,6 +28,17 @@ def sample_signups() -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+def integration_token(rt: Runtime, name: str = "signup-flow") -> str:
+    """An ``integration`` user for the signup flow and its API token (the first admin bootstrapped for it)."""
+    from abusedesk.identity.service import IdentityService
+
+    ident = IdentityService(rt)
+    _, admin_token = ident.bootstrap("demo-admin")
+    admin = ident.authenticate(admin_token.token)
+    ident.add_user(admin, name, "integration")
+    return ident.create_token(admin, name).token
+
+
 def run_signup_demo(data_dir: Path, *, fresh: bool = True, echo: Echo = print) -> dict[str, Any]:
     """Run the signup demo; returns a summary (verdicts, findings, cases) and prints as it goes."""
     import httpx
@@ -44,9 +55,11 @@ def run_signup_demo(data_dir: Path, *, fresh: bool = True, echo: Echo = print) -
         for name in ("inventory.json", "signups-inventory.json"):
             with resources.as_file(resources.files("abusedesk.demo").joinpath("data", name)) as path:
                 InventoryService(rt).import_file(path)
-        echo("== Signups through POST /api/v1/screen/signup ==")
+        token = integration_token(rt)
+        echo("== Signups through POST /api/v1/screen/signup (an integration token, as the signup flow has) ==")
         verdicts = []
-        with serve_api(rt) as api, httpx.Client(base_url=api, timeout=30) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        with serve_api(rt) as api, httpx.Client(base_url=api, timeout=30, headers=headers) as client:
             for record in sample_signups():
                 body = {k: v for k, v in record.items() if k != "type"}
                 answer = client.post("/api/v1/screen/signup", json=body).json()

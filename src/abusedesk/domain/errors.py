@@ -13,7 +13,10 @@
      ├── ActionError            an adapter failed (``retryable`` says whether to try again)
      ├── NotFound
      ├── Conflict               a concurrent change, a duplicate, an illegal transition
+     │    ├── PreconditionFailed    If-Match names a version that is no longer current: 412
+     │    └── PreconditionRequired  a change to a case without If-Match: 428
      └── Forbidden              not allowed for this actor (e.g. approving one's own proposal)
+          └── Unauthenticated       no valid credentials (missing, unknown, expired or revoked token): 401
 
 Messages say what, where and the likely cause, as a sentence.
 """
@@ -140,3 +143,21 @@ class Conflict(AbuseDeskError):
 
 class Forbidden(AbuseDeskError):
     status = 403
+
+
+class Unauthenticated(Forbidden):
+    """No valid credentials: HTTP 401 (Forbidden, 403, is "known, but not allowed")."""
+
+    status = 401
+
+
+class PreconditionFailed(Conflict):
+    """The caller's ``If-Match`` (the version it read) is no longer current: HTTP 412."""
+
+    status = 412
+
+
+class PreconditionRequired(Conflict):
+    """A change that must say which version it read (``If-Match``) did not: HTTP 428."""
+
+    status = 428

@@ -34,3 +34,10 @@ def stable_id(prefix: str, *parts: Any) -> str:
     except KeyError:
         return f"{prefix}_{sha256_hex(canonical_json(list(parts)))[:32]}"
     return f"{prefix}_{sha256_hex(text.encode())[:32]}"
+
+
+def new_id(prefix: str) -> str:
+    """``prefix`` + 32 random hex digits: for things that are made, not observed (users, tokens)."""
+    import secrets
+
+    return f"{prefix}_{secrets.token_hex(16)}"

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from abusedesk.domain.errors import ConfigError
+from abusedesk.domain.identity import INVENTORY
 from abusedesk.domain.ipnet import ip_to_int
 from abusedesk.domain.records import Attribution
 from abusedesk.domain.timeutil import as_utc, iso
@@ -145,7 +146,7 @@ class InventoryService:
                 audit.append(
                     session,
                     at=self.rt.clock.now(),
-                    actor="inventory-import",
+                    actor=INVENTORY.id,
                     action="inventory.imported",
                     subject_type="inventory",
                     subject_id=str(path.name)[:100],

@@ -29,7 +29,9 @@ from typing import Annotated, Any, Literal, NoReturn
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from abusedesk.domain.actions import TWO_PERSON
 from abusedesk.domain.errors import ConfigError
+from abusedesk.domain.identity import Role
 from abusedesk.domain.kinds import KINDS
 from abusedesk.domain.records import Severity
 from abusedesk.policy.model import (
@@ -39,7 +41,6 @@ from abusedesk.policy.model import (
     ClauseRole,
     PlaybookSpec,
     Policy,
-    ProposedAction,
     RepeatRule,
     Step,
     StepType,
@@ -458,8 +459,14 @@ class _Build:
             )
         if s.step in (StepType.PROPOSE, StepType.ESCALATE_ON_REPEAT):
             if s.action is None:
-                choices = ", ".join(a.value for a in ProposedAction)
+                choices = ", ".join(sorted(TWO_PERSON))
                 self.add((*where, "action"), f"a {s.step.value} step needs 'action' (one of {choices})")
+            elif s.action not in TWO_PERSON:
+                self.add(
+                    (*where, "action"),
+                    f"{s.action!r} is not an action a {s.step.value} step can propose; one of "
+                    f"{', '.join(sorted(TWO_PERSON))}",
+                )
             if s.approvals is None:
                 self.add(
                     (*where, "approvals"),
@@ -469,7 +476,7 @@ class _Build:
             elif s.approvals < MIN_APPROVALS:
                 self.add(
                     (*where, "approvals"),
-                    f"destructive action {s.action.value if s.action else '?'!r} needs at least {MIN_APPROVALS} "
+                    f"destructive action {s.action or '?'!r} needs at least {MIN_APPROVALS} "
                     f"persons (a proposer and a different approver), not {s.approvals}",
                 )
 
@@ -540,6 +547,7 @@ def _step(s: _StepIn, roles: Mapping[ClauseRole, str]) -> Step:
         after=s.after,
         repeat=s.repeat if s.repeat is not None else 1,
         action=s.action,
+        role=Role(s.role) if s.role else None,
         approvals=s.approvals or 0,
         template=s.template,
         cite=cite,
@@ -599,20 +607,21 @@ class _StepIn(_In):
     deadline: Duration | None = None
     after: Duration | None = None
     repeat: Annotated[int, Field(ge=1, le=20)] | None = None
-    action: ProposedAction | None = None
+    action: str | None = None
+    role: Literal["analyst", "approver", "admin"] | None = None
     approvals: Annotated[int, Field(ge=0, le=10)] | None = None
     template: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,59}$")] | None = None
     cite: ClauseId | None = None
     note: Annotated[str, Field(max_length=2000)] | None = None
 
 
-_OPTIONAL_STEP_FIELDS = ("deadline", "after", "repeat", "action", "approvals", "template", "cite", "note")
+_OPTIONAL_STEP_FIELDS = ("deadline", "after", "repeat", "action", "role", "approvals", "template", "cite", "note")
 _STEP_FIELDS: dict[StepType, frozenset[str]] = {
     StepType.NOTIFY: frozenset({"template", "cite"}),
     StepType.REQUEST_TO_CEASE: frozenset({"deadline", "template", "cite"}),
     StepType.RENOTIFY: frozenset({"after", "repeat", "template"}),
-    StepType.ESCALATE_ON_REPEAT: frozenset({"action", "approvals", "cite", "note"}),
-    StepType.PROPOSE: frozenset({"action", "approvals", "cite", "note"}),
+    StepType.ESCALATE_ON_REPEAT: frozenset({"action", "role", "approvals", "cite", "note"}),
+    StepType.PROPOSE: frozenset({"action", "role", "approvals", "cite", "note"}),
     StepType.TRIAGE: frozenset({"note"}),
 }
 _ROLE_FOR_STEP: dict[StepType, ClauseRole] = {

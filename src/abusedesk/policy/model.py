@@ -16,7 +16,9 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from abusedesk.domain.actions import MIN_PERSONS, TWO_PERSON
 from abusedesk.domain.errors import NotFound
+from abusedesk.domain.identity import Role
 from abusedesk.domain.kinds import KINDS
 from abusedesk.domain.records import Severity
 
@@ -84,14 +86,6 @@ class StepType(StrEnum):
     TRIAGE = "triage"  # a human decides what to do
 
 
-class ProposedAction(StrEnum):
-    """Destructive actions; each needs two persons (a proposer and a different approver)."""
-
-    SUSPEND_SERVICE = "suspend-service"
-    DISABLE_DATA_ACCESS = "disable-data-access"
-    REPORT_OFFICIALS = "report-officials"
-
-
 class ClauseRole(StrEnum):
     """Clauses that state rights and duties rather than forbidden uses; the case engine cites them by role."""
 
@@ -101,7 +95,7 @@ class ClauseRole(StrEnum):
 
 
 #: The least number of persons every destructive action needs: one proposes, a different one approves.
-MIN_APPROVALS = 2
+MIN_APPROVALS = MIN_PERSONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +105,9 @@ class Step:
     - ``notify``: ``template`` (optional)
     - ``request-to-cease``: ``deadline`` (required), ``template`` (optional); ``cite`` is the duty-to-cease clause
     - ``renotify``: ``after`` (required), ``repeat`` (how many reminders, default 1), ``template`` (optional)
-    - ``escalate-on-repeat``: ``action`` and ``approvals`` >= 2 (required); ``cite`` is the enforcement-rights clause
-    - ``propose``: ``action`` and ``approvals`` >= 2 (required); ``cite`` is the enforcement-rights clause
+    - ``escalate-on-repeat``: ``action`` and ``approvals`` >= 2 (required), ``role`` (who approves, default
+      approver); ``cite`` is the enforcement-rights clause
+    - ``propose``: ``action`` and ``approvals`` >= 2 (required), ``role``; ``cite`` is the enforcement-rights clause
     - ``triage``: ``note`` (optional) for the analyst
     """
 
@@ -120,8 +115,9 @@ class Step:
     deadline: timedelta | None = None
     after: timedelta | None = None
     repeat: int = 1
-    action: ProposedAction | None = None
+    action: str | None = None  # a two-person kind of the action catalogue (domain/actions.py)
     approvals: int = 0
+    role: Role | None = None  # who must approve the proposed action (approver by default; admin always may)
     template: str | None = None
     cite: str | None = None
     note: str | None = None
@@ -145,8 +141,10 @@ class Step:
         if self.type is StepType.RENOTIFY:
             out["repeat"] = self.repeat
         if self.action is not None:
-            out["action"] = self.action.value
+            out["action"] = self.action
             out["approvals"] = self.approvals
+            if self.role is not None:
+                out["role"] = self.role.value
         for name in ("template", "cite", "note"):
             value = getattr(self, name)
             if value is not None:
@@ -327,9 +325,10 @@ class Policy:
                 return clause
         raise NotFound(f"policy {self.version} has no clause with role {str(role)!r}")
 
-    def cite_for_action(self, action: ProposedAction | str) -> str:
+    def cite_for_action(self, action: str) -> str:
         """The clause a destructive action cites: the one stating the provider's enforcement rights."""
-        ProposedAction(action)
+        if action not in TWO_PERSON:
+            raise NotFound(f"{action!r} is not a destructive action; they are {', '.join(sorted(TWO_PERSON))}")
         return self.clause_for_role(ClauseRole.ENFORCEMENT_RIGHTS).id
 
     def clauses_for_kind(self, kind: str) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from abusedesk.config import Settings
 from abusedesk.domain.errors import InputRejected
+from abusedesk.domain.identity import Can, Principal
 from abusedesk.domain.records import Finding
 from abusedesk.domain.timeutil import as_utc
 from abusedesk.intake.service import Accepted, IntakeService
@@ -92,6 +93,11 @@ class ScreeningService:
 
     def screen(self, address: str) -> Verdict:
         return self.screen_.screen(address)
+
+    def screen_for(self, by: Principal, address: str) -> Verdict:
+        """``screen`` for a caller of the signup hook: its role must be allowed ``signup.screen``."""
+        by.require(Can.SIGNUP_SCREEN)
+        return self.screen(address)
 
     def known_mx_hosts(self) -> dict[str, list[str]]:
         """The operator's disposable MX hosts and the learned ones (host → why)."""

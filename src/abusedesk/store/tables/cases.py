@@ -45,20 +45,26 @@ class CaseRow(Base):
     """
 
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_key", "customer_id", "service_id", "clause", "group_key"),)
+    __table_args__ = (
+        Index("ix_cases_key", "customer_id", "service_id", "clause", "group_key"),
+        # the case list (API, console): newest change first, cursor (updated_at, id), by state or customer
+        Index("ix_cases_updated", "updated_at", "id"),
+        Index("ix_cases_state_updated", "state", "updated_at", "id"),
+        Index("ix_cases_customer_updated", "customer_id", "updated_at", "id"),
+    )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     ref: Mapped[str] = mapped_column(String(40), unique=True)
     case_key: Mapped[str] = mapped_column(String(40), index=True)
     open_key: Mapped[str | None] = mapped_column(String(40), unique=True)
     base_severity: Mapped[str] = mapped_column(String(10))
     notified_at: Mapped[datetime | None] = mapped_column()
-    customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    customer_id: Mapped[str | None] = mapped_column(String(64))
     project_id: Mapped[str | None] = mapped_column(String(64))
     service_id: Mapped[str | None] = mapped_column(String(64))
     clause: Mapped[str] = mapped_column(String(10))
     kind: Mapped[str] = mapped_column(String(40))
     group_key: Mapped[str] = mapped_column(String(300))
-    state: Mapped[str] = mapped_column(String(20), index=True)
+    state: Mapped[str] = mapped_column(String(20))
     severity: Mapped[str] = mapped_column(String(10))
     policy_version: Mapped[str] = mapped_column(String(80))
     opened_at: Mapped[datetime] = mapped_column()

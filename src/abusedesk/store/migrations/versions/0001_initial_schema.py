@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-07 19:07:00.506595
+Create Date: 2026-12-07 19:40:51.838826
 """
 
 from __future__ import annotations
@@ -68,10 +68,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_cases_case_key"), ["case_key"], unique=False)
-        batch_op.create_index(batch_op.f("ix_cases_customer_id"), ["customer_id"], unique=False)
+        batch_op.create_index("ix_cases_customer_updated", ["customer_id", "updated_at", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_deadline"), ["deadline"], unique=False)
         batch_op.create_index("ix_cases_key", ["customer_id", "service_id", "clause", "group_key"], unique=False)
-        batch_op.create_index(batch_op.f("ix_cases_state"), ["state"], unique=False)
+        batch_op.create_index("ix_cases_state_updated", ["state", "updated_at", "id"], unique=False)
+        batch_op.create_index("ix_cases_updated", ["updated_at", "id"], unique=False)
 
     op.create_table(
         "consents",
@@ -272,6 +273,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("address", name=op.f("pk_reporters")),
     )
     op.create_table(
+        "users",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("name", sa.String(length=120), nullable=False),
+        sa.Column("role", sa.String(length=20), nullable=False),
+        sa.Column("customer_id", sa.String(length=64), nullable=True),
+        sa.Column("created_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(length=120), nullable=False),
+        sa.Column("disabled_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
+        sa.UniqueConstraint("name", name=op.f("uq_users_name")),
+    )
+    op.create_table(
         "accounts",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("customer_id", sa.String(length=64), nullable=False),
@@ -308,6 +321,23 @@ def upgrade() -> None:
     with op.batch_alter_table("actions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_actions_case_id"), ["case_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_actions_status"), ["status"], unique=False)
+
+    op.create_table(
+        "api_tokens",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=40), nullable=False),
+        sa.Column("label", sa.String(length=120), nullable=False),
+        sa.Column("scopes", sa.JSON(), nullable=False),
+        sa.Column("created_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_api_tokens_user_id_users")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
+        sa.UniqueConstraint("digest", name=op.f("uq_api_tokens_digest")),
+    )
+    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_api_tokens_user_id"), ["user_id"], unique=False)
 
     op.create_table(
         "case_evidence",
@@ -482,6 +512,10 @@ def downgrade() -> None:
 
     op.drop_table("case_notes")
     op.drop_table("case_evidence")
+    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_api_tokens_user_id"))
+
+    op.drop_table("api_tokens")
     with op.batch_alter_table("actions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_actions_status"))
         batch_op.drop_index(batch_op.f("ix_actions_case_id"))
@@ -492,6 +526,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_accounts_customer_id"))
 
     op.drop_table("accounts")
+    op.drop_table("users")
     op.drop_table("reporters")
     with op.batch_alter_table("raw_inputs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_raw_inputs_status"))
@@ -532,10 +567,11 @@ def downgrade() -> None:
 
     op.drop_table("consents")
     with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_cases_state"))
+        batch_op.drop_index("ix_cases_updated")
+        batch_op.drop_index("ix_cases_state_updated")
         batch_op.drop_index("ix_cases_key")
         batch_op.drop_index(batch_op.f("ix_cases_deadline"))
-        batch_op.drop_index(batch_op.f("ix_cases_customer_id"))
+        batch_op.drop_index("ix_cases_customer_updated")
         batch_op.drop_index(batch_op.f("ix_cases_case_key"))
 
     op.drop_table("cases")

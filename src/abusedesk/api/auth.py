@@ -1,0 +1,56 @@
+"""Who calls: ``Authorization: Bearer TOKEN`` → :class:`Principal` (one HMAC and one indexed lookup per request).
+
+Routes declare ``by: Caller`` (a token is required: 401 without one) or ``by: MaybeCaller`` (public routes that
+say more to a known caller). The OpenAPI document names the scheme (``bearerAuth``), so Swagger UI's
+"Authorize" button sends the header.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from abusedesk.domain.errors import Unauthenticated
+from abusedesk.domain.identity import Principal
+from abusedesk.identity.service import IdentityService
+from abusedesk.runtime import Runtime
+
+bearer = HTTPBearer(scheme_name="bearerAuth", auto_error=False, description="An API token: `abusedesk token create`")
+
+
+def identities(request: Request) -> IdentityService:
+    state = request.app.state
+    if getattr(state, "identities", None) is None:
+        state.identities = IdentityService(state.rt)
+    service: IdentityService = state.identities
+    return service
+
+
+def principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    if credentials is None:
+        raise Unauthenticated("this route needs an API token: Authorization: Bearer TOKEN")
+    return identities(request).authenticate(credentials.credentials)
+
+
+def maybe_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal | None:
+    if credentials is None:
+        return None
+    return identities(request).authenticate(credentials.credentials)
+
+
+Caller = Annotated[Principal, Depends(principal)]
+MaybeCaller = Annotated[Principal | None, Depends(maybe_principal)]
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.rt
+    return rt
+
+
+RT = Annotated[Runtime, Depends(runtime)]

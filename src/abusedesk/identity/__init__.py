@@ -1,0 +1,1 @@
+"""Users, API tokens and authentication (the model is in domain/identity.py)."""
