@@ -162,6 +162,26 @@ class TelemetrySettings(BaseModel):
     detect_chunk_rows: int = Field(default=2_000_000, gt=0)
 
 
+class ScreeningSettings(BaseModel):
+    """Signup screening (policy section 2, issue 14): the operator's lists and MX intelligence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allow_domains: list[str] = []
+    deny_domains: list[str] = []
+    review_domains: list[str] = []
+    allow_file: Path | None = None
+    deny_file: Path | None = None
+    review_file: Path | None = None
+    mx_check: bool = False
+    #: DNS servers for MX look-ups, ``host`` or ``host:port``; empty: the system's resolver configuration
+    nameservers: list[str] = []
+    dns_timeout: float = Field(default=2.0, gt=0)
+    mx_verdict: Literal["review", "disposable"] = "review"
+    disposable_mx_hosts: list[str] = []
+    mx_min_domains: int = Field(default=2, ge=1)
+
+
 class Settings(BaseSettings):
     """Every setting of abusedesk; see docs/admin/settings.md for each one."""
 
@@ -189,6 +209,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = AuditSettings()
     intake: IntakeSettings = IntakeSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+    screening: ScreeningSettings = ScreeningSettings()
     auth_key: SecretStr | None = Field(
         default=None,
         description="Key of the API tokens' HMAC; default the file auth.key in data_dir (made on first use).",

@@ -39,8 +39,15 @@ def url_host(url: str) -> str | None:
         return None
 
 
+#: the one partition of signup events: the signup detector's windows (shared addresses, networks, devices) span
+#: every signup, so they meet in one state
+SIGNUP_PARTITION = "signups"
+
+
 def partition_key(event: Event) -> str:
     """The detect stage's partition of an event: its service, else its source (one subject's state together)."""
+    if event.kind == "signup":
+        return SIGNUP_PARTITION
     return event.service_id or event.source_ip or event.source_fqdn or "-"
 
 
@@ -86,6 +93,16 @@ class AttributeStage:
 
         self.rt = rt
         self.inventory = InventoryService(rt)
+        self._signups: Any = None
+
+    def _attribute_signups(self, session: Session, events: list[Event]) -> list[Event]:
+        """Signups are screened and linked to suspended customers, not looked up by address (issue 14)."""
+        if self._signups is None:
+            from abusedesk.screening.signups import SignupLinker
+
+            self._signups = SignupLinker(self.rt)
+        signups: list[Event] = self._signups.attribute(session, events)
+        return signups
 
     def attribute(self, event: Event, hosts: HostNames | None = None) -> Attribution | None:
         """By address; else by the URL's or FQDN's host (an address literal in a URL counts as an address)."""
@@ -108,6 +125,21 @@ class AttributeStage:
         hosts: HostNames | None = None
         updates: list[dict[str, Any]] = []
         by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        signups = [e for e in events if e.kind == "signup"]
+        if signups:
+            events = [e for e in events if e.kind != "signup"]
+            screened = []
+            for event in self._attribute_signups(batch.session, signups):
+                data = event.to_dict()
+                screened.append({"eid": event.id, "c": event.customer_id, "data": data})
+                by_key[SIGNUP_PARTITION].append(data)
+            t = EVENTS.c  # the verdict and the links are kept on the event (what `screen signup` shows)
+            batch.session.execute(
+                update(EVENTS)
+                .where(t.id == bindparam("eid"))
+                .values(customer_id=bindparam("c"), disposition="signup", data=bindparam("data")),
+                screened,
+            )
         for event in events:
             if hosts is None and not event.source_ip:
                 hosts = HostNames(batch.session)
@@ -167,16 +199,15 @@ class DetectStage:
         """An event of ours that no detector turned into a finding (below a detector's confidence, a kind no
         clause covers) waits for an analyst: disposition ``triage``, so every input reaches an end a person sees.
 
-        With a stateful detector whose windows hold events, an event may sit in an open window, so then nothing
-        is moved here. Telemetry summaries (``extra.observation``, an egress log's crawl summaries) that no
-        detector flagged are clean observations, not reports: they need no analyst.
+        With a stateful detector whose windows hold events, an event of its partition may sit in an open window,
+        so then nothing of that partition is moved here. Telemetry summaries (``extra.observation``, an egress
+        log's crawl summaries) that no detector flagged are clean observations, not reports: they need no analyst.
         """
-        if self.runner.holding:
-            return
         claimed = {eid for f in findings for eid in f.event_ids}
         unclaimed = [
             e.id
-            for events in by_key.values()
+            for key, events in by_key.items()
+            if not self.runner.has_state(key)
             for e in events
             if e.service_id is not None and e.id not in claimed and not e.extra.get("observation")
         ]

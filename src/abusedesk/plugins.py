@@ -43,6 +43,7 @@ BUILTIN_PARSERS: tuple[str, ...] = (
     "abusedesk.parsers.intelmq:IntelmqParser",
     "abusedesk.parsers.listfeeds:ListFeedParser",
     "abusedesk.parsers.weblog:WeblogParser",
+    "abusedesk.parsers.signup:SignupParser",
 )
 
 BUILTIN_DETECTORS: tuple[str, ...] = (
@@ -59,6 +60,7 @@ BUILTIN_DETECTORS: tuple[str, ...] = (
     "abusedesk.detectors.robots_ignored:RobotsIgnoredDetector",
     "abusedesk.detectors.crawl_delay:CrawlDelayIgnoredDetector",
     "abusedesk.detectors.mirroring:MirroringDetector",
+    "abusedesk.detectors.signup:SignupDetector",
 )
 
 BUILTIN_ADAPTERS: tuple[str, ...] = (

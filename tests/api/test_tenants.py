@@ -69,6 +69,7 @@ ACCESS: dict[tuple[str, str], frozenset[str | None]] = {
     ("POST", "/api/v1/consents/{consent_id}/approve"): APPROVERS,
     ("POST", "/api/v1/consents/{consent_id}/reject"): APPROVERS,
     ("POST", "/api/v1/consents/{consent_id}/revoke"): APPROVERS | OWN,  # its requester may withdraw it
+    ("POST", "/api/v1/screen/signup"): frozenset({"root"}),  # and the integration role (tests/screening)
 }
 
 #: public routes that answer 404 (not 401) to a caller without a token: the report status, whose submitter
@@ -123,6 +124,7 @@ def _call(c: TestClient, method: str, path: str, ids: dict[str, str], token: str
             "window_from": "2026-12-08T10:00:00Z",
             "window_to": "2026-12-08T12:00:00Z",
         },
+        "/api/v1/screen/signup": {"email": "x@example.org", "record": False},
     }.get(
         next(
             (

@@ -15,7 +15,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def _documented_keys(page: str) -> set[str]:
-    return set(re.findall(r"^\| `([a-z_.]+)` \|", (DOCS / page).read_text(), flags=re.MULTILINE))
+    return set(re.findall(r"^\| `([a-z0-9_.]+)` \|", (DOCS / page).read_text(), flags=re.MULTILINE))
 
 
 def _setting_keys() -> list[str]:

@@ -19,12 +19,12 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from abusedesk import __version__
-from abusedesk.api import cases, consents, desk, intake, ops
+from abusedesk.api import cases, consents, desk, intake, ops, screen
 from abusedesk.api.errors import install_error_handlers
 from abusedesk.runtime import Runtime
 
 #: every router of the API; tests/api/test_tenants.py calls each of their routes as every role
-ROUTERS = (intake.router, cases.router, desk.router, ops.router, consents.router)
+ROUTERS = (intake.router, cases.router, desk.router, ops.router, consents.router, screen.router)
 OPENAPI_URL = "/api/v1/openapi.json"
 ASSETS = "/api/docs-assets"
 

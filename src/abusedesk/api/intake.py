@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from abusedesk.api.auth import MaybeCaller, identities
+from abusedesk.api.deps import app_service, runtime_of
 from abusedesk.api.ratelimit import SubmissionLimiter
 from abusedesk.domain.errors import InputRejected, NotFound
 from abusedesk.domain.identity import Can
@@ -31,30 +32,16 @@ from abusedesk.intake.channels import MailDoor
 from abusedesk.intake.http import HttpIntake, report_status
 from abusedesk.intake.reporters import reference_of
 from abusedesk.intake.service import IntakeService
-from abusedesk.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
 
 
-def _rt(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.rt
-    return rt
-
-
 def _intake(request: Request) -> HttpIntake:
-    state = request.app.state
-    if getattr(state, "http_intake", None) is None:
-        state.http_intake = HttpIntake(MailDoor(IntakeService(_rt(request))))
-    intake: HttpIntake = state.http_intake
-    return intake
+    return app_service(request, "http_intake", lambda rt: HttpIntake(MailDoor(IntakeService(rt))))
 
 
 def _limiter(request: Request) -> SubmissionLimiter:
-    state = request.app.state
-    if getattr(state, "submission_limiter", None) is None:
-        state.submission_limiter = SubmissionLimiter(_rt(request))
-    limiter: SubmissionLimiter = state.submission_limiter
-    return limiter
+    return app_service(request, "submission_limiter", SubmissionLimiter)
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -87,7 +74,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
 )
 async def submit_report(request: Request, background: BackgroundTasks) -> JSONResponse:
     """Submit a report; the answer carries the reference and where to poll its status."""
-    rt = _rt(request)
+    rt = runtime_of(request)
     peer = request.client.host if request.client else None
     limiter = _limiter(request)
     # the peer as uvicorn hands it over: proxy headers are believed only from intake.api_trusted_proxies
@@ -130,4 +117,4 @@ def get_report(
             f"report {reference!r} does not exist, or is not yours: send the status_token of its submission as "
             "X-Report-Token"
         )
-    return {"ok": True, **report_status(_rt(request), reference)}
+    return {"ok": True, **report_status(runtime_of(request), reference)}

@@ -158,9 +158,10 @@ class CaseEngine:
                 unique[f.id] = f
         attributed: list[Finding] = []
         for f in unique.values():
-            if f.service_id is None:
+            # account-level findings (a signup: sections 2 and 1.10) have a customer but no service yet
+            if f.service_id is None and f.customer_id is None:
                 report.unattributed += 1
-                log.info("finding %s (%s, %s) is not attributed to a service; no case", f.id, f.kind, f.group_key)
+                log.info("finding %s (%s, %s) is not attributed to a customer; no case", f.id, f.kind, f.group_key)
             else:
                 attributed.append(f)
         known = _known_ids(s, [f.id for f in attributed])

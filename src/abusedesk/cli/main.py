@@ -51,6 +51,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "pipeline": ("abusedesk.cli.pipeline", "app", "What waits between the stages; finish what is unfinished."),
     "telemetry": ("abusedesk.cli.telemetry", "app", "Flow telemetry: collect IPFIX/NetFlow, import flow files."),
     "consent": ("abusedesk.cli.consent", "app", "Written consent for load and security tests (clause 1.3)."),
+    "screen": (
+        "abusedesk.cli.screen",
+        "app",
+        "Screen signups: disposable e-mail (section 2), circumvention (1.10).",
+    ),
     "worker": ("abusedesk.cli.worker", "worker", "Run one pipeline stage from the NATS bus."),
     "robots": ("abusedesk.cli.robots", "app", "Judge URLs by a robots.txt (RFC 9309); the robots store."),
     "weblog": ("abusedesk.cli.weblog", "app", "Egress HTTP logs into the pipeline (clause 1.14, 1.5)."),

@@ -129,6 +129,32 @@ def _signal_names() -> list[str]:
     return sorted(p.name for p in resources.files("abusedesk.demo").joinpath("data", "signals").iterdir())
 
 
+@contextmanager
+def serve_api(rt: Runtime) -> Iterator[str]:
+    """The real API under uvicorn on a loopback port, for as long as the block runs."""
+    import time
+
+    import uvicorn
+
+    from abusedesk.api.app import create_app
+    from abusedesk.api.ratelimit import uvicorn_config
+
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn_config(rt, create_app(rt), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, name="demo-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 def run_demo(data_dir: Path, *, fresh: bool = True, echo: Echo = print) -> dict[str, Any]:
     """Run the whole demo; returns a summary (what the tests check), and prints as it goes."""
     if fresh and data_dir.exists():
@@ -172,29 +198,8 @@ class _Demo:
     @contextmanager
     def api(self) -> Iterator[str]:
         """The real API under uvicorn on a loopback port, for as long as the block runs."""
-        import time
-
-        import uvicorn
-
-        from abusedesk.api.app import create_app
-        from abusedesk.api.ratelimit import uvicorn_config
-
-        port = _free_port()
-        server = uvicorn.Server(
-            uvicorn_config(
-                self.rt, create_app(self.rt), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-            )
-        )
-        thread = threading.Thread(target=server.run, name="demo-api", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
+        with serve_api(self.rt) as url:
+            yield url
 
     def heading(self, text: str) -> None:
         self.echo("")

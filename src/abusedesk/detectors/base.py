@@ -34,6 +34,9 @@ class Detector(ABC):
     #: whether this detector's open windows may still turn an event of the batch into a finding later (None:
     #: whenever it is stateful); the detect stage leaves such events out of triage
     holds_events: ClassVar[bool | None] = None
+    #: the partitions (detect stage partition keys) this detector reads; None: every partition. A stateful
+    #: detector of one kind of event (signups) names its partition, so no state is kept for the others.
+    partitions: ClassVar[frozenset[str] | None] = None
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -45,6 +48,9 @@ class Detector(ABC):
     def bind(self, rt: Any) -> None:  # noqa: B027 - an optional hook: most detectors need nothing
         """Called once with the Runtime by the detector runner: a detector that reads stores (the robots store)
         keeps what it needs here. Most need nothing."""
+
+    def reads(self, partition: str) -> bool:
+        return self.partitions is None or partition in self.partitions
 
     def new_state(self) -> Any:
         """Window state for one partition; None for a stateless detector."""

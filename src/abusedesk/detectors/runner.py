@@ -49,12 +49,15 @@ class DetectorRunner:
 
     def run(self, session: Session, by_key: Mapping[str, Sequence[Event] | pl.DataFrame]) -> list[Finding]:
         findings: list[Finding] = []
-        for events in by_key.values():
+        for key, events in by_key.items():
             for detector in self.stateless:
-                findings.extend(detector.detect(events, None))
+                if detector.reads(key):
+                    findings.extend(detector.detect(events, None))
         if not self.stateful or not by_key:
             return findings
-        wanted = [(d.name, key) for d in self.stateful for key in by_key]
+        wanted = [(d.name, key) for d in self.stateful for key in by_key if d.reads(key)]
+        if not wanted:
+            return findings
         stored = {
             (r.detector, r.partition_key): r.state
             for r in session.scalars(
@@ -70,6 +73,8 @@ class DetectorRunner:
                 continue
             watermark = watermark_of(events)
             for detector in self.stateful:
+                if not detector.reads(key):
+                    continue
                 data = stored.get((detector.name, key))
                 state = detector.load_state(dict(data)) if data is not None else detector.new_state()
                 findings.extend(detector.detect(events, state))
@@ -83,6 +88,11 @@ class DetectorRunner:
         if rows:
             upsert(session, DetectorStateRow.__table__, rows, ["state", "updated_at"])
         return findings
+
+    def has_state(self, partition: str) -> bool:
+        """Whether a stateful detector that holds events reads ``partition`` (its events may wait in an open
+        window)."""
+        return any(d.reads(partition) for d in self.holding)
 
     def finalize_all(self, session: Session) -> list[Finding]:
         """Every open window of every partition, flushed; the states are removed."""

@@ -12,6 +12,7 @@ Roles (issue 10)::
     admin      everything, and manages users and tokens
     auditor    reads everything and verifies the audit chain; changes nothing
     customer   reads its own cases and notices (one customer id); requests consent for tests of its services
+    integration  a provider system calling the desk (the signup flow): screens signups, nothing else (issue 14)
     service    the system itself (engine, scheduler, action runner, intake): acts for no person
 
 A token may be narrowed to the ``read`` scope; what it may do is then the role's reading capabilities only.
@@ -32,10 +33,14 @@ class Role(StrEnum):
     AUDITOR = "auditor"
     CUSTOMER = "customer"
     SERVICE = "service"
+    INTEGRATION = "integration"
 
 
 #: Roles a person can be given (``abusedesk user add --role``); ``service`` is not one of them.
-PERSON_ROLES: tuple[Role, ...] = (Role.ANALYST, Role.APPROVER, Role.ADMIN, Role.AUDITOR, Role.CUSTOMER)
+#: ``integration`` is a user row too (a token for the provider's signup flow), though no person acts through it.
+PERSON_ROLES: tuple[Role, ...] = (
+    Role.ANALYST, Role.APPROVER, Role.ADMIN, Role.AUDITOR, Role.CUSTOMER, Role.INTEGRATION,
+)  # fmt: skip
 #: Roles of the provider's own people (they see every customer).
 STAFF_ROLES: frozenset[Role] = frozenset({Role.ANALYST, Role.APPROVER, Role.ADMIN, Role.AUDITOR})
 
@@ -57,6 +62,7 @@ class Can(StrEnum):
     CONSENT_READ = "consent.read"  # consents for load and security tests (a customer: its own)
     CONSENT_REQUEST = "consent.request"  # ask for one (a customer, for its own services)
     CONSENT_DECIDE = "consent.decide"  # approve, reject or revoke one (clause 1.3)
+    SIGNUP_SCREEN = "signup.screen"  # POST /api/v1/screen/signup: screen a signup, record it for the pipeline
 
 
 _ANALYST = frozenset(
@@ -73,6 +79,7 @@ CAPABILITIES: dict[Role, frozenset[Can]] = {
     Role.AUDITOR: frozenset(c for c in Can if c.value.endswith(".read")),
     Role.CUSTOMER: frozenset({Can.CASE_READ, Can.POLICY_READ, Can.CONSENT_READ, Can.CONSENT_REQUEST}),
     Role.SERVICE: frozenset(Can) - {Can.USER_ADMIN, Can.ACTION_APPROVE, Can.CONSENT_REQUEST, Can.CONSENT_DECIDE},
+    Role.INTEGRATION: frozenset({Can.SIGNUP_SCREEN}),
 }
 
 SCOPES = ("read", "write")

@@ -98,6 +98,12 @@ _KINDS: tuple[Kind, ...] = (
         "Account registered with a disposable e-mail address",
         ("content", "suspicious_registration"),
     ),
+    # an observation, not in itself abuse: the signup detector judges it (sections 2 and 1.10; issue 14)
+    Kind(
+        "signup",
+        "An account signup (screened; may link to a suspended customer)",
+        ("content", "suspicious_registration"),
+    ),
     # anything a parser cannot classify
     Kind("other", "Unclassified complaint, needs an analyst", ("reputation", "threat_intelligence")),
 )

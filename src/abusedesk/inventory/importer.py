@@ -38,13 +38,15 @@ _US = timedelta(microseconds=1)
 
 RECORD_TYPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # record type: (required columns, optional columns)
-    "customers": (("id", "name"), ("contact_email",)),
+    "customers": (("id", "name"), ("contact_email", "status")),
     "projects": (("id", "customer_id", "name"), ()),
     "services": (("id", "project_id", "kind", "name"), ("hostnames",)),
     "accounts": (("id", "customer_id", "email"), ("created_at",)),
     "allocations": (("prefix", "service_id", "valid_from"), ("valid_to",)),
 }
 MAX_ID = 64
+#: a customer's standing; a signup that links to a suspended or terminated one is circumvention (clause 1.10)
+CUSTOMER_STATUSES = ("active", "suspended", "terminated")
 
 
 @dataclass(frozen=True, slots=True)
@@ -538,6 +540,10 @@ def _accept(
         if kind == "customers":
             record["name"] = _text(values, "name", where, required=True, limit=200)
             record["contact_email"] = _email(values, "contact_email", where, required=False)
+            status = _text(values, "status", where, required=False) or "active"
+            if status not in CUSTOMER_STATUSES:
+                raise row_error(where, "status", f"{status!r} is not one of {', '.join(CUSTOMER_STATUSES)}")
+            record["status"] = status
         elif kind == "projects":
             record["customer_id"] = _text(values, "customer_id", where, required=True, limit=MAX_ID)
             record["name"] = _text(values, "name", where, required=True, limit=200)

@@ -71,7 +71,7 @@ INSERT_CHUNK = 20_000
 REBUILD_INDEXES_AT = 50_000  # allocations into an empty table: from here on, indexes are built after the rows
 
 _ENTITY_FIELDS: dict[str, tuple[Any, tuple[str, ...]]] = {
-    "customers": (CustomerRow, ("name", "contact_email")),
+    "customers": (CustomerRow, ("name", "contact_email", "status")),
     "projects": (ProjectRow, ("customer_id", "name")),
     "services": (ServiceRow, ("project_id", "kind", "name", "hostnames")),
     "accounts": (AccountRow, ("customer_id", "email", "created_at")),

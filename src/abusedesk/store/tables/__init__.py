@@ -10,4 +10,5 @@ from abusedesk.store.tables import (  # noqa: F401
     inventory,
     policy,
     robots,
+    screening,
 )

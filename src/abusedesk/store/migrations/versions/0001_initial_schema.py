@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-07 20:09:48.680925
+Create Date: 2026-12-07 20:28:36.833547
 """
 
 from __future__ import annotations
@@ -142,6 +142,15 @@ def upgrade() -> None:
         sa.Column("state", sa.JSON(), nullable=False),
         sa.Column("updated_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("detector", "partition_key", name=op.f("pk_detector_state")),
+    )
+    op.create_table(
+        "disposable_mx_hosts",
+        sa.Column("host", sa.String(length=255), nullable=False),
+        sa.Column("domains", sa.JSON(), nullable=False),
+        sa.Column("domain_count", sa.Integer(), nullable=False),
+        sa.Column("knowledge", sa.String(length=400), nullable=False),
+        sa.Column("learned_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("host", name=op.f("pk_disposable_mx_hosts")),
     )
     op.create_table(
         "evidence",
@@ -586,6 +595,7 @@ def downgrade() -> None:
     op.drop_table("inventory_imports")
     op.drop_table("imap_cursors")
     op.drop_table("evidence")
+    op.drop_table("disposable_mx_hosts")
     op.drop_table("detector_state")
     with op.batch_alter_table("dead_letters", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_dead_letters_subject"))
