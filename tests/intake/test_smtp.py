@@ -207,11 +207,13 @@ def test_serve_forever_stops_on_an_interrupt_delivered_to_another_thread(runtime
     main = threading.get_ident()
 
     def interrupt_from_elsewhere() -> None:
-        wait_for_port("127.0.0.1", srv.port, timeout=30)
-        signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # this thread, not the main one
-        if not done.wait(10):  # the old bare wait: wake the main thread ourselves, so the suite goes on
-            rescued.set()
-            signal.pthread_kill(main, signal.SIGINT)
+        try:
+            wait_for_port("127.0.0.1", srv.port, timeout=60)
+            signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # this thread, not the main one
+        finally:  # whatever happened here (a slow start under load), the main thread must not wait for ever
+            if not done.wait(10):  # the old bare wait: wake the main thread ourselves, so the suite goes on
+                rescued.set()
+                signal.pthread_kill(main, signal.SIGINT)
 
     done = threading.Event()
     helper = threading.Thread(target=interrupt_from_elsewhere, daemon=True)
