@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 from pathlib import Path
@@ -69,10 +70,13 @@ def test_collect_counts_and_drops(cli: CliRunner, tmp_path: Path) -> None:
 
     sender = threading.Thread(target=send)
     sender.start()
+    handlers = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
     r = cli.invoke(app, ["--data-dir", str(tmp_path / "desk"), "telemetry", "collect", "--listen",
                          f"127.0.0.1:{port}", "--idle-exit", "1", "--duration", "30", "--json"])  # fmt: skip
     sender.join()
     assert r.exit_code == 0, r.output
+    # the collector's stop handlers are gone again: a later test's Ctrl-C (test_smtp's SIGINT test) still works
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
     stats = json.loads(r.stdout)
     assert stats["decode"]["datagrams"] == 3 and stats["decode"]["flows"] == 6
     assert stats["decode"]["dropped"] == {"short header": 1}

@@ -201,6 +201,9 @@ def test_serve_forever_stops_on_an_interrupt_delivered_to_another_thread(runtime
     Python runs the handler in the main thread only when that thread next executes bytecode, so a bare wait in
     ``serve_forever`` never woke for a SIGINT that another thread took. Here a helper thread takes it.
     """
+    # a handler an earlier test in this process left behind (a command's stop handler) would swallow the SIGINT
+    # and hang this test: fail with its name instead
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, signal.getsignal(signal.SIGINT)
     runtime.settings.intake.send_acks = False
     srv = SmtpIntakeServer(wire_all(runtime), host="127.0.0.1", port=free_port())
     rescued = threading.Event()

@@ -33,11 +33,15 @@ def collect(
 
     with context.errors_to_exit(), context.runtime(create=True) as rt:
         c = Collector(rt, listen)
+        previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: c.stop.set())
-        typer.echo(f"collecting on {c.host}:{c.port}", err=True)
-        stats = c.run(duration=duration, max_datagrams=max_datagrams, idle_exit=idle_exit)
+            previous = {sig: signal.signal(sig, lambda *_: c.stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            typer.echo(f"collecting on {c.host}:{c.port}", err=True)
+            stats = c.run(duration=duration, max_datagrams=max_datagrams, idle_exit=idle_exit)
+        finally:  # the stop handlers go with the collector: a later Ctrl-C in this process interrupts again
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         rt.drain()
     data = stats.to_dict()
     if as_json:
