@@ -99,7 +99,9 @@ def bench_netflow_pkg(datagrams: list[bytes]) -> float | None:
     try:
         from netflow.utils import parse_packet
     except ImportError:  # the peer is part of the measurement: without it the run is not the benchmark
-        raise SystemExit("benchmarks/flows.py: the peer package `netflow` is not installed (the dev extra has it)")
+        raise SystemExit(
+            "benchmarks/flows.py: the peer package `netflow` is not installed (the dev extra has it)"
+        ) from None
     sample = datagrams[: max(16, min(len(datagrams), 2000))]
     templates: dict[str, dict[Any, Any]] = {"netflow": {}, "ipfix": {}}
     t = time.perf_counter()
