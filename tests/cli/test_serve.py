@@ -121,7 +121,8 @@ def test_rate_limit_holds_across_two_serve_processes(runtime: Runtime, store: st
     try:
         for p in ports:
             wait_for_port("127.0.0.1", p, timeout=30)
-        codes = []
+        codes: list[int] = []
+        details: list[str] = []
         for i in range(10):
             body = xarf_bytes(report_id=f"5d6f3c2a-9a4e-4f5e-8a1b-0c2d3e4f8{i:03d}")
             r = httpx.post(
@@ -131,7 +132,8 @@ def test_rate_limit_holds_across_two_serve_processes(runtime: Runtime, store: st
                 timeout=10,
             )
             codes.append(r.status_code)
+            details.append(r.text[:300])
     finally:
         outs = [_stop(p) for p in procs]
-    assert codes.count(202) == 4, (codes, [o[-2000:] for o in outs])
+    assert codes.count(202) == 4, (codes, details[:2], [o[-2000:] for o in outs])
     assert codes[4:] == [429] * 6
