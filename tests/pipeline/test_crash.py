@@ -45,9 +45,9 @@ def report(k: int) -> bytes:
     return arf_report(k, f"198.51.100.{1 + k % ADDRESSES}", arrival=arrival, tag="crash")
 
 
-def write_reports(folder: Path, n: int) -> None:
+def write_reports(folder: Path, n: int, start: int = 0) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    for k in range(n):
+    for k in range(start, start + n):
         (folder / f"r{k:05d}.eml").write_bytes(report(k))
 
 
@@ -102,12 +102,20 @@ def test_kill_9_in_process_reaches_every_end_exactly_once(crash_rt: Runtime, tmp
     rng = random.Random(int(os.environ.get("ABUSEDESK_CRASH_SEED", "0")) or None)
     killed = 0
     rounds = 0
+    total = REPORTS
     # ROUNDS rounds, and more (bounded) until at least one kill landed mid-way: on a loaded machine start-up alone
-    # can outlast a delay, on a quiet one the work can end before it
+    # can outlast a delay; on a quiet one the work can end before it, and then nothing is left to cut short, so
+    # each extra round brings fresh reports and kills sooner
     while rounds < ROUNDS or (killed == 0 and rounds < ROUNDS + 8):
         rounds += 1
-        args = ["intake", "file", str(folder), "--json"] if rng.random() < 0.6 else ["pipeline", "resume", "--json"]
-        delay = rng.uniform(0.8, 4.0) if rounds <= ROUNDS else rng.uniform(1.5, 3.0)
+        if rounds <= ROUNDS:
+            args = ["intake", "file", str(folder), "--json"] if rng.random() < 0.6 else ["pipeline", "resume", "--json"]
+            delay = rng.uniform(0.8, 4.0)
+        else:
+            write_reports(folder, REPORTS // 4, start=total)
+            total += REPORTS // 4
+            args = ["intake", "file", str(folder), "--json"]
+            delay = rng.uniform(0.3, 1.5) * 0.85 ** (rounds - ROUNDS - 1)
         if run_and_kill(args, env, after=delay) is None:
             killed += 1
     # the survivors: one more import (what was acknowledged before is a duplicate now), then finish the pipeline
@@ -116,7 +124,7 @@ def test_kill_9_in_process_reaches_every_end_exactly_once(crash_rt: Runtime, tmp
     resumed = subprocess.run([ABUSEDESK, "pipeline", "resume"], env=env, capture_output=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout.decode() + resumed.stderr.decode()[-2000:]
     assert killed >= 1, "no round was killed mid-way: raise the report count or shorten the delays"
-    assert_exactly_once(crash_rt, REPORTS)
+    assert_exactly_once(crash_rt, total)
 
 
 def test_kill_9_of_nats_workers_reaches_every_end_exactly_once(
