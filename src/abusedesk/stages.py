@@ -9,12 +9,15 @@ a process that runs the stage, with its error).
 =============  ======================  ==============================================  ============
 stage          reads                   writes                                           partitioned
 =============  ======================  ==============================================  ============
-parse          ``raw.stored``          events; ``events.parsed``                        no
+parse          ``raw.stored``          events; ``events.parsed`` (``weblog.stored``     no
+                                       for an egress log, handed on whole)
 attribute      ``events.parsed``       event attribution; ``events.attributed``         no
 detect         ``events.attributed``   detector state; ``findings.new``                 by subject
 replies        ``events.attributed``   "not ours" replies to reporters                  no
 flows          ``telemetry.closed``    detector state; ``findings.new``; consented      no
                                        findings
+weblog         ``weblog.stored``       detector state; ``findings.new``; the log's      no
+                                       line issues (or its quarantine)
 cases          ``findings.new``        findings, cases, actions, timeline               no
 scheduler      (timer)                 case deadlines
 actions        (timer)                 actions and notices
@@ -38,6 +41,7 @@ EVENTS_PARSED = "events.parsed"
 EVENTS_ATTRIBUTED = "events.attributed"
 FINDINGS_NEW = "findings.new"
 TELEMETRY_CLOSED = "telemetry.closed"
+WEBLOG_STORED = "weblog.stored"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,8 @@ STAGES: tuple[StageSpec, ...] = (
               description="'not ours' replies to reporters"),
     StageSpec("flows", TELEMETRY_CLOSED, "abusedesk.telemetry.stage:FlowStage", batch=1, max_items=1,
               description="closed flow files → attribution → flow detectors → findings"),
+    StageSpec("weblog", WEBLOG_STORED, "abusedesk.weblog.stage:WeblogStage", batch=1, max_items=1,
+              description="stored egress logs → columns → attribution → crawler detectors → findings"),
     StageSpec("cases", FINDINGS_NEW, "abusedesk.cases.engine:CasesStage", batch=500,
               description="findings → cases and playbooks"),
     StageSpec("scheduler", None, "abusedesk.cases.scheduler:SchedulerTicker", description="case deadlines"),

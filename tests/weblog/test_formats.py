@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abusedesk.weblog.formats import parse_lines
-from abusedesk.weblog.sessions import Caps, summarise
+from abusedesk.weblog.formats import parse_lines, split_lines
 from tests.weblog.sample import T0, squid_log
 
 pytestmark = pytest.mark.unit
@@ -26,7 +25,7 @@ def test_squid_native_with_and_without_the_agent() -> None:
     chunk = parse_lines([SQUID_NATIVE, squid_log().decode().splitlines()[0], "", "garbage here"], "squid", 10)
     rows = chunk.table.to_pylist()
     assert rows[0] == {"time": 1733580000.123, "client": "192.0.2.10", "method": "GET", "host": "h.example",
-                       "scheme": "http", "path": "/a?b=1", "status": 404, "ua": None}  # fmt: skip
+                       "scheme": "http", "path": "/a?b=1", "status": 404, "ua": None, "line": 10}  # fmt: skip
     assert rows[1]["ua"].startswith("ExampleBot/1.0") and rows[1]["time"] == T0
     assert chunk.bad == [(13, "line 13 is not a squid log line")]
 
@@ -49,17 +48,31 @@ def test_jsonl_mapping_and_bad_lines() -> None:
         parse_lines([], "w3c")
 
 
-def test_summaries_group_per_client_agent_host_and_window() -> None:
-    table = parse_lines(squid_log().decode().splitlines(), "squid").table
-    out = summarise(table, Caps(window_seconds=600))
-    by_client = {s["client"]: s for s in out}
-    assert len(out) == 3
-    polite = by_client["198.51.100.10"]
-    assert polite["requests"] == 41 and polite["robots"] == [T0] and polite["paths_total"] == 41
-    assert polite["times"] == sorted(polite["times"]) and polite["statuses"] == {"200": 41}
-    capped = summarise(table, Caps(window_seconds=600, max_times=10, max_paths=10))
-    assert all(len(s["times"]) <= 10 and len(s["paths"]) <= 10 for s in capped)
-    assert {s["times_dropped"] for s in capped} == {31, 50, 71}
+def test_a_chunk_of_bytes_is_split_into_lines_without_losing_a_line_number() -> None:
+    log = squid_log()
+    lines = log.decode().splitlines()
+    data = (lines[0] + "\r\n" + "\n".join(lines[1:5]) + "\nnot a line\n\n" + lines[5]).encode()  # CRLF, no last LF
+    arr = split_lines(data)
+    assert arr.to_pylist() == [lines[0], *lines[1:5], "not a line", "", lines[5]]
+    chunk = parse_lines(arr, "squid", 101)
+    assert chunk.table["line"].to_pylist() == [101, 102, 103, 104, 105, 108]
+    assert chunk.bad == [(106, "line 106 is not a squid log line")]  # the empty line is no issue
+    assert chunk.table.to_pylist() == parse_lines([*lines[:5], "not a line", "", lines[5]], "squid", 101).table.to_pylist()
+    whole = parse_lines(split_lines(log), "squid")
+    assert whole.table.num_rows == len(lines) and whole.bad == []
+
+
+def test_bytes_that_are_not_utf8_spoil_a_field_not_the_chunk() -> None:
+    line = squid_log().splitlines()[0]
+    arr = split_lines(line + b"\n" + line.replace(b"ExampleBot", b"Example\xffBot") + b"\n")
+    rows = parse_lines(arr, "squid").table.to_pylist()
+    assert [r["ua"][:10] for r in rows] == ["ExampleBot", "Example\ufffdBot"[:10]]
+
+
+def test_squid_agent_absent_empty_and_quoted() -> None:
+    base = SQUID_NATIVE[: SQUID_NATIVE.rindex(" -")] + " text/html"
+    rows = parse_lines([base, base + ' ""', base + ' "curl/8.0"', base + ' "a"b"'], "squid").table.to_pylist()
+    assert [r["ua"] for r in rows] == [None, "", "curl/8.0"]  # a quote inside the agent is not a squid line
 
 
 @given(st.lists(st.text(max_size=200), max_size=20), st.sampled_from(["squid", "combined", "jsonl"]))
@@ -68,4 +81,12 @@ def test_any_lines_parse_or_are_named(lines: list[str], fmt: str) -> None:
     lines = [x.replace("\n", " ").replace("\r", " ") for x in lines]
     chunk = parse_lines(lines, fmt)
     assert chunk.table.num_rows + len(chunk.bad) <= len(lines)
-    summarise(chunk.table, Caps())
+    assert {n for n, _ in chunk.bad}.isdisjoint(chunk.table["line"].to_pylist())
+    blank = {i + 1 for i, x in enumerate(lines) if not x.strip()}
+    # every line is a request (or, for squid, a connection without one), a named issue, or blank
+    assert {n for n, _ in chunk.bad} | set(chunk.table["line"].to_pylist()) | blank <= set(range(1, len(lines) + 1))
+    if fmt != "squid":
+        assert len(chunk.bad) + chunk.table.num_rows + len(blank) == len(lines)
+    arr = split_lines("".join(x + "\n" for x in lines).encode())  # the columnar path reads the same lines
+    assert arr.to_pylist() == [x.rstrip("\r") for x in lines]
+    assert parse_lines(arr, fmt).table.to_pylist() == chunk.table.to_pylist()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+import polars as pl
+from pydantic import Field
 
-from abusedesk.detectors.base import Detector
-from abusedesk.detectors.crawls import crawl_finding, request_evidence, summaries
-from abusedesk.domain.records import Event, Finding
+from abusedesk.detectors.crawls import WeblogDetector, WeblogParams, frame, owner_of, request_evidence
+from abusedesk.domain.records import Finding
 from abusedesk.robots.tokens import product_tokens
 
 #: the defaults HTTP libraries and tools send when the caller names nothing (docs/reference/detectors-crawling.md)
@@ -25,6 +26,7 @@ _BROWSER = re.compile(r"^Mozilla/\d", re.IGNORECASE)
 _BOTLIKE = re.compile(r"bot|crawl|spider|scrap|fetch", re.IGNORECASE)
 
 
+@lru_cache(maxsize=4096)
 def judge_agent(ua: str) -> str | None:
     """Why ``ua`` does not identify a crawler, or None when it does (a product token and a contact)."""
     if not ua.strip():
@@ -40,39 +42,48 @@ def judge_agent(ua: str) -> str | None:
     return None
 
 
-class CrawlerAgentDetector(Detector):
-    """Flags a client crawling (at least ``min_requests`` requests to one host in a window) whose user agent is
-    empty, a library's default (python-requests, curl, Wget, Go-http-client, Java, okhttp, Scrapy's default ...),
-    a browser's string, or names no product token or no contact.
+class CrawlerAgentDetector(WeblogDetector):
+    """Flags a client crawling (at least ``min_requests`` requests for ``min_distinct_paths`` distinct paths of one
+    host in a window) whose user agent is empty, a library's default (python-requests, curl, Wget,
+    Go-http-client, Java, okhttp, Scrapy's default ...), a browser's string, or names no product token or no contact.
 
     For: clause 1.14 (a unique user agent that describes the crawler's purpose). Below the rate a person browses
-    at, nothing is flagged. False positives: a person's browser on a fast page-prefetching site can reach the rate;
-    an internal tool run by the customer against its own site is the customer's to explain.
+    at, nothing is flagged. Each distinct agent of a batch is judged once. False positives: a person's browser on a
+    fast page-prefetching site can reach the rate; an internal tool run by the customer against its own site is the
+    customer's to explain.
     """
 
     name = "crawler_agent"
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(WeblogParams):
         min_requests: int = Field(20, ge=1, description="Requests to one host in one window that make a crawl.")
         min_distinct_paths: int = Field(10, ge=1, description="Distinct paths in that window that make a crawl.")
 
-    def detect(self, batch: Sequence[Event] | Any, state: Any = None) -> list[Finding]:
+    def detect(self, batch: Sequence[Any] | pl.DataFrame, state: Any = None) -> list[Finding]:
         params = self.params
         assert isinstance(params, CrawlerAgentDetector.Params)
+        df = frame(batch)
+        if df.height == 0:
+            return []
+        state = state if state is not None else self.new_state()
+        agents = [ua for ua in df["ua"].drop_nulls().unique().to_list() if judge_agent(ua) is not None]
+        df = df.filter(pl.col("ua").is_in(agents))
+        owner = owner_of(df) if df.height else {}
+        keep = max(self.keep_paths, params.min_distinct_paths)
         out: list[Finding] = []
-        for event, s in summaries(batch):
-            if s["ua"] is None or s["requests"] < params.min_requests or s["paths_total"] < params.min_distinct_paths:
+        for group in self.windows_of(df, keep=keep):
+            win = self.merge(state, group, keep=keep)
+            if win["done"] or win["requests"] < params.min_requests or win["distinct"] < params.min_distinct_paths:
                 continue
-            why = judge_agent(s["ua"])
-            if why is None:
+            if not self.due(state, win):
                 continue
-            rate = s["requests"] / max(1.0, s["last"] - s["first"])
-            out.append(crawl_finding(
-                self.policy, detector=self.name, kind="crawling", event=event, summary=s, what="agent",
-                summary_text=(f"{s['client']} crawled {s['host']} ({s['requests']} requests, {rate:.2f}/s) with "
-                              f"{why}: {s['ua']!r}"),
-                evidence=[{"reason": why, "requests": s["requests"], "rate_per_s": round(rate, 3)},
-                          *request_evidence(s["paths"], 10)],
+            why = judge_agent(win["ua"])
+            rate = win["requests"] / max(1.0, win["last"] - win["first"])
+            out.append(self.finding(
+                kind="crawling", what="agent", win=win, owner=owner,
+                summary=(f"{win['client']} crawled {win['host']} ({win['requests']} requests, {rate:.2f}/s) with "
+                         f"{why}: {win['ua']!r}"),
+                evidence=[{"reason": why, "requests": win["requests"], "rate_per_s": round(rate, 3)},
+                          *request_evidence(win["paths"], 10)],
             ))  # fmt: skip
         return out

@@ -1,89 +1,244 @@
-"""What the clause 1.14 / 1.5 detectors share: the weblog summaries of a batch, and one way to make a finding.
+"""What the clause 1.14 / 1.5 detectors share: the request frame, windows per crawler as explicit state, findings.
 
-Each summary (weblog/sessions.py) is one client's requests to one host in one window. A finding is grouped by
-(detector, client, agent, host) so the case engine keeps one case per crawler and target, however many windows
-it spans; its evidence lists the offending requests (path, time, status) and what they were judged against.
+A weblog detector's batch is one partition of the weblog stage (``abusedesk.weblog.stage``): one service's
+requests of one log chunk as a Polars frame — ``time`` (epoch s), ``client``, ``ua`` (null when the log recorded
+no agent), ``host``, ``scheme``, ``method``, ``path``, ``status``, ``line`` (the line number in the raw input),
+``raw_id``, ``service_id``, ``project_id``, ``customer_id``. A crawler is a (client, user agent, target host).
+
+Each detector reduces the batch with one Polars group-by to one row per (crawler, window) — the request count,
+first and last time, and its first distinct paths (bounded) — and only those few rows meet Python: they are
+merged into the detector's state, a JSON dict per partition that the detector runner checkpoints with the stage's
+outputs. Windows are tumbling (``window_seconds``, aligned to the epoch); a crawler is reported when a window
+first crosses the threshold, and again at most once per ``repeat_seconds`` while it goes on (so a case sees the
+crawl continue after a notice, without a finding per window). ``flush`` drops closed windows. The state is bounded
+by the crawlers active in the open windows and the path caps, not by the log.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from abusedesk.detectors.base import ClauseMap
-from abusedesk.domain.records import Event, Finding
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from abusedesk.detectors.base import ClauseMap, Detector
+from abusedesk.domain.records import Finding
 from abusedesk.robots.matcher import RobotsTxt
 
 #: the clause each kind of these detectors judges
 CLAUSES = {"crawling": "1.14", "mirroring": "1.5"}
-
-
-def summaries(batch: Sequence[Event] | Any) -> Iterator[tuple[Event, dict[str, Any]]]:
-    """(event, summary) for every weblog summary of ours in ``batch``."""
-    for event in batch:
-        summary = event.extra.get("weblog") if isinstance(event, Event) else None
-        if summary is not None and event.service_id is not None:
-            yield event, summary
+KEYS = ["client", "ua", "host"]
+ROBOTS_PATH = r"^/robots\.txt(?:\?|$)"
 
 
 def utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-def agent_label(summary: dict[str, Any]) -> str:
-    ua = summary["ua"]
+def agent_label(ua: str | None) -> str:
     return "(not logged)" if ua is None else ua or "(empty)"
 
 
-def crawl_finding(policy: ClauseMap, *, detector: str, kind: str, event: Event, summary: dict[str, Any],
-                  what: str, summary_text: str, evidence: list[dict[str, Any]], confidence: float = 0.9,
-                  start: float | None = None, end: float | None = None) -> Finding:  # fmt: skip
-    """A finding about ``summary``'s client, citing the clause these detectors judge (1.14 for ``crawling``, 1.5
-    for ``mirroring``) when the policy maps ``kind`` to it, else every clause the policy maps ``kind`` to (the
-    shipped policy also lists crawling under 1.8, which is about crawling without permission, not about how)."""
+def frame(batch: Sequence[Any] | pl.DataFrame) -> pl.DataFrame:
+    """The batch as a request frame; an event list (the detect stage's) has none of our requests."""
+    return batch if isinstance(batch, pl.DataFrame) else pl.DataFrame()
+
+
+def crawler_key(client: str, ua: str | None, host: str) -> str:
+    return json.dumps([client, ua, host])
+
+
+class WeblogParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    window_seconds: int = Field(600, ge=10, description="The window a crawl's requests are counted in.")
+    repeat_seconds: int = Field(
+        3600, ge=0, description="A crawler reported again at most this often while it goes on (one case either way)."
+    )
+
+
+class WeblogDetector(Detector):
+    """Base of the crawler detectors: windows per crawler in a JSON state, one group-by per batch."""
+
+    consumes: ClassVar[str] = "weblog"
+    #: distinct paths kept per (crawler, window): enough for the threshold and the evidence
+    keep_paths: ClassVar[int] = 10
+
+    def new_state(self) -> dict[str, Any]:
+        return {"windows": {}, "reported": {}}
+
+    def window(self) -> int:
+        return int(getattr(self.params, "window_seconds", 600))
+
+    # ------------------------------------------------------------------ reduce a batch
+
+    def windows_of(self, df: pl.DataFrame, extra: Sequence[pl.Expr] = (), keep: int | None = None,
+                   path_cols: Sequence[str] = (), per_path: Sequence[pl.Expr] = ()) -> list[dict[str, Any]]:  # fmt: skip
+        """One dict per (crawler, window) of ``df``: ``requests``, ``first``, ``last``, ``distinct`` (distinct
+        paths in the batch) and ``paths`` (the first ``keep`` distinct paths by time as [path, requests, first,
+        status, line, *path_cols]), with the ``extra`` aggregates (over the requests) and the ``per_path`` ones
+        (over the window's distinct paths: ``path``, ``n``, ``first``, ``last``, ``status``, ``line``)."""
+        if df.height == 0:
+            return []
+        keep = self.keep_paths if keep is None else keep
+        w = self.window()
+        df = df.with_columns(((pl.col("time") // w) * w).cast(pl.Int64).alias("w"))
+        paths = df.group_by([*KEYS, "w", "path"]).agg(
+            pl.len().alias("n"), pl.col("time").min().alias("first"), pl.col("time").max().alias("last"),
+            pl.col("status").max(), pl.col("line").min(), *[pl.col(c).first() for c in path_cols],
+        )  # fmt: skip
+        groups = paths.sort("first").group_by([*KEYS, "w"]).agg(
+            pl.col("n").sum().alias("requests"), pl.col("first").min(), pl.col("last").max(),
+            pl.len().alias("distinct"),
+            pl.concat_list([pl.col("path"), pl.col("n").cast(pl.String), pl.col("first").cast(pl.String),
+                            pl.col("status").cast(pl.String), pl.col("line").cast(pl.String),
+                            *[pl.col(c).cast(pl.String) for c in path_cols]]).head(keep).alias("paths"),
+            *per_path,
+        )  # fmt: skip
+        if extra:
+            groups = groups.join(df.group_by([*KEYS, "w"]).agg(*extra), on=[*KEYS, "w"], how="left", nulls_equal=True)
+        out = groups.to_dicts()
+        for g in out:
+            g["paths"] = [[p[0], int(p[1]), float(p[2]), int(p[3]), int(p[4]), *p[5:]] for p in g["paths"]]
+        return out
+
+    def merge(self, state: dict[str, Any], group: dict[str, Any], sums: Sequence[str] = (),
+              keep: int | None = None) -> dict[str, Any]:  # fmt: skip
+        """``group`` (a row of ``windows_of``) added to its window in ``state``; the merged window."""
+        keep = self.keep_paths if keep is None else keep
+        wkey = json.dumps([group["client"], group["ua"], group["host"], group["w"]])
+        win = state["windows"].get(wkey)
+        if win is None:
+            win = {"client": group["client"], "ua": group["ua"], "host": group["host"], "w": group["w"],
+                   "requests": 0, "first": group["first"], "last": group["last"], "distinct": 0, "paths": [],
+                   "done": False, **{s: 0 for s in sums}}  # fmt: skip
+            state["windows"][wkey] = win
+        win["requests"] += group["requests"]
+        win["first"] = min(win["first"], group["first"])
+        win["last"] = max(win["last"], group["last"])
+        for s in sums:
+            win[s] += group.get(s) or 0
+        if win["done"]:  # reported: nothing more is kept for this window
+            return win
+        known = {p[0]: p for p in win["paths"]}
+        new = 0
+        for p in group["paths"]:
+            if p[0] in known:
+                old = known[p[0]]
+                old[1] += p[1]
+                old[2] = min(old[2], p[2])
+            else:
+                known[p[0]] = p
+                new += 1
+        # distinct paths: exact below ``keep`` (the thresholds' range), a lower bound above
+        win["distinct"] = max(win["distinct"] + new, group["distinct"], len(known))
+        win["paths"] = sorted(known.values(), key=lambda p: p[2])[:keep]
+        return win
+
+    def due(self, state: dict[str, Any], win: dict[str, Any]) -> bool:
+        """Whether a window that crossed is a new finding: its crawler was not reported within ``repeat_seconds``.
+        Either way the window is done (it keeps no more paths)."""
+        win["done"] = True
+        ckey = crawler_key(win["client"], win["ua"], win["host"])
+        last = state["reported"].get(ckey)
+        repeat = int(getattr(self.params, "repeat_seconds", 3600))
+        if last is not None and win["w"] < last + max(repeat, 1):
+            return False
+        state["reported"][ckey] = win["w"]
+        return True
+
+    def flush(self, state: Any, watermark: datetime) -> list[Finding]:
+        if not isinstance(state, dict):
+            return []
+        now = watermark.timestamp()
+        w = self.window()
+        for k in [k for k, v in state["windows"].items() if v["w"] + w < now - w]:
+            del state["windows"][k]  # closed a window ago: a late line may still land in the window before
+        repeat = int(getattr(self.params, "repeat_seconds", 3600))
+        for k in [k for k, at in state["reported"].items() if at + repeat + w < now]:
+            del state["reported"][k]
+        return []
+
+    # ------------------------------------------------------------------ findings
+
+    def finding(self, *, kind: str, what: str, win: dict[str, Any], owner: dict[str, Any], summary: str,
+                evidence: list[dict[str, Any]], confidence: float = 0.9) -> Finding:  # fmt: skip
+        return crawl_finding(self.policy, detector=self.name, kind=kind, what=what, win=win, owner=owner,
+                             summary_text=summary, evidence=evidence, confidence=confidence)  # fmt: skip
+
+
+def owner_of(df: pl.DataFrame) -> dict[str, Any]:
+    """The partition's service, project, customer and raw input (one service a partition)."""
+    row = df.select("service_id", "project_id", "customer_id", "raw_id").row(0, named=True)
+    return {k: (None if v is None else str(v)) for k, v in row.items()}
+
+
+def crawl_finding(policy: ClauseMap, *, detector: str, kind: str, what: str, win: dict[str, Any],
+                  owner: pl.DataFrame | dict[str, Any], summary_text: str, evidence: list[dict[str, Any]],
+                  confidence: float = 0.9) -> Finding:  # fmt: skip
+    """A finding about ``win``'s crawler, citing the clause these detectors judge (1.14 for ``crawling``, 1.5 for
+    ``mirroring``) when the policy maps ``kind`` to it, else every clause the policy maps ``kind`` to (the shipped
+    policy also lists crawling under 1.8, which is about crawling without permission, not about how)."""
     mapped = policy.clauses_for_kind(kind)
     own = CLAUSES.get(kind)
+    ids = owner_of(owner) if isinstance(owner, pl.DataFrame) else owner
     return Finding.create(
         detector=detector,
         kind=kind,
         clauses=(own,) if own in mapped else mapped,
-        group_key=f"{what}:{summary['client']}|{agent_label(summary)}|{summary['host']}",
-        window_start=utc(summary["first"] if start is None else start),
-        window_end=utc(summary["last"] if end is None else end),
+        group_key=f"{what}:{win['client']}|{agent_label(win['ua'])}|{win['host']}",
+        window_start=utc(win["first"]),
+        window_end=utc(win["last"]),
         severity=policy.severity_for_kind(kind),
         confidence=confidence,
         summary=summary_text,
-        subject_ip=summary["client"],
-        customer_id=event.customer_id,
-        project_id=event.project_id,
-        service_id=event.service_id,
-        event_ids=(event.id,),
+        subject_ip=win["client"],
+        customer_id=ids["customer_id"],
+        project_id=ids["project_id"],
+        service_id=ids["service_id"],
         evidence=tuple(
-            {"client": summary["client"], "user_agent": summary["ua"], "host": summary["host"], **item}
+            {"client": win["client"], "user_agent": win["ua"], "host": win["host"], "raw_id": ids["raw_id"], **item}
             for item in evidence
         ),
     )
 
 
+def request_evidence(paths: list[list[Any]], limit: int = 20) -> list[dict[str, Any]]:
+    """The first ``limit`` kept paths of a window as evidence items, each naming its first line in the raw input
+    (``log_line``; ``raw_id`` names the input)."""
+    return [{"path": p[0], "requests": p[1], "first_at": utc(p[2]).isoformat(), "status": p[3], "log_line": p[4]}
+            for p in paths[:limit]]  # fmt: skip
+
+
 class RobotsFiles:
-    """The robots store as the detectors read it: a host's newest robots.txt, parsed, looked up once a batch."""
+    """The robots store as the detectors read it: a host's newest robots.txt, parsed once and kept while its
+    record is the newest (a new fetch or import is a new record)."""
 
     def __init__(self, rt: Any) -> None:
         from abusedesk.robots.store import RobotsStore
 
         self.rt = rt
         self.store = RobotsStore(rt)
+        self._parsed: dict[tuple[str, str], RobotsTxt] = {}
 
-    def for_host(self, cache: dict[str, tuple[RobotsTxt, str] | None], host: str) -> tuple[RobotsTxt, str] | None:
-        """(parsed robots.txt, fetch time) of ``host``, or None when the store has none."""
-        if host not in cache:
-            with self.rt.sessions() as s:
+    def for_hosts(self, hosts: Sequence[str]) -> dict[str, tuple[RobotsTxt, str]]:
+        """host → (parsed robots.txt, fetch time) for the hosts of ``hosts`` the store has a robots.txt of."""
+        out: dict[str, tuple[RobotsTxt, str]] = {}
+        if not hosts:
+            return out
+        with self.rt.sessions() as s:
+            for host in hosts:
                 record = self.store.latest(s, host)
-            cache[host] = None if record is None else (record.parsed(), record.fetched_at.isoformat())
-        return cache[host]
-
-
-def request_evidence(paths: list[list[Any]], limit: int = 20) -> list[dict[str, Any]]:
-    """The first ``limit`` requests of a summary's path list as evidence items."""
-    return [{"path": p, "requests": n, "first_at": utc(t).isoformat(), "status": st} for p, n, t, st in paths[:limit]]
+                if record is None:
+                    continue
+                at = record.fetched_at.isoformat()
+                parsed = self._parsed.get((host, at))
+                if parsed is None:
+                    if len(self._parsed) > 10_000:  # bounded: the hosts of a busy proxy's recent logs
+                        self._parsed.clear()
+                    parsed = record.parsed()
+                    self._parsed[(host, at)] = parsed
+                out[host] = (parsed, at)
+        return out

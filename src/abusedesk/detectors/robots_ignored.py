@@ -7,31 +7,45 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+import polars as pl
+from pydantic import Field
 
-from abusedesk.detectors.base import Detector
-from abusedesk.detectors.crawls import RobotsFiles, crawl_finding, request_evidence, summaries, utc
-from abusedesk.domain.records import Event, Finding
-from abusedesk.robots.matcher import RobotsTxt
+from abusedesk.detectors.crawls import (
+    KEYS,
+    ROBOTS_PATH,
+    RobotsFiles,
+    WeblogDetector,
+    WeblogParams,
+    crawler_key,
+    frame,
+    owner_of,
+    request_evidence,
+    utc,
+)
+from abusedesk.domain.records import Finding
+
+_VERDICT = {"state": pl.String, "rule": pl.String, "rule_line": pl.Int64, "group": pl.String,
+            "fetched_at": pl.String}  # fmt: skip
 
 
-class RobotsIgnoredDetector(Detector):
+class RobotsIgnoredDetector(WeblogDetector):
     """Flags (1) requests for paths the target host's robots.txt disallows for the client's product token — only
     certain verdicts of our RFC 9309 matcher count, never ambiguous ones — and (2) a crawl (``min_requests`` to one
     host) that did not fetch ``/robots.txt`` before it went on from the first ``grace_requests`` requests (wget
     fetches the URL it was given, then robots.txt, then follows links: that is obeying).
 
-    For: clause 1.14 (obey the robots exclusion standard). (1) needs the host's robots.txt in the robots store
-    (``abusedesk robots fetch|import``); without it only (2) is judged. False positives: a robots.txt changed after
-    the crawl (the store keeps when it was fetched; the evidence names rule, line and fetch time); a crawler that
-    fetched robots.txt over another path than the proxy (an earlier fetch outside the log).
+    Each distinct (host, agent, path) of a batch is matched once, however often it was requested. For: clause 1.14
+    (obey the robots exclusion standard). (1) needs the host's robots.txt in the robots store (``abusedesk robots
+    fetch|import``); without it only (2) is judged. False positives: a robots.txt changed after the crawl (the
+    store keeps when it was fetched; the evidence names rule, line and fetch time); a crawler that fetched
+    robots.txt over another path than the proxy (an earlier fetch outside the log).
     """
 
     name = "robots_ignored"
-    holds_events = False  # its state remembers robots.txt fetches; every finding is made when its event comes
+    holds_events = False
+    keep_paths = 50
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+    class Params(WeblogParams):
         min_disallowed: int = Field(1, ge=1, description="Disallowed paths in a window that make a finding.")
         min_requests: int = Field(10, ge=1, description="Requests to one host that make a crawl (for (2)).")
         grace_requests: int = Field(
@@ -44,58 +58,114 @@ class RobotsIgnoredDetector(Detector):
     def bind(self, rt: Any) -> None:
         self.files = RobotsFiles(rt)
 
-    def new_state(self) -> Any:
-        return {}
+    def new_state(self) -> dict[str, Any]:
+        return {"windows": {}, "reported": {}, "crawlers": {}}
 
-    def detect(self, batch: Sequence[Event] | Any, state: Any = None) -> list[Finding]:
+    def detect(self, batch: Sequence[Any] | pl.DataFrame, state: Any = None) -> list[Finding]:
         params = self.params
         assert isinstance(params, RobotsIgnoredDetector.Params)
-        state = state if state is not None else {}
+        df = frame(batch)
+        if df.height == 0:
+            return []
+        state = state if state is not None else self.new_state()
+        owner = owner_of(df)
+        df = df.with_columns(pl.col("path").str.contains(ROBOTS_PATH).alias("is_robots"))
+        out = self._unread(df, state, owner)
+        if self.files is not None:
+            out += self._disallowed(df.filter(pl.col("ua").is_not_null() & ~pl.col("is_robots")), state, owner)
+        return out
+
+    def _unread(self, df: pl.DataFrame, state: dict[str, Any], owner: dict[str, Any]) -> list[Finding]:
+        """(2): per crawler, when robots.txt was first fetched against when its crawl went on."""
+        params = self.params
+        assert isinstance(params, RobotsIgnoredDetector.Params)
+        g = params.grace_requests
+        other = ~pl.col("is_robots")
+        per = df.sort("time").group_by(KEYS).agg(
+            pl.col("time").filter(pl.col("is_robots")).min().alias("robots"),
+            pl.col("time").filter(other).head(g + 1).alias("early"),
+            other.sum().alias("requests"), pl.col("time").max().alias("last"),
+            pl.concat_list([pl.col(c).cast(pl.String) for c in ("path", "time", "status", "line")])
+            .filter(other).head(10).alias("sample"),
+        )  # fmt: skip
         out: list[Finding] = []
-        cache: dict[str, tuple[RobotsTxt, str] | None] = {}
-        for event, s in summaries(batch):
-            key = f"{s['client']}|{s['ua']}|{s['host']}"
-            seen = state.setdefault(key, {"early": [], "robots": None, "flagged": False, "last": s["last"]})
-            seen["last"] = max(seen["last"], s["last"])
-            if s["robots"]:
-                first_robots = min(s["robots"])
-                seen["robots"] = first_robots if seen["robots"] is None else min(seen["robots"], first_robots)
-            others = [p for p in s["paths"] if not p[0].startswith("/robots.txt")]
-            seen["early"] = sorted(seen["early"] + [p[2] for p in others])[: params.grace_requests + 1]
-            crawl_started = seen["early"][params.grace_requests] if len(seen["early"]) > params.grace_requests else None
-            if (not seen["flagged"] and crawl_started is not None and sum(p[1] for p in others) >= params.min_requests
-                    and (seen["robots"] is None or seen["robots"] > crawl_started)):  # fmt: skip
-                seen["flagged"] = True
-                out.append(crawl_finding(
-                    self.policy, detector=self.name, kind="crawling", event=event, summary=s, what="robots-unread",
-                    summary_text=(f"{s['client']} crawled {s['host']} ({s['requests']} requests) without fetching "
-                                  "/robots.txt first"),
-                    evidence=[{"reason": "no /robots.txt before the crawl went on",
-                               "robots_fetched_at": None if seen["robots"] is None
-                               else utc(seen["robots"]).isoformat()}, *request_evidence(others, 10)],
-                ))  # fmt: skip
-            robots = self.files.for_host(cache, s["host"]) if s["ua"] is not None and self.files else None
-            if robots is None:
+        crawlers = state["crawlers"]
+        for row in per.iter_rows(named=True):
+            key = crawler_key(row["client"], row["ua"], row["host"])
+            seen = crawlers.setdefault(key, {"early": [], "robots": None, "flagged": False, "requests": 0,
+                                             "last": row["last"], "sample": []})  # fmt: skip
+            seen["last"] = max(seen["last"], row["last"])
+            if row["robots"] is not None:
+                seen["robots"] = row["robots"] if seen["robots"] is None else min(seen["robots"], row["robots"])
+            if seen["flagged"]:
                 continue
-            parsed, fetched_at = robots
-            bad = []
-            for path, count, first, status in others:
-                verdict = parsed.check(s["ua"], path)
-                if verdict.state == "disallowed":
-                    bad.append({"path": path, "requests": count, "first_at": utc(first).isoformat(), "status": status,
-                                "rule": verdict.rule, "line": verdict.line, "group": verdict.group,
-                                "robots_fetched_at": fetched_at})  # fmt: skip
-            if len(bad) >= params.min_disallowed:
-                out.append(crawl_finding(
-                    self.policy, detector=self.name, kind="crawling", event=event, summary=s, what="robots-disallowed",
-                    summary_text=(f"{s['client']} requested {len(bad)} paths of {s['host']} that its robots.txt "
-                                  f"disallows for {s['ua']!r}"),
-                    evidence=bad[:50], confidence=0.95,
-                ))  # fmt: skip
+            seen["requests"] += row["requests"]
+            seen["early"] = sorted(seen["early"] + row["early"])[: g + 1]
+            sample = seen["sample"] + [[p, float(t), int(s), int(n)] for p, t, s, n in row["sample"]]
+            seen["sample"] = sorted(sample, key=lambda r: r[1])[:10]
+            started = seen["early"][g] if len(seen["early"]) > g else None
+            if started is None or seen["requests"] < params.min_requests:
+                continue
+            if seen["robots"] is not None and seen["robots"] <= started:
+                continue
+            seen["flagged"] = True
+            win = {"client": row["client"], "ua": row["ua"], "host": row["host"], "first": seen["early"][0],
+                   "last": seen["last"]}  # fmt: skip
+            paths = [[p, 1, t, s, n] for p, t, s, n in seen["sample"]]
+            out.append(self.finding(
+                kind="crawling", what="robots-unread", win=win, owner=owner,
+                summary=(f"{row['client']} crawled {row['host']} ({seen['requests']} requests) without fetching "
+                         "/robots.txt first"),
+                evidence=[{"reason": "no /robots.txt before the crawl went on",
+                           "robots_fetched_at": None if seen["robots"] is None else utc(seen["robots"]).isoformat()},
+                          *request_evidence(paths, 10)],
+            ))  # fmt: skip
+            seen["sample"] = []
+        return out
+
+    def _disallowed(self, df: pl.DataFrame, state: dict[str, Any], owner: dict[str, Any]) -> list[Finding]:
+        """(1): each distinct (host, agent, path) matched once; the disallowed requests counted per window."""
+        params = self.params
+        assert isinstance(params, RobotsIgnoredDetector.Params)
+        assert self.files is not None
+        if df.height == 0:
+            return []
+        robots = self.files.for_hosts(df["host"].unique().to_list())
+        if not robots:
+            return []
+        df = df.filter(pl.col("host").is_in(list(robots)))
+        distinct = df.select("host", "ua", "path").unique()
+        verdicts: list[tuple[Any, ...]] = []
+        for host, ua, path in distinct.iter_rows():
+            parsed, fetched_at = robots[host]
+            v = parsed.check(ua, path)
+            if v.state == "disallowed":
+                verdicts.append((host, ua, path, v.state, v.rule, v.line, v.group, fetched_at))
+        if not verdicts:
+            return []
+        table = pl.DataFrame(verdicts, schema={"host": pl.String, "ua": pl.String, "path": pl.String, **_VERDICT},
+                             orient="row")  # fmt: skip
+        bad = df.join(table, on=["host", "ua", "path"], how="inner")
+        out: list[Finding] = []
+        cols = ["rule", "rule_line", "group", "fetched_at"]
+        for group in self.windows_of(bad, path_cols=cols):
+            win = self.merge(state, group)
+            if win["done"] or win["distinct"] < params.min_disallowed or not self.due(state, win):
+                continue
+            evidence = [{**item, "rule": p[5], "line": int(p[6]), "group": p[7], "robots_fetched_at": p[8]}
+                        for item, p in zip(request_evidence(win["paths"], self.keep_paths), win["paths"],
+                                           strict=False)]  # fmt: skip
+            out.append(self.finding(
+                kind="crawling", what="robots-disallowed", win=win, owner=owner, confidence=0.95,
+                summary=(f"{win['client']} requested {win['distinct']} paths of {win['host']} that its robots.txt "
+                         f"disallows for {win['ua']!r}"),
+                evidence=evidence,
+            ))  # fmt: skip
         return out
 
     def flush(self, state: Any, watermark: datetime) -> list[Finding]:
-        horizon = watermark.timestamp() - self.params.forget_after_hours * 3600  # type: ignore[attr-defined]
-        for key in [k for k, v in state.items() if v["last"] < horizon]:
-            del state[key]
-        return []
+        if isinstance(state, dict):
+            horizon = watermark.timestamp() - self.params.forget_after_hours * 3600  # type: ignore[attr-defined]
+            for key in [k for k, v in state["crawlers"].items() if v["last"] < horizon]:
+                del state["crawlers"][key]
+        return super().flush(state, watermark)

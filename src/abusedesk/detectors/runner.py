@@ -12,7 +12,7 @@ every open window (the end of a finite replay: ``abusedesk pipeline resume --fin
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -29,7 +29,10 @@ if TYPE_CHECKING:
 
 
 def watermark_of(batch: Sequence[Event] | pl.DataFrame) -> datetime:
-    """The newest time in a batch: events' ``time``, or a flow frame's newest ``time_end``."""
+    """The newest time in a batch: events' ``time``, a flow frame's newest ``time_end``, a weblog frame's newest
+    ``time``."""
+    if isinstance(batch, pl.DataFrame) and "time_end" not in batch.columns:  # a weblog frame: epoch seconds
+        return datetime.fromtimestamp(float(batch["time"].max()), UTC)  # type: ignore[arg-type]
     if isinstance(batch, pl.DataFrame):
         newest = batch["time_end"].max()
         assert isinstance(newest, datetime)

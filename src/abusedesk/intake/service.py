@@ -418,7 +418,11 @@ class IntakeService:
         else:
             outcome.parser = parser.name
             try:
-                for item in parser.parse(report):
+                if parser.hands_on is not None:  # telemetry (an egress log): read in columns by a stage of its own
+                    meta = getattr(parser, "format_of", lambda r: None)(report)
+                    batch.emit(parser.hands_on, {"raw_id": raw_id, "format": meta}, key=raw_id)
+                    outcome.status, handed_on = "parsed", True
+                for item in () if parser.hands_on is not None else parser.parse(report):
                     if isinstance(item, Event):
                         seen += 1
                         if seen <= skip:
@@ -435,7 +439,7 @@ class IntakeService:
                             outcome.events.clear()  # committed and handed on: memory stays bounded by a chunk
                     else:
                         outcome.issues.append(item)
-                if seen:
+                if seen or outcome.status == "parsed":
                     outcome.status = "parsed"
                 else:
                     reasons = "; ".join(i.reason for i in outcome.issues[:3])

@@ -147,6 +147,9 @@ class Parser(ABC):
     name: ClassVar[str]
     #: lower runs first when sniffing; specific formats (ARF, XARF) before generic ones (free text)
     priority: ClassVar[int] = 50
+    #: a parser of high-volume telemetry (egress logs) whose input is never turned into Events: the parse stage
+    #: hands the stored input on whole under this subject (with its format) to the stage that reads it in columns
+    hands_on: ClassVar[str | None] = None
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
