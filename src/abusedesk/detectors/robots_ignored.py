@@ -136,11 +136,11 @@ class RobotsIgnoredDetector(WeblogDetector):
         df = df.filter(pl.col("host").is_in(list(robots)))
         distinct = df.select("host", "ua", "path").unique()
         verdicts: list[tuple[Any, ...]] = []
-        for host, ua, path in distinct.iter_rows():
-            parsed, fetched_at = robots[host]
-            v = parsed.check(ua, path)
-            if v.state == "disallowed":
-                verdicts.append((host, ua, path, v.state, v.rule, v.line, v.group, fetched_at))
+        for (host, ua), part in distinct.group_by(["host", "ua"]):  # one robots.txt and agent: a batch of paths
+            parsed, fetched_at = robots[str(host)]
+            paths = part["path"].to_list()
+            for i, v in parsed.disallowed(str(ua), paths):
+                verdicts.append((host, ua, paths[i], v.state, v.rule, v.line, v.group, fetched_at))
         if not verdicts:
             return []
         table = pl.DataFrame(verdicts, schema={"host": pl.String, "ua": pl.String, "path": pl.String, **_VERDICT},

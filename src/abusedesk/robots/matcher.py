@@ -32,8 +32,12 @@ the best wildcard rule), so a check is a few C calls and no loop over rules.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from abusedesk.robots.tokens import is_product_token, product_tokens
 
@@ -52,6 +56,8 @@ _KEYS = {"user-agent": "user-agent", "allow": "allow", "disallow": "disallow", "
 #: the misspellings Google's parser accepts (robots.cc KeyIsUserAgent/KeyIsDisallow ...); lenient only
 _TYPOS = {"useragent": "user-agent", "user agent": "user-agent", "dissallow": "disallow", "dissalow": "disallow",
           "disalow": "disallow", "diasllow": "disallow", "disallaw": "disallow", "site-map": "sitemap"}  # fmt: skip
+#: a path ``check`` reads as it is: /-rooted (not ``//``), printable ASCII, no escape (``%``) and no fragment
+_PLAIN_PATH = r"^/(?:[\x21-\x22\x24\x26-\x2e\x30-\x7e][\x21-\x22\x24\x26-\x7e]*)?$"
 _NO_COLON = re.compile(r"([A-Za-z-]+(?: agent)?)[ \t]+(\S.*)")
 
 
@@ -178,6 +184,17 @@ class CompiledGroup:
         #: every plain prefix: one C-level startswith tells whether walking the trie can find anything
         self.prefixes = tuple(prefixes)
 
+    def disallow_regex(self) -> str:
+        """One RE2 pattern that matches every path (normalised) some disallow rule of this group matches."""
+        parts = []
+        for rule in self.rules:
+            if rule.allow:
+                continue
+            anchored = rule.normalised.endswith("$")
+            body = rule.normalised[:-1] if anchored else rule.normalised
+            parts.append(".*".join(_re2_escape(piece) for piece in body.split("*")) + ("$" if anchored else ""))
+        return "^(?s:" + "|".join(f"(?:{p})" for p in parts) + ")" if parts else "^\\b\\B"
+
     def match(self, path: str) -> Rule | None:
         """The rule that decides ``path`` (normalised), or None when no rule matches."""
         best: Rule | None = None
@@ -203,6 +220,12 @@ class CompiledGroup:
                     if best is None or rule.priority > best.priority:
                         best = rule
         return best
+
+
+def _re2_escape(text: str) -> str:
+    """``text`` as a literal in an RE2 pattern (every character that is not a letter or digit escaped as RE2
+    allows: punctuation by a backslash, others as ``\\x{..}``)."""
+    return "".join(ch if ch.isalnum() and ch.isascii() else f"\\x{{{ord(ch):x}}}" for ch in text)
 
 
 def _pattern_regex(pattern: str) -> str:
@@ -411,6 +434,36 @@ class RobotsTxt:
                 verdict = _ambiguous(verdict, f"a line Google's parser accepts would decide otherwise "
                                               f"({other.rule} on line {other.line})")  # fmt: skip
         return verdict
+
+
+    def disallowed(self, user_agent: str, paths: Sequence[str]) -> list[tuple[int, Verdict]]:
+        """(index, verdict) of each of ``paths`` (paths with any query, as ``check`` reads a URL) whose verdict for
+        ``user_agent`` is certainly ``disallowed``: the same verdicts as ``check`` path by path, found with one
+        vectorised pass. A path can only be disallowed by a rule of its group that matches it, so one RE2
+        alternation of the group's disallow patterns (over the paths that normalise to themselves) picks the
+        candidates, and only those are checked one by one."""
+        if not paths:
+            return []
+        if not 200 <= self.status < 300:
+            verdict = _status_verdict(self.status)
+            if verdict.state != "disallowed":
+                return []
+            return [(i, v) for i, p in enumerate(paths) if (v := self.check(user_agent, p)).state == "disallowed"]
+        group, _, _ = self._select(user_agent)
+        if group is None or all(rule.allow for rule in group.rules):
+            return []
+        arr = pa.array(paths, pa.large_string())
+        pattern = group.disallow_regex()
+        hit = pc.match_substring_regex(arr, pattern)
+        # a path ``check`` would read differently (not plain printable ASCII, an escape, not /-rooted) is checked
+        plain = pc.match_substring_regex(arr, _PLAIN_PATH)
+        candidates = pc.indices_nonzero(pc.or_kleene(pc.fill_null(hit, True), pc.invert(plain))).to_pylist()
+        out = []
+        for i in candidates:
+            verdict = self.check(user_agent, paths[i])
+            if verdict.state == "disallowed":
+                out.append((i, verdict))
+        return out
 
 
 def _ambiguous(verdict: Verdict, why: str) -> Verdict:
