@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -11,14 +10,15 @@ import polars as pl
 from pydantic import Field
 
 from abusedesk.detectors.crawls import (
-    KEYS,
     RobotsFiles,
     WeblogDetector,
     WeblogParams,
     crawler_key,
+    crawlers_of,
     frame,
     owner_of,
     request_evidence,
+    slim,
 )
 from abusedesk.domain.records import Finding
 
@@ -60,35 +60,35 @@ class CrawlDelayIgnoredDetector(WeblogDetector):
         if df.height == 0 or self.files is None:
             return []
         state = state if state is not None else self.new_state()
-        df = df.filter(pl.col("ua").is_not_null())
-        pairs = df.select("host", "ua").unique()
-        robots = self.files.for_hosts(pairs["host"].unique().to_list())
-        delays = [(h, ua, robots[h][0].crawl_delay(ua), robots[h][1]) for h, ua in pairs.iter_rows() if h in robots]
-        delays = [d for d in delays if d[2]]
+        names = crawlers_of(df).filter(pl.col("ua").is_not_null())
+        robots = self.files.for_hosts(names["host"].unique().to_list())
+        delays = []
+        last = state["last"]
+        for crawler, client, ua, host in names.iter_rows():  # one lookup per crawler, not per request
+            delay = robots[host][0].crawl_delay(ua) if host in robots else None
+            if delay:
+                prev = last.get(crawler_key(client, ua, host))
+                delays.append((crawler, delay, robots[host][1], prev))
         if not delays:
             return []
-        table = pl.DataFrame(delays, schema={"host": pl.String, "ua": pl.String, "delay": pl.Float64,
-                                             "fetched_at": pl.String}, orient="row")  # fmt: skip
-        df = df.with_columns(pl.col("host").cast(pl.String), pl.col("ua").cast(pl.String))
-        df = df.join(table, on=["host", "ua"], how="inner")
+        table = pl.DataFrame(delays, schema={"crawler": pl.Int64, "delay": pl.Float64, "fetched_at": pl.String,
+                                             "prev_batch": pl.Float64}, orient="row")  # fmt: skip
+        owner = owner_of(df)
+        df = slim(df).join(table, on="crawler", how="inner")
         if df.height == 0:
             return []
-        owner = owner_of(df)
-        # the previous request of the same crawler: in this batch, else the state's last one
-        last = state["last"]
-        before = pl.DataFrame(
-            [json.loads(k) + [t] for k, t in last.items()],
-            schema={"client": pl.String, "ua": pl.String, "host": pl.String, "prev_batch": pl.Float64}, orient="row",
-        )  # fmt: skip
-        df = df.sort("time").with_columns(pl.col("time").shift(1).over(KEYS).alias("prev"))
-        df = df.join(before, on=KEYS, how="left").with_columns(pl.coalesce("prev", "prev_batch").alias("prev"))
+        # the previous request of the same crawler: in this batch (sorted by crawler and time), else the state's
+        df = df.sort("crawler", "time")
+        same = pl.col("crawler") == pl.col("crawler").shift(1)
+        df = df.with_columns(pl.when(same).then(pl.col("time").shift(1)).otherwise(pl.col("prev_batch")).alias("prev"))
         gap = pl.col("time") - pl.col("prev")
-        groups = self.windows_of(df, extra=[
+        groups = self.windows_of(df, names, extra=[
             gap.is_not_null().sum().alias("gaps"),
             (gap < pl.col("delay") * params.tolerance).sum().alias("short"),
             pl.col("delay").first(), pl.col("fetched_at").first(),
         ])  # fmt: skip
-        for client, ua, host, t in df.group_by(KEYS).agg(pl.col("time").max()).iter_rows():
+        ends = df.group_by("crawler").agg(pl.col("time").max()).join(names, on="crawler")
+        for _, t, client, ua, host in ends.iter_rows():
             last[crawler_key(client, ua, host)] = t
         out: list[Finding] = []
         for group in groups:

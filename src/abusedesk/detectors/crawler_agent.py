@@ -10,7 +10,15 @@ from typing import Any
 import polars as pl
 from pydantic import Field
 
-from abusedesk.detectors.crawls import WeblogDetector, WeblogParams, frame, owner_of, request_evidence
+from abusedesk.detectors.crawls import (
+    WeblogDetector,
+    WeblogParams,
+    crawlers_of,
+    frame,
+    owner_of,
+    request_evidence,
+    slim,
+)
 from abusedesk.domain.records import Finding
 from abusedesk.robots.tokens import product_tokens
 
@@ -66,12 +74,13 @@ class CrawlerAgentDetector(WeblogDetector):
         if df.height == 0:
             return []
         state = state if state is not None else self.new_state()
-        agents = [ua for ua in df["ua"].drop_nulls().unique().to_list() if judge_agent(ua) is not None]
-        df = df.filter(pl.col("ua").is_in(agents))
-        owner = owner_of(df) if df.height else {}
+        names = crawlers_of(df)  # each distinct agent judged once, the requests picked by crawler id
+        bad = [c for c, ua in zip(names["crawler"], names["ua"], strict=True) if ua is not None and judge_agent(ua)]
+        owner = owner_of(df)
+        df = slim(df).filter(pl.col("crawler").is_in(bad))
         keep = max(self.keep_paths, params.min_distinct_paths)
         out: list[Finding] = []
-        for group in self.windows_of(df, keep=keep):
+        for group in self.windows_of(df, names, keep=keep):
             win = self.merge(state, group, keep=keep)
             if win["done"] or win["requests"] < params.min_requests or win["distinct"] < params.min_distinct_paths:
                 continue

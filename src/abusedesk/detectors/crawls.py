@@ -21,7 +21,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import numpy as np
 import polars as pl
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from abusedesk.detectors.base import ClauseMap, Detector
@@ -43,8 +45,37 @@ def agent_label(ua: str | None) -> str:
 
 
 def frame(batch: Sequence[Any] | pl.DataFrame) -> pl.DataFrame:
-    """The batch as a request frame; an event list (the detect stage's) has none of our requests."""
-    return batch if isinstance(batch, pl.DataFrame) else pl.DataFrame()
+    """The batch as a request frame with its ids (``with_ids``); an event list (the detect stage's) has none of
+    our requests."""
+    return with_ids(batch) if isinstance(batch, pl.DataFrame) else pl.DataFrame()
+
+
+def with_ids(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with ``crawler`` (one integer per (client, agent, host)) and ``pid`` (one per path): exact codes
+    from Arrow's dictionary encoding, so the detectors' group-bys run on integers, not on three strings."""
+    if df.height == 0 or ("crawler" in df.columns and "pid" in df.columns):
+        return df
+    table = df.select("client", "ua", "host", "path").to_arrow()
+    codes = []
+    for name in ("client", "ua", "host", "path"):
+        enc = pc.dictionary_encode(table[name]).combine_chunks()
+        idx = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        if name == "ua":  # no agent logged (null) is its own agent
+            idx = np.where(enc.indices.is_null().to_numpy(zero_copy_only=False), len(enc.dictionary), idx)
+        codes.append((idx, len(enc.dictionary) + 1))
+    (c, _), (u, nu), (h, nh), (p, _) = codes
+    crawler = (c * nu + u) * nh + h  # exact while the distinct counts' product fits (2**63: always, in a chunk)
+    return df.with_columns(pl.Series("crawler", crawler, pl.Int64), pl.Series("pid", p, pl.Int64))
+
+
+def slim(df: pl.DataFrame, *more: str) -> pl.DataFrame:
+    """The columns the group-bys need (integers, times, the path): a filter copies no agent or client strings."""
+    return df.select("crawler", "pid", "time", "status", "line", "path", *more)
+
+
+def crawlers_of(df: pl.DataFrame) -> pl.DataFrame:
+    """One row per crawler of ``df``: ``crawler``, ``client``, ``ua``, ``host`` (few rows: the names live here)."""
+    return df.group_by("crawler").agg(pl.col("client").first(), pl.col("ua").first(), pl.col("host").first())
 
 
 def crawler_key(client: str, ua: str | None, host: str) -> str:
@@ -74,34 +105,35 @@ class WeblogDetector(Detector):
 
     # ------------------------------------------------------------------ reduce a batch
 
-    def windows_of(self, df: pl.DataFrame, extra: Sequence[pl.Expr] = (), keep: int | None = None,
-                   path_cols: Sequence[str] = (), per_path: Sequence[pl.Expr] = ()) -> list[dict[str, Any]]:  # fmt: skip
+    def windows_of(self, df: pl.DataFrame, names: pl.DataFrame, extra: Sequence[pl.Expr] = (),
+                   keep: int | None = None, path_cols: Sequence[str] = (),
+                   per_path: Sequence[pl.Expr] = ()) -> list[dict[str, Any]]:  # fmt: skip
         """One dict per (crawler, window) of ``df``: ``requests``, ``first``, ``last``, ``distinct`` (distinct
         paths in the batch) and ``paths`` (the first ``keep`` distinct paths by time as [path, requests, first,
         status, line, *path_cols]), with the ``extra`` aggregates (over the requests) and the ``per_path`` ones
-        (over the window's distinct paths: ``path``, ``n``, ``first``, ``last``, ``status``, ``line``)."""
+        (over the window's distinct paths: ``path``, ``n``, ``first``, ``last``, ``status``, ``line``). The
+        group-bys run on the integer ids (``with_ids``); the crawlers' ``names`` (``crawlers_of``) are joined to the
+        few result rows."""
         if df.height == 0:
             return []
         keep = self.keep_paths if keep is None else keep
         w = self.window()
         df = df.with_columns(((pl.col("time") // w) * w).cast(pl.Int64).alias("w"))
-        paths = df.group_by([*KEYS, "w", "path"]).agg(
+        paths = df.group_by(["crawler", "w", "pid"]).agg(
             pl.len().alias("n"), pl.col("time").min().alias("first"), pl.col("time").max().alias("last"),
-            pl.col("status").max(), pl.col("line").min(), *[pl.col(c).first() for c in path_cols],
+            pl.col("status").max(), pl.col("line").min(), pl.col("path").first(),
+            *[pl.col(c).first() for c in path_cols],
         )  # fmt: skip
-        groups = paths.sort("first").group_by([*KEYS, "w"]).agg(
+        listed = ["path", "n", "first", "status", "line", *path_cols]
+        groups = paths.sort("first").group_by(["crawler", "w"]).agg(
             pl.col("n").sum().alias("requests"), pl.col("first").min(), pl.col("last").max(),
-            pl.len().alias("distinct"),
-            pl.concat_list([pl.col("path"), pl.col("n").cast(pl.String), pl.col("first").cast(pl.String),
-                            pl.col("status").cast(pl.String), pl.col("line").cast(pl.String),
-                            *[pl.col(c).cast(pl.String) for c in path_cols]]).head(keep).alias("paths"),
-            *per_path,
+            pl.len().alias("distinct"), *[pl.col(c).head(keep).alias(f"p_{c}") for c in listed], *per_path,
         )  # fmt: skip
         if extra:
-            groups = groups.join(df.group_by([*KEYS, "w"]).agg(*extra), on=[*KEYS, "w"], how="left", nulls_equal=True)
-        out = groups.to_dicts()
-        for g in out:
-            g["paths"] = [[p[0], int(p[1]), float(p[2]), int(p[3]), int(p[4]), *p[5:]] for p in g["paths"]]
+            groups = groups.join(df.group_by(["crawler", "w"]).agg(*extra), on=["crawler", "w"], how="left")
+        out = groups.join(names, on="crawler", how="left").to_dicts()
+        for g in out:  # the path rows are zipped only for a window that keeps them (``merge``)
+            g["paths"] = [g.pop(f"p_{c}") for c in listed]
         return out
 
     def merge(self, state: dict[str, Any], group: dict[str, Any], sums: Sequence[str] = (),
@@ -113,7 +145,7 @@ class WeblogDetector(Detector):
         if win is None:
             win = {"client": group["client"], "ua": group["ua"], "host": group["host"], "w": group["w"],
                    "requests": 0, "first": group["first"], "last": group["last"], "distinct": 0, "paths": [],
-                   "done": False, **{s: 0 for s in sums}}  # fmt: skip
+                   "done": self.quiet(state, group), **{s: 0 for s in sums}}  # fmt: skip
             state["windows"][wkey] = win
         win["requests"] += group["requests"]
         win["first"] = min(win["first"], group["first"])
@@ -124,7 +156,7 @@ class WeblogDetector(Detector):
             return win
         known = {p[0]: p for p in win["paths"]}
         new = 0
-        for p in group["paths"]:
+        for p in map(list, zip(*group["paths"], strict=True)):
             if p[0] in known:
                 old = known[p[0]]
                 old[1] += p[1]
@@ -137,16 +169,19 @@ class WeblogDetector(Detector):
         win["paths"] = sorted(known.values(), key=lambda p: p[2])[:keep]
         return win
 
+    def quiet(self, state: dict[str, Any], win: dict[str, Any]) -> bool:
+        """Whether ``win``'s crawler was reported less than ``repeat_seconds`` before this window: then the
+        window cannot make a finding and keeps nothing (it is done from the start)."""
+        last = state["reported"].get(crawler_key(win["client"], win["ua"], win["host"]))
+        return last is not None and win["w"] < last + max(int(getattr(self.params, "repeat_seconds", 3600)), 1)
+
     def due(self, state: dict[str, Any], win: dict[str, Any]) -> bool:
         """Whether a window that crossed is a new finding: its crawler was not reported within ``repeat_seconds``.
         Either way the window is done (it keeps no more paths)."""
         win["done"] = True
-        ckey = crawler_key(win["client"], win["ua"], win["host"])
-        last = state["reported"].get(ckey)
-        repeat = int(getattr(self.params, "repeat_seconds", 3600))
-        if last is not None and win["w"] < last + max(repeat, 1):
+        if self.quiet(state, win):
             return False
-        state["reported"][ckey] = win["w"]
+        state["reported"][crawler_key(win["client"], win["ua"], win["host"])] = win["w"]
         return True
 
     def flush(self, state: Any, watermark: datetime) -> list[Finding]:

@@ -10,7 +10,15 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from abusedesk.detectors.crawls import WeblogDetector, WeblogParams, frame, owner_of, request_evidence
+from abusedesk.detectors.crawls import (
+    WeblogDetector,
+    WeblogParams,
+    crawlers_of,
+    frame,
+    owner_of,
+    request_evidence,
+    slim,
+)
 from abusedesk.domain.records import Finding
 
 #: distinct paths are counted by a 32-bit hash of the path: a window holds thousands, not billions, so two paths
@@ -55,7 +63,8 @@ class MirroringDetector(WeblogDetector):
         state = state if state is not None else self.new_state()
         owner = owner_of(df)
         out: list[Finding] = []
-        groups = self.windows_of(df, per_path=[_HASH.unique().alias("hashes"), _HASH.filter(_OK).unique().alias("ok")])
+        per_path = [_HASH.unique().alias("hashes"), _HASH.filter(_OK).unique().alias("ok")]
+        groups = self.windows_of(slim(df), crawlers_of(df), per_path=per_path)
         for group in groups:
             win = self.merge(state, group)
             if win["done"]:

@@ -7,19 +7,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import polars as pl
 from pydantic import Field
 
 from abusedesk.detectors.crawls import (
-    KEYS,
     ROBOTS_PATH,
     RobotsFiles,
     WeblogDetector,
     WeblogParams,
     crawler_key,
+    crawlers_of,
     frame,
     owner_of,
     request_evidence,
+    slim,
     utc,
 )
 from abusedesk.domain.records import Finding
@@ -69,25 +71,27 @@ class RobotsIgnoredDetector(WeblogDetector):
             return []
         state = state if state is not None else self.new_state()
         owner = owner_of(df)
-        df = df.with_columns(pl.col("path").str.contains(ROBOTS_PATH).alias("is_robots"))
-        out = self._unread(df, state, owner)
+        names = crawlers_of(df)
+        df = slim(df).with_columns(pl.col("path").str.contains(ROBOTS_PATH).alias("is_robots"))
+        out = self._unread(df, names, state, owner)
         if self.files is not None:
-            out += self._disallowed(df.filter(pl.col("ua").is_not_null() & ~pl.col("is_robots")), state, owner)
+            named = names.filter(pl.col("ua").is_not_null())
+            out += self._disallowed(df.filter(~pl.col("is_robots")), named, state, owner)
         return out
 
-    def _unread(self, df: pl.DataFrame, state: dict[str, Any], owner: dict[str, Any]) -> list[Finding]:
+    def _unread(self, df: pl.DataFrame, names: pl.DataFrame, state: dict[str, Any],
+                owner: dict[str, Any]) -> list[Finding]:  # fmt: skip
         """(2): per crawler, when robots.txt was first fetched against when its crawl went on."""
         params = self.params
         assert isinstance(params, RobotsIgnoredDetector.Params)
         g = params.grace_requests
         other = ~pl.col("is_robots")
-        per = df.sort("time").group_by(KEYS).agg(
+        per = df.sort("time").group_by("crawler").agg(
             pl.col("time").filter(pl.col("is_robots")).min().alias("robots"),
             pl.col("time").filter(other).head(g + 1).alias("early"),
             other.sum().alias("requests"), pl.col("time").max().alias("last"),
-            pl.concat_list([pl.col(c).cast(pl.String) for c in ("path", "time", "status", "line")])
-            .filter(other).head(10).alias("sample"),
-        )  # fmt: skip
+            *[pl.col(c).filter(other).head(10).alias(f"s_{c}") for c in ("path", "time", "status", "line")],
+        ).join(names, on="crawler")  # fmt: skip
         out: list[Finding] = []
         crawlers = state["crawlers"]
         for row in per.iter_rows(named=True):
@@ -101,7 +105,8 @@ class RobotsIgnoredDetector(WeblogDetector):
                 continue
             seen["requests"] += row["requests"]
             seen["early"] = sorted(seen["early"] + row["early"])[: g + 1]
-            sample = seen["sample"] + [[p, float(t), int(s), int(n)] for p, t, s, n in row["sample"]]
+            sample = seen["sample"] + [list(r) for r in zip(row["s_path"], row["s_time"], row["s_status"],
+                                                            row["s_line"], strict=True)]  # fmt: skip
             seen["sample"] = sorted(sample, key=lambda r: r[1])[:10]
             started = seen["early"][g] if len(seen["early"]) > g else None
             if started is None or seen["requests"] < params.min_requests:
@@ -123,32 +128,41 @@ class RobotsIgnoredDetector(WeblogDetector):
             seen["sample"] = []
         return out
 
-    def _disallowed(self, df: pl.DataFrame, state: dict[str, Any], owner: dict[str, Any]) -> list[Finding]:
+    def _disallowed(self, df: pl.DataFrame, names: pl.DataFrame, state: dict[str, Any],
+                    owner: dict[str, Any]) -> list[Finding]:  # fmt: skip
         """(1): each distinct (host, agent, path) matched once; the disallowed requests counted per window."""
         params = self.params
         assert isinstance(params, RobotsIgnoredDetector.Params)
         assert self.files is not None
         if df.height == 0:
             return []
-        robots = self.files.for_hosts(df["host"].unique().to_list())
+        robots = self.files.for_hosts(names["host"].unique().to_list())
         if not robots:
             return []
-        df = df.filter(pl.col("host").is_in(list(robots)))
-        distinct = df.select("host", "ua", "path").unique()
+        names = names.filter(pl.col("host").is_in(list(robots)))
+        # each distinct (host, agent, path) once: the paths of one robots.txt and agent go to the matcher together
+        pairs = names.select("host", "ua").unique().with_row_index("hu")
+        names = names.join(pairs, on=["host", "ua"])
+        distinct = (df.select("crawler", "pid", "path").unique(["crawler", "pid"])
+                    .join(names.select("crawler", "hu"), on="crawler").unique(["hu", "pid"]).sort("hu"))  # fmt: skip
+        hu = distinct["hu"].to_numpy()
+        bounds = np.flatnonzero(np.diff(hu)) + 1
+        paths, pids = distinct["path"].to_list(), distinct["pid"].to_list()
         verdicts: list[tuple[Any, ...]] = []
-        for (host, ua), part in distinct.group_by(["host", "ua"]):  # one robots.txt and agent: a batch of paths
-            parsed, fetched_at = robots[str(host)]
-            paths = part["path"].to_list()
-            for i, v in parsed.disallowed(str(ua), paths):
-                verdicts.append((host, ua, paths[i], v.state, v.rule, v.line, v.group, fetched_at))
+        for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(hu)], strict=True):
+            host, ua = pairs.row(int(hu[lo]))[1:]
+            parsed, fetched_at = robots[host]
+            for i, v in parsed.disallowed(ua, paths[lo:hi]):
+                verdicts.append((int(hu[lo]), pids[lo + i], v.state, v.rule, v.line, v.group, fetched_at))
         if not verdicts:
             return []
-        table = pl.DataFrame(verdicts, schema={"host": pl.String, "ua": pl.String, "path": pl.String, **_VERDICT},
-                             orient="row")  # fmt: skip
-        bad = df.join(table, on=["host", "ua", "path"], how="inner")
+        table = pl.DataFrame(verdicts, schema={"hu": pl.UInt32, "pid": pl.Int64, **_VERDICT}, orient="row")
+        # the verdicts by (crawler, path id): an integer join back onto the requests
+        table = names.select("crawler", "hu").join(table, on="hu").select("crawler", "pid", *_VERDICT)
+        bad = df.join(table, on=["crawler", "pid"], how="inner")
         out: list[Finding] = []
         cols = ["rule", "rule_line", "group", "fetched_at"]
-        for group in self.windows_of(bad, path_cols=cols):
+        for group in self.windows_of(bad, names, path_cols=cols):
             win = self.merge(state, group)
             if win["done"] or win["distinct"] < params.min_disallowed or not self.due(state, win):
                 continue

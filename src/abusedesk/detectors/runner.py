@@ -11,7 +11,7 @@ every open window (the end of a finite replay: ``abusedesk pipeline resume --fin
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -51,43 +51,53 @@ class DetectorRunner:
         self.holding = [d for d in self.stateful if d.holds_events is not False]
 
     def run(self, session: Session, by_key: Mapping[str, Sequence[Event] | pl.DataFrame]) -> list[Finding]:
+        return self.run_stream(session, [by_key])
+
+    def run_stream(self, session: Session,
+                   batches: Iterable[Mapping[str, Sequence[Event] | pl.DataFrame]]) -> list[Finding]:  # fmt: skip
+        """``run`` over several batches in order inside one transaction (the chunks of one egress log): each
+        (detector, partition) state is read once, carried from batch to batch in memory, and written once at the
+        end, with the stage's outputs as ever."""
         findings: list[Finding] = []
-        for key, events in by_key.items():
-            for detector in self.stateless:
-                if detector.reads(key):
-                    findings.extend(detector.detect(events, None))
-        if not self.stateful or not by_key:
-            return findings
-        wanted = [(d.name, key) for d in self.stateful for key in by_key if d.reads(key)]
-        if not wanted:
-            return findings
-        stored = {
-            (r.detector, r.partition_key): r.state
-            for r in session.scalars(
-                select(DetectorStateRow).where(
-                    tuple_(DetectorStateRow.detector, DetectorStateRow.partition_key).in_(wanted)
-                )
-            )
-        }
+        held: dict[tuple[str, str], Any] = {}
+        had_row: set[tuple[str, str]] = set()
+        by_name = {d.name: d for d in self.stateful}
+        for by_key in batches:
+            for key, events in by_key.items():
+                for detector in self.stateless:
+                    if detector.reads(key):
+                        findings.extend(detector.detect(events, None))
+            if not self.stateful or not by_key:
+                continue
+            wanted = [(d.name, key) for d in self.stateful for key in by_key if d.reads(key)]
+            missing = [w for w in wanted if w not in held]
+            if missing:
+                for r in session.scalars(
+                    select(DetectorStateRow).where(
+                        tuple_(DetectorStateRow.detector, DetectorStateRow.partition_key).in_(missing)
+                    )
+                ):
+                    held[(r.detector, r.partition_key)] = by_name[r.detector].load_state(dict(r.state))
+                    had_row.add((r.detector, r.partition_key))
+            for key, events in by_key.items():
+                if len(events) == 0:
+                    continue
+                watermark = watermark_of(events)
+                for detector in self.stateful:
+                    if not detector.reads(key):
+                        continue
+                    state = held.get((detector.name, key))
+                    if state is None:
+                        state = held[(detector.name, key)] = detector.new_state()
+                    findings.extend(detector.detect(events, state))
+                    findings.extend(detector.flush(state, watermark))
         now = self.rt.clock.now()
         rows: list[dict[str, Any]] = []
-        for key, events in by_key.items():
-            if len(events) == 0:
-                continue
-            watermark = watermark_of(events)
-            for detector in self.stateful:
-                if not detector.reads(key):
-                    continue
-                data = stored.get((detector.name, key))
-                state = detector.load_state(dict(data)) if data is not None else detector.new_state()
-                findings.extend(detector.detect(events, state))
-                findings.extend(detector.flush(state, watermark))
-                dumped = detector.dump_state(state)
-                if not dumped and data is None:
-                    continue  # nothing to keep for this partition (e.g. no egress log summary in it): no row
-                rows.append(
-                    {"detector": detector.name, "partition_key": key, "state": dumped, "updated_at": now}
-                )  # fmt: skip
+        for (name, key), state in held.items():
+            dumped = by_name[name].dump_state(state)
+            if not dumped and (name, key) not in had_row:
+                continue  # nothing to keep for this partition (e.g. no egress log request in it): no row
+            rows.append({"detector": name, "partition_key": key, "state": dumped, "updated_at": now})
         if rows:
             upsert(session, DetectorStateRow.__table__, rows, ["state", "updated_at"])
         return findings

@@ -32,6 +32,7 @@ from sqlalchemy import select
 
 from abusedesk.bus.base import StageBatch
 from abusedesk.detectors.base import Detector
+from abusedesk.detectors.crawls import with_ids
 from abusedesk.detectors.runner import DetectorRunner
 from abusedesk.domain.records import Finding
 from abusedesk.runtime import Runtime
@@ -120,21 +121,26 @@ class WeblogStage:
         fmt = fmt or row.meta.get("weblog_format")
         if fmt not in FORMATS:
             raise ValueError(f"raw input {row.id}: weblog format {fmt!r} is not one of {', '.join(FORMATS)}")
-        findings: list[Finding] = []
         issues: list[dict[str, Any]] = []
-        first, parsed, bad = 1, 0, 0
-        with self.rt.raw_store.open(row.blob or row.id) as fh:
-            for data in read_chunks(fh, params.chunk_bytes):
-                lines = split_lines(data)
-                chunk = parse_lines(lines, fmt, first)
-                first += len(lines)
-                parsed += chunk.table.num_rows
-                bad += len(chunk.bad)
-                issues += [{"reason": r, "line": n, "offset": None} for n, r in chunk.bad[: MAX_ISSUES - len(issues)]]
-                frame = self.attribute(chunk.table, row.id, counts)
-                if frame.height:
-                    by_key = {str(k[0]): v for k, v in frame.partition_by("service_id", as_dict=True).items()}
-                    findings.extend(self.runner.run(batch.session, by_key))
+        tally = {"first": 1, "parsed": 0, "bad": 0}
+
+        def partitions() -> Iterator[dict[str, pl.DataFrame]]:
+            with self.rt.raw_store.open(row.blob or row.id) as fh:
+                for data in read_chunks(fh, params.chunk_bytes):
+                    lines = split_lines(data)
+                    chunk = parse_lines(lines, str(fmt), tally["first"])
+                    tally["first"] += len(lines)
+                    tally["parsed"] += chunk.table.num_rows
+                    tally["bad"] += len(chunk.bad)
+                    issues.extend({"reason": r, "line": n, "offset": None}
+                                  for n, r in chunk.bad[: MAX_ISSUES - len(issues)])  # fmt: skip
+                    frame = self.attribute(chunk.table, row.id, counts)
+                    if frame.height:
+                        yield {str(k[0]): v for k, v in frame.partition_by("service_id", as_dict=True).items()}
+
+        # the chunks of one log go through the detectors as one stream: their states read and written once
+        findings = self.runner.run_stream(batch.session, partitions())
+        first, parsed, bad = tally["first"], tally["parsed"], tally["bad"]
         counts["lines"] += first - 1
         counts["requests"] += parsed
         counts["bad_lines"] += bad
@@ -183,7 +189,7 @@ class WeblogStage:
         sub = table.filter(pa.array(keep))
         df = pl.from_arrow(sub)
         assert isinstance(df, pl.DataFrame)
-        return df.with_columns(
+        return with_ids(df).with_columns(
             pl.Series("service_id", cols["service_id"].tolist(), pl.String),
             pl.Series("project_id", cols["project_id"].tolist(), pl.String),
             pl.Series("customer_id", cols["customer_id"].tolist(), pl.String),
