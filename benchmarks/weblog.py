@@ -11,7 +11,8 @@ target hosts, with polite crawlers, library agents, robots-ignoring and crawl-de
 * peer: GoAccess (Debian ``goaccess``) reading the same file with the matching ``--log-format`` into a JSON
   report: an established analyser's parse-and-aggregate of the same log (it judges nothing, stores nothing).
 
-Peak RSS is ``resource.getrusage`` of the children: ours is the largest of the set-up processes and the run
+CPU seconds (user + system of the child, every thread) are reported beside wall time: on the shared 2-core
+session machine they are the steadier figure. Peak RSS is ``resource.getrusage`` of the children: ours is the largest of the set-up processes and the run
 (so at most, not exactly, the run's), the peer's is at most the largest of all before it. The last
 line is one JSON object. Run: ``PYTHONPATH=src .venv/bin/python benchmarks/weblog.py [--lines N]``.
 """
@@ -69,16 +70,18 @@ def machine() -> str:
             f"{platform.python_version()}, load {load[0]:.1f} at start (shared with other work)")  # fmt: skip
 
 
-def run(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Seconds and peak RSS (bytes) of one child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def run(cmd: list[str], env: dict[str, str]) -> tuple[float, int, float]:
+    """Seconds, peak RSS (bytes) and CPU seconds (user + system, every thread) of one child process. On a
+    machine shared with other work the CPU seconds are the steadier measure: waiting for a core costs none."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[:3]} failed ({proc.returncode}): {proc.stderr[-2000:]}{proc.stdout[-500:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(peak, before) * 1024
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return seconds, max(after.ru_maxrss, before.ru_maxrss) * 1024, cpu
 
 
 def main() -> None:
@@ -113,7 +116,7 @@ def main() -> None:
             "    store.imported(f'203.0.113.{i}', open(sys.argv[1], 'rb').read(), origin='bench')\nrt.close()\n"
         )
         subprocess.run([sys.executable, "-c", setup, str(work / "robots.txt")], env=env, check=True)
-        ours_s, ours_rss = run([*cli, "weblog", "file", str(log), "--format", "squid"], env)
+        ours_s, ours_rss, ours_cpu = run([*cli, "weblog", "file", str(log), "--format", "squid"], env)
         db = sqlite3.connect(next((work / "data").glob("*.sqlite3")))
         by_detector = dict(db.execute("SELECT detector, count(*) FROM findings GROUP BY detector").fetchall())
         cases = db.execute("SELECT count(*) FROM cases").fetchone()[0]
@@ -126,7 +129,7 @@ def main() -> None:
             peer["peer_note"] = "goaccess is not installed (Debian goaccess; make debs)"
         else:
             report = work / "goaccess.json"
-            g_s, g_rss = run([goaccess, str(log), f"--log-format={GOACCESS_FORMAT}", "--date-format=%s",
+            g_s, g_rss, g_cpu = run([goaccess, str(log), f"--log-format={GOACCESS_FORMAT}", "--date-format=%s",
                               "--time-format=%s", "-o", str(report), "--no-global-config"],
                              dict(os.environ))  # fmt: skip
             general = json.loads(report.read_text())["general"]
@@ -135,16 +138,20 @@ def main() -> None:
             peer.update(
                 peer_lines_per_s=round(args.lines / g_s),
                 peer_seconds=round(g_s, 2),
+                peer_cpu_seconds=round(g_cpu, 2),
+                peer_lines_per_cpu_s=round(args.lines / max(g_cpu, 1e-6)),
                 peer_peak_rss_mb_at_most=round(g_rss / 1e6, 1),
             )
         result = {
             "benchmark": "weblog", "machine": machine(), "lines": args.lines,
             "log_mb": round(log.stat().st_size / 1e6, 1),
             "lines_per_s": round(args.lines / ours_s), "seconds": round(ours_s, 2),
+            "cpu_seconds": round(ours_cpu, 2), "lines_per_cpu_s": round(args.lines / max(ours_cpu, 1e-6)),
             "peak_rss_mb": round(ours_rss / 1e6, 1), "findings": by_detector, "cases": cases, **peer,
         }  # fmt: skip
         if "peer_lines_per_s" in peer:
             result["ratio"] = round(result["lines_per_s"] / peer["peer_lines_per_s"], 2)
+            result["cpu_ratio"] = round(result["lines_per_cpu_s"] / peer["peer_lines_per_cpu_s"], 2)
         print(json.dumps(result))
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -42,6 +42,8 @@ import pyarrow.compute as pc
 from abusedesk.robots.tokens import is_product_token, product_tokens
 
 MAX_BYTES = 500 * 1024
+#: a group of at most this many rules is matched with one regex alternation (see CompiledGroup)
+SMALL_GROUP = 64
 ROBOTS_PATH = "/robots.txt"
 
 State = Literal["allowed", "disallowed", "ambiguous"]
@@ -141,7 +143,8 @@ class Verdict(NamedTuple):
 class CompiledGroup:
     """One token's merged rules, compiled for cheap checks (see the module docstring)."""
 
-    __slots__ = ("crawl_delay", "exact", "lines", "prefixes", "rules", "trie", "wild", "wild_rules")
+    __slots__ = ("crawl_delay", "exact", "lines", "one_re", "one_rules", "prefixes", "rules", "trie", "verdicts",
+                 "wild", "wild_rules")
 
     def __init__(self, rules: list[Rule], crawl_delay: float | None, lines: tuple[int, ...]) -> None:
         self.rules = rules
@@ -183,6 +186,22 @@ class CompiledGroup:
         self.wild_rules = sorted(wild, key=lambda r: r.priority, reverse=True)
         #: every plain prefix: one C-level startswith tells whether walking the trie can find anything
         self.prefixes = tuple(prefixes)
+        # A small group as one alternation of all its rules in priority order (longest first, allow before
+        # disallow): Python's alternation takes the first branch that matches, which is the rule that decides,
+        # found in one C call. A large group keeps the trie, the dict and the keyed wildcard groups above (an
+        # alternation of hundreds of branches is tried branch by branch).
+        self.one_re: re.Pattern[str] | None = None
+        self.one_rules: list[Rule] = []
+        if 0 < len(rules) <= SMALL_GROUP:
+            best: dict[str, Rule] = {}
+            for rule in rules:  # one branch per distinct pattern: the best rule of it
+                prev = best.get(rule.normalised)
+                if prev is None or rule.priority > prev.priority:
+                    best[rule.normalised] = rule
+            self.one_rules = sorted(best.values(), key=lambda r: r.priority, reverse=True)
+            self.one_re = re.compile("|".join(f"({_pattern_regex(r.normalised)})" for r in self.one_rules), re.DOTALL)
+        #: the verdict of each rule (and of no rule) for this group, made once: verdicts are immutable
+        self.verdicts: dict[int, Verdict] = {}
 
     def disallow_regex(self) -> str:
         """One RE2 pattern that matches every path (normalised) some disallow rule of this group matches."""
@@ -197,6 +216,9 @@ class CompiledGroup:
 
     def match(self, path: str) -> Rule | None:
         """The rule that decides ``path`` (normalised), or None when no rule matches."""
+        if self.one_re is not None:
+            m = self.one_re.match(path)
+            return None if m is None else self.one_rules[m.lastindex - 1]  # type: ignore[operator]
         best: Rule | None = None
         if path.startswith(self.prefixes):
             node = self.trie
@@ -417,14 +439,18 @@ class RobotsTxt:
             return _status_verdict(status)
         group, token, inexact = self._select(user_agent)
         if group is None:
-            verdict = Verdict(True, "allowed", None, None, None, None, "no group applies to this agent")
+            verdict = _NO_GROUP
         else:
             rule = group.match(normalise_path(path))
-            if rule is None:
-                verdict = Verdict(True, "allowed", None, None, token, group.crawl_delay, "no rule matches")
-            else:
-                verdict = Verdict(rule.allow, "allowed" if rule.allow else "disallowed", rule.text, rule.line,
-                                  token, group.crawl_delay, "longest matching rule")  # fmt: skip
+            line = 0 if rule is None else rule.line  # a rule's line names it (hashing the rule costs more)
+            verdict = group.verdicts.get(line)  # type: ignore[assignment]
+            if verdict is None:
+                if rule is None:
+                    verdict = Verdict(True, "allowed", None, None, token, group.crawl_delay, "no rule matches")
+                else:
+                    verdict = Verdict(rule.allow, "allowed" if rule.allow else "disallowed", rule.text, rule.line,
+                                      token, group.crawl_delay, "longest matching rule")  # fmt: skip
+                group.verdicts[line] = verdict
             if inexact:
                 verdict = _ambiguous(verdict, f"group read from a user-agent value that is not a product token "
                                               f"(line {group.lines[0]})")  # fmt: skip
@@ -464,6 +490,9 @@ class RobotsTxt:
             if verdict.state == "disallowed":
                 out.append((i, verdict))
         return out
+
+
+_NO_GROUP = Verdict(True, "allowed", None, None, None, None, "no group applies to this agent")
 
 
 def _ambiguous(verdict: Verdict, why: str) -> Verdict:
