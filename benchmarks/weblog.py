@@ -12,7 +12,8 @@ target hosts, with polite crawlers, library agents, robots-ignoring and crawl-de
   report: an established analyser's parse-and-aggregate of the same log (it judges nothing, stores nothing).
 
 CPU seconds (user + system of the child, every thread) are reported beside wall time: on the shared 2-core
-session machine they are the steadier figure. Peak RSS is ``resource.getrusage`` of the children: ours is the largest of the set-up processes and the run
+session machine they are the steadier figure. Peak RSS is ``resource.getrusage`` of the children: ours is the
+largest of the set-up processes and the run
 (so at most, not exactly, the run's), the peer's is at most the largest of all before it. The last
 line is one JSON object. Run: ``PYTHONPATH=src .venv/bin/python benchmarks/weblog.py [--lines N]``.
 """

@@ -57,7 +57,8 @@ def test_a_chunk_of_bytes_is_split_into_lines_without_losing_a_line_number() -> 
     chunk = parse_lines(arr, "squid", 101)
     assert chunk.table["line"].to_pylist() == [101, 102, 103, 104, 105, 108]
     assert chunk.bad == [(106, "line 106 is not a squid log line")]  # the empty line is no issue
-    assert chunk.table.to_pylist() == parse_lines([*lines[:5], "not a line", "", lines[5]], "squid", 101).table.to_pylist()
+    listed = parse_lines([*lines[:5], "not a line", "", lines[5]], "squid", 101)
+    assert chunk.table.to_pylist() == listed.table.to_pylist()
     whole = parse_lines(split_lines(log), "squid")
     assert whole.table.num_rows == len(lines) and whole.bad == []
 

@@ -141,7 +141,7 @@ class WeblogDetector(Detector):
         """``group`` (a row of ``windows_of``) added to its window in ``state``; the merged window."""
         keep = self.keep_paths if keep is None else keep
         wkey = json.dumps([group["client"], group["ua"], group["host"], group["w"]])
-        win = state["windows"].get(wkey)
+        win: dict[str, Any] | None = state["windows"].get(wkey)
         if win is None:
             win = {"client": group["client"], "ua": group["ua"], "host": group["host"], "w": group["w"],
                    "requests": 0, "first": group["first"], "last": group["last"], "distinct": 0, "paths": [],

@@ -144,7 +144,7 @@ class CompiledGroup:
     """One token's merged rules, compiled for cheap checks (see the module docstring)."""
 
     __slots__ = ("crawl_delay", "exact", "lines", "one_re", "one_rules", "prefixes", "rules", "trie", "verdicts",
-                 "wild", "wild_rules")
+                 "wild", "wild_rules")  # fmt: skip
 
     def __init__(self, rules: list[Rule], crawl_delay: float | None, lines: tuple[int, ...]) -> None:
         self.rules = rules
@@ -460,7 +460,6 @@ class RobotsTxt:
                 verdict = _ambiguous(verdict, f"a line Google's parser accepts would decide otherwise "
                                               f"({other.rule} on line {other.line})")  # fmt: skip
         return verdict
-
 
     def disallowed(self, user_agent: str, paths: Sequence[str]) -> list[tuple[int, Verdict]]:
         """(index, verdict) of each of ``paths`` (paths with any query, as ``check`` reads a URL) whose verdict for
