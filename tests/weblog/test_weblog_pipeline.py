@@ -17,6 +17,8 @@ from abusedesk.intake.service import IntakeService
 from abusedesk.robots.store import RobotsStore
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.cases import FindingRow
+from abusedesk.store.tables.evidence import AuditRow
+from abusedesk.store.tables.intake import RawInputRow
 from tests.weblog.sample import MIRROR, POLITE, ROBOTS, RUDE, TARGET, squid_log
 
 pytestmark = pytest.mark.integration
@@ -104,3 +106,55 @@ def test_weblog_file_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     subjects = {c["group_key"].split(":", 1)[1].split("|")[0] for c in __import__("json").loads(cases.output)}
     assert subjects == {RUDE, MIRROR}
     assert runner.invoke(app, ["weblog", "file", str(log), "--format", "w3c"]).exit_code == 2
+
+
+def _weblog_findings(rt: Runtime, raw_id: str) -> list[tuple[str, str, str]]:
+    """The findings the weblog stage emits for one stored log, its transaction rolled back afterwards."""
+    from abusedesk.bus.base import StageBatch
+    from abusedesk.weblog.stage import WeblogStage
+
+    with rt.sessions() as s:
+        s.begin()
+        batch = StageBatch(s, [{"raw_id": raw_id, "format": "squid"}], bus=rt.bus, stage="weblog")
+        WeblogStage(rt).handle(batch)
+        s.rollback()
+    found = [f for o in batch.outputs for f in o.payload["findings"]]
+    return sorted((f["detector"], f["group_key"], f["window_start"]) for f in found)
+
+
+def test_a_log_read_in_small_chunks_gives_the_findings_of_one_chunk(spine_rt: Runtime) -> None:
+    """The columnar path carries each crawler's windows and state from chunk to chunk: 4 KiB chunks (nine of
+    them, lines cut at chunk ends) give the findings one chunk gives — the same crawlers, detectors and windows.
+    (A finding states what was seen when its window crossed the threshold, so its counts are those of the chunks
+    read by then, as in ``weblog tail``.)"""
+    rt = _rt(spine_rt)
+    RobotsStore(rt).imported(TARGET, ROBOTS, 200, origin="test")
+    raw = IntakeService(rt).accept(squid_log(), channel="file", meta=META).raw
+    whole = _weblog_findings(rt, raw.id)
+    assert len(whole) >= 7
+    settings = rt.settings.model_copy(update={"parsers": {"weblog": {"chunk_bytes": 4096}}})
+    assert len(squid_log()) > 8 * 4096  # nine chunks
+    assert _weblog_findings(Runtime(settings, clock=rt.clock, engine=rt.engine), raw.id) == whole
+
+
+def test_bad_lines_are_named_and_a_log_without_one_good_line_is_quarantined(spine_rt: Runtime) -> None:
+    rt = _rt(spine_rt)
+    good = squid_log().splitlines()
+    log = b"\n".join([good[0], b"garbage one", *good[1:5], b"", b"garbage two"]) + b"\n"
+    first = IntakeService(rt).accept(log, channel="file", meta=META)
+    junk = IntakeService(rt).accept(b"not a log\nnor this\n", channel="file", meta=META)
+    rt.drain()
+    with rt.sessions() as s:
+        ok, bad = s.get(RawInputRow, first.raw.id), s.get(RawInputRow, junk.raw.id)
+        assert ok is not None and bad is not None
+        blob = bad.blob or bad.id
+        assert ok.status == "parsed" and ok.event_count == 0
+        assert [(i["line"], i["reason"]) for i in ok.issues] == [
+            (2, "line 2 is not a squid log line"), (8, "line 8 is not a squid log line")]  # fmt: skip
+        assert bad.status == "quarantined" and "no line of this input reads as a squid log line" in str(bad.error)
+        assert [i["line"] for i in bad.issues] == [1, 2]
+        reads = {r.subject_id: r.payload for r in s.scalars(select(AuditRow).where(AuditRow.action == "weblog.read"))}
+    assert reads[first.raw.id]["lines"] == 8 and reads[first.raw.id]["requests"] == 5
+    assert reads[junk.raw.id]["status"] == "quarantined"
+    with rt.raw_store.open(blob) as fh:
+        assert fh.read() == b"not a log\nnor this\n"  # the raw input is kept as it came

@@ -35,6 +35,7 @@ from abusedesk.detectors.base import Detector
 from abusedesk.detectors.crawls import with_ids
 from abusedesk.detectors.runner import DetectorRunner
 from abusedesk.domain.records import Finding
+from abusedesk.evidence import audit
 from abusedesk.runtime import Runtime
 from abusedesk.stages import FINDINGS_NEW
 from abusedesk.store.tables.intake import RawInputRow
@@ -153,6 +154,10 @@ class WeblogStage:
             row.status = "quarantined"
             row.error = (f"parser weblog: no line of this input reads as a {fmt} log line ({bad} lines tried)"
                          if bad else "parser weblog: the input holds no log line")  # fmt: skip
+        audit.append(batch.session, at=row.parsed_at, actor="stage:weblog", action="weblog.read",
+                     subject_type="raw_input", subject_id=row.id,
+                     payload={"status": row.status, "format": fmt, "lines": first - 1, "requests": parsed,
+                              "bad_lines": bad, "findings": len(findings), "error": row.error})  # fmt: skip
         return findings
 
     def _params(self, cls: Any) -> Any:
