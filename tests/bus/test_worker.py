@@ -27,7 +27,8 @@ def nats_runtime(runtime: Runtime, bus: NatsBus) -> Runtime:
 def test_unknown_stage_is_a_config_error(runtime: Runtime) -> None:
     with pytest.raises(ConfigError, match="unknown stage 'enrich'; choose one of parse, attribute"):
         run_worker(runtime, "enrich", threading.Event(), once=True)
-    assert STAGE_NAMES == ("parse", "attribute", "detect", "replies", "flows", "cases", "scheduler", "actions")
+    assert STAGE_NAMES == ("parse", "attribute", "detect", "replies", "flows", "weblog", "cases", "scheduler",
+                           "actions")  # fmt: skip
 
 
 def test_message_stage_on_the_in_process_bus_is_a_config_error(runtime: Runtime) -> None:
