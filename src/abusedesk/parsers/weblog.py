@@ -50,7 +50,7 @@ class WeblogParser(Parser):
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
         chunk_bytes: int = Field(
-            64 * 2**20, ge=4096, description="Bytes of a log read and parsed together (bounds memory)."
+            16 * 2**20, ge=4096, description="Bytes of a log read and parsed together (bounds memory)."
         )
 
     def recognises(self, report: Report) -> bool:
