@@ -419,8 +419,7 @@ class IntakeService:
             outcome.parser = parser.name
             try:
                 if parser.hands_on is not None:  # telemetry (an egress log): read in columns by a stage of its own
-                    meta = getattr(parser, "format_of", lambda r: None)(report)
-                    batch.emit(parser.hands_on, {"raw_id": raw_id, "format": meta}, key=raw_id)
+                    batch.emit(parser.hands_on, {"raw_id": raw_id, **parser.hand_on(report)}, key=raw_id)
                     outcome.status, handed_on = "parsed", True
                 for item in () if parser.hands_on is not None else parser.parse(report):
                     if isinstance(item, Event):

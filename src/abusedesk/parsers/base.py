@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from email.message import Message
 from functools import cached_property
-from typing import BinaryIO, ClassVar, TextIO, TypeVar, cast
+from typing import Any, BinaryIO, ClassVar, TextIO, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict
 
@@ -164,6 +164,11 @@ class Parser(ABC):
     @abstractmethod
     def parse(self, report: Report) -> Iterator[Event | ParseIssue]:
         """Yield Events (and ParseIssues for bad records); raise ParseError when the input cannot be read."""
+
+    def hand_on(self, report: Report) -> dict[str, Any]:
+        """For a parser with ``hands_on``: what the stage that reads the input needs besides its id (a log's
+        format); raise ParseError when the input cannot be handed on."""
+        return {}
 
 
 def clean_field(value: str | None, empty: frozenset[str]) -> str | None:

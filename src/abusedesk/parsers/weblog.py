@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -56,12 +56,12 @@ class WeblogParser(Parser):
     def recognises(self, report: Report) -> bool:
         return report.raw.meta.get("weblog_format") in FORMATS or sniff_format(report) is not None
 
-    def format_of(self, report: Report) -> str:
+    def hand_on(self, report: Report) -> dict[str, Any]:
         """The log's format: the one the door was told, else the one its first lines show."""
         fmt = report.raw.meta.get("weblog_format") or sniff_format(report)
         if fmt not in FORMATS:
             raise ParseError("the input is not a Squid, combined or JSON-lines web log", parser=self.name)
-        return str(fmt)
+        return {"format": str(fmt)}
 
     def parse(self, report: Report) -> Iterator[Event | ParseIssue]:
         """A log is read by the weblog stage, not as Events: the parse stage hands it on (``hands_on``)."""
