@@ -140,10 +140,18 @@ class AttributeStage:
                 .values(customer_id=bindparam("c"), disposition="signup", data=bindparam("data")),
                 screened,
             )
+        by_address = [e for e in events if e.source_ip]  # one vectorised index look-up for the batch
+        owners = dict(
+            zip(
+                (e.id for e in by_address),
+                self.inventory.attribute_many([e.source_ip or "" for e in by_address], [e.time for e in by_address]),
+                strict=True,
+            )
+        )
         for event in events:
             if hosts is None and not event.source_ip:
                 hosts = HostNames(batch.session)
-            attribution = self.attribute(event, hosts)
+            attribution = owners[event.id] if event.id in owners else self.attribute(event, hosts)
             if attribution is not None and attribution.is_ours:
                 event = event.with_attribution(attribution)
                 disposition = "triage" if event.extra.get("triage") else "attributed"
