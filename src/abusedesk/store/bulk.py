@@ -128,9 +128,7 @@ def copy_rows(
     return len(rows)
 
 
-def _executemany_sqlite(
-    session: Session, table: Any, columns: Sequence[str], values: Sequence[Sequence[Any]]
-) -> int:
+def _executemany_sqlite(session: Session, table: Any, columns: Sequence[str], values: Sequence[Sequence[Any]]) -> int:
     """SQLite's side of :func:`copy_rows`: the INSERT that ``session.execute(insert(table), rows)`` would run,
     with the same values, straight through the driver's ``executemany``.
 
