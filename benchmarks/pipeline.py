@@ -366,6 +366,9 @@ class Desk:
         self.dir = root / name
         self.dir.mkdir(parents=True)
         self.env = {**os.environ, **env, "PYTHONPATH": str(ROOT / "src"), "ABUSEDESK_DATA_DIR": str(self.dir)}
+        # abusedesk as installed keeps its compiled modules (pip byte-compiles, a checkout writes __pycache__ on
+        # first run); a session's PYTHONDONTWRITEBYTECODE would recompile ~1,000 modules (~1 s) every command
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
         self.db = self.dir / "abusedesk.sqlite3"
 
     def cmd(self, *args: str) -> list[str]:

@@ -22,6 +22,7 @@ from abusedesk.domain.ipnet import is_ip
 from abusedesk.domain.records import Attribution, Event, Finding
 from abusedesk.runtime import Runtime
 from abusedesk.stages import EVENTS_ATTRIBUTED, FINDINGS_NEW
+from abusedesk.store import bulk
 from abusedesk.store.tables.intake import EventRow
 from abusedesk.store.tables.inventory import ProjectRow, ServiceRow
 
@@ -123,7 +124,7 @@ class AttributeStage:
     def handle(self, batch: StageBatch) -> None:
         events = [Event.from_dict(d) for m in batch.messages for d in m.get("events", [])]
         hosts: HostNames | None = None
-        updates: list[dict[str, Any]] = []
+        updates: list[tuple[Any, ...]] = []
         by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
         signups = [e for e in events if e.kind == "signup"]
         if signups:
@@ -140,34 +141,30 @@ class AttributeStage:
                 .values(customer_id=bindparam("c"), disposition="signup", data=bindparam("data")),
                 screened,
             )
+        by_address = [e for e in events if e.source_ip]  # one vectorised index look-up for the batch
+        owners = dict(
+            zip(
+                (e.id for e in by_address),
+                self.inventory.attribute_many([e.source_ip or "" for e in by_address], [e.time for e in by_address]),
+                strict=True,
+            )
+        )
         for event in events:
             if hosts is None and not event.source_ip:
                 hosts = HostNames(batch.session)
-            attribution = self.attribute(event, hosts)
+            attribution = owners[event.id] if event.id in owners else self.attribute(event, hosts)
             if attribution is not None and attribution.is_ours:
                 event = event.with_attribution(attribution)
                 disposition = "triage" if event.extra.get("triage") else "attributed"
             else:
                 disposition = "triage" if attribution is None else "not-ours"
-            updates.append(
-                {
-                    "eid": event.id,
-                    "c": event.customer_id,
-                    "p": event.project_id,
-                    "sv": event.service_id,
-                    "d": disposition,
-                }
-            )
+            updates.append((event.id, event.customer_id, event.project_id, event.service_id, disposition))
             by_key[partition_key(event)].append(event.to_dict())
-        if updates:
-            t = EVENTS.c  # Core: one executemany UPDATE for the batch
-            batch.session.execute(
-                update(EVENTS)
-                .where(t.id == bindparam("eid"))
-                .values(customer_id=bindparam("c"), project_id=bindparam("p"), service_id=bindparam("sv"),
-                        disposition=bindparam("d")),
-                updates,
-            )  # fmt: skip
+        # one UPDATE over unnested arrays on PostgreSQL (an executemany was one statement per event), executemany
+        # on SQLite
+        bulk.update_rows(
+            batch.session, EVENTS, ["id"], ["customer_id", "project_id", "service_id", "disposition"], updates
+        )
         for key, items in by_key.items():
             batch.emit(EVENTS_ATTRIBUTED, {"events": items, "partition_key": key}, key=key)
 

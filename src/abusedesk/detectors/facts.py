@@ -39,7 +39,9 @@ _COUNT_FIELDS = (
 
 def clean_line(value: Any, limit: int = MAX_LINE) -> str:
     """One line of printable text: control characters and runs of white space become one space; cut at ``limit``."""
-    text = "".join(ch if ch.isprintable() else " " for ch in str(value))
+    text = str(value)
+    if not text.isprintable():  # the common case, all printable, is one C call instead of a loop per character
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
