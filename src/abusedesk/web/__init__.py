@@ -15,9 +15,9 @@ if TYPE_CHECKING:
 
 def page_routers() -> tuple[APIRouter, ...]:
     """Every router of pages (a new area adds its router here)."""
-    from abusedesk.web import signin
+    from abusedesk.web import portal, signin
 
-    return (signin.router,)
+    return (signin.router, portal.router)
 
 
 def mount(app: FastAPI) -> None:
