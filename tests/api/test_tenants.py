@@ -52,6 +52,8 @@ ACCESS: dict[tuple[str, str], frozenset[str | None]] = {
     ("POST", "/api/v1/cases/{ref}/transitions"): CHANGERS,
     ("POST", "/api/v1/cases/{ref}/notes"): CHANGERS,
     ("POST", "/api/v1/cases/{ref}/actions"): CHANGERS,
+    ("POST", "/api/v1/cases/{ref}/messages"): OWN,  # the customer's word; staff write notes
+    ("GET", "/api/v1/cases/{ref}/notices"): STAFF | OWN,
     ("GET", "/api/v1/actions/{action_id}"): STAFF | OWN,
     ("POST", "/api/v1/actions/{action_id}/approve"): APPROVERS,
     ("POST", "/api/v1/actions/{action_id}/reject"): APPROVERS | {"alice"},  # alice proposed it: she may withdraw
@@ -113,6 +115,7 @@ def _call(c: TestClient, method: str, path: str, ids: dict[str, str], token: str
     body: dict[str, Any] = {
         "/transitions": {"to": "escalated", "reason": "x"},
         "/notes": {"text": "x"},
+        "/messages": {"kind": "reply", "text": "x"},
         "/actions": {"kind": "notify", "reason": "x"},
         "/approve": {"reason": "x"},
         "/reject": {"reason": "x"},
@@ -129,7 +132,16 @@ def _call(c: TestClient, method: str, path: str, ids: dict[str, str], token: str
         next(
             (
                 k
-                for k in ("/transitions", "/notes", "/actions", "/approve", "/reject", "/promote", "/revoke")
+                for k in (
+                    "/transitions",
+                    "/notes",
+                    "/messages",
+                    "/actions",
+                    "/approve",
+                    "/reject",
+                    "/promote",
+                    "/revoke",
+                )
                 if url.endswith(k)
             ),
             url,
@@ -182,4 +194,5 @@ def test_a_customer_cannot_widen_its_view(runtime: Runtime, people: People) -> N
         assert c.get(f"/api/v1/cases/{ids['ref'].lower()}", headers=dave).status_code == 404
         mine = c.get(f"/api/v1/cases/{ids['ref']}", headers=cora).json()["case"]
         assert mine["notes"] == [] and all("actor" not in e for e in mine["timeline"])
+        assert all("actor_name" not in e for e in mine["timeline"])  # nor our staff's names
         assert all(a["proposed_by"] is None for a in mine["actions"])  # no names of our staff

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-07 20:28:36.833547
+Create Date: 2026-12-07 21:50:40.721101
 """
 
 from __future__ import annotations
@@ -317,6 +317,9 @@ def upgrade() -> None:
         sa.Column("created_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("created_by", sa.String(length=120), nullable=False),
         sa.Column("disabled_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("password_hash", sa.String(length=200), nullable=True),
+        sa.Column("totp_secret", sa.String(length=120), nullable=True),
+        sa.Column("totp_last_step", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("name", name=op.f("uq_users_name")),
     )
@@ -384,6 +387,20 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["sha256"], ["evidence.sha256"], name=op.f("fk_case_evidence_sha256_evidence")),
         sa.PrimaryKeyConstraint("case_id", "sha256", name=op.f("pk_case_evidence")),
     )
+    op.create_table(
+        "case_messages",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("case_id", sa.String(length=40), nullable=False),
+        sa.Column("author", sa.String(length=120), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_case_messages_case_id_cases")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_case_messages")),
+    )
+    with op.batch_alter_table("case_messages", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_case_messages_case_id"), ["case_id"], unique=False)
+
     op.create_table(
         "case_notes",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -475,6 +492,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_projects_customer_id"), ["customer_id"], unique=False)
 
     op.create_table(
+        "web_sessions",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=40), nullable=False),
+        sa.Column("level", sa.String(length=10), nullable=False),
+        sa.Column("csrf", sa.String(length=64), nullable=False),
+        sa.Column("created_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("client", sa.String(length=64), nullable=False),
+        sa.Column("user_agent", sa.String(length=200), nullable=False),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_web_sessions_user_id_users")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_web_sessions")),
+    )
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_web_sessions_expires_at"), ["expires_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_web_sessions_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
         "services",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
@@ -523,6 +558,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_services_project_id"))
 
     op.drop_table("services")
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_web_sessions_user_id"))
+        batch_op.drop_index(batch_op.f("ix_web_sessions_expires_at"))
+
+    op.drop_table("web_sessions")
     with op.batch_alter_table("projects", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_projects_customer_id"))
 
@@ -547,6 +587,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_case_notes_case_id"))
 
     op.drop_table("case_notes")
+    with op.batch_alter_table("case_messages", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_case_messages_case_id"))
+
+    op.drop_table("case_messages")
     op.drop_table("case_evidence")
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_tokens_user_id"))
