@@ -260,3 +260,23 @@ def test_mass_actions_go_through_the_case_service_as_the_signed_in_person(
     # an auditor reads but changes nothing: each case says so
     out = apply_to_selection(runtime, people["audrey"], refs[:1], "note", "", "x")
     assert not out[0].ok and "may not case.change" in out[0].message
+
+
+def test_discard_sets_a_quarantined_input_aside_with_a_reason(runtime: Runtime, people: People) -> None:
+    from abusedesk.intake.triage import TriageService
+
+    raw_id = quarantined(runtime)
+    alice, triage = people["alice"], TriageService(runtime)
+    with pytest.raises(Conflict, match="needs a reason"):
+        triage.discard(alice, raw_id, reason="  ")
+    with pytest.raises(Forbidden, match=r"may not triage\.change"):
+        triage.discard(people["audrey"], raw_id, reason="spam to the abuse address")
+    out = triage.discard(alice, raw_id, reason="spam to the abuse address")
+    assert out["status"] == "discarded"
+    assert ConsoleViews(runtime).triage(alice)["items"] == []
+    with pytest.raises(Conflict, match="is discarded, not quarantined"):
+        triage.discard(alice, raw_id, reason="again")
+    with runtime.sessions() as s:
+        entry = s.scalars(select(AuditRow).where(AuditRow.action == "raw.discarded")).one()
+    assert entry.actor == alice.id and entry.payload["reason"] == "spam to the abuse address"
+    assert triage.raw(alice, raw_id)[1] == b"\x00\x01 not a report"  # the bytes are kept
