@@ -31,6 +31,7 @@ from abusedesk.intake.triage import TriageService
 from abusedesk.parsers import mime
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.cases import ActionRow, CaseRow, FindingRow, NoticeRow
+from abusedesk.store.tables.identity import UserRow
 from abusedesk.store.tables.intake import EventRow, RawInputRow, ReporterRow
 from abusedesk.store.tables.inventory import AllocationRow, CustomerRow, ProjectRow, ServiceRow
 
@@ -252,6 +253,8 @@ class ConsoleViews:
                 }
                 for n in s.scalars(select(NoticeRow).where(NoticeRow.id.in_(notice_ids)))
             ]
+            people = {a["proposed_by"] for a in out["actions"]} | {p for a in out["actions"] for p in a["approvers"]}
+            names = dict(s.execute(select(UserRow.id, UserRow.name).where(UserRow.id.in_(people))).all())
             customer = s.get(CustomerRow, out["customer_id"]) if out["customer_id"] else None
             service = s.get(ServiceRow, out["service_id"]) if out["service_id"] else None
         out["customer"] = {"id": customer.id, "name": customer.name, "status": customer.status} if customer else None
@@ -260,6 +263,8 @@ class ConsoleViews:
             if service
             else None
         )
+        # who's who by id (a service account's id is its name): the page shows names, the records keep ids
+        out["names"] = {e["actor"]: e["actor_name"] for e in out["timeline"]} | names
         out["recent_findings"] = found
         out["events"] = events
         out["notices"] = notices
