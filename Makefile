@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed
 DEB_STAMP := $(VENV)/.debs
 # Debian packages the tests drive as real peers: an IMAP server, a NATS server, openssl for S/MIME samples;
 # wrk; the telemetry lab's network namespaces, traffic tools, flow exporter and the reference decoder (nfdump);
-# Squid as the egress proxy and wget as a crawler (issue 13), GoAccess as the weblog benchmark's peer
-DEBS := dovecot-imapd openssl nats-server coreutils wrk iproute2 tcpdump softflowd nmap hping3 nfdump squid wget goaccess
+# Squid as the egress proxy and wget as a crawler (issue 13), GoAccess as the weblog benchmark's peer;
+# Chromium for the browser tests (issue 11: Playwright drives /usr/bin/chromium, no downloaded browser)
+DEBS := dovecot-imapd openssl nats-server coreutils wrk iproute2 tcpdump softflowd nmap hping3 nfdump squid wget goaccess chromium
 
 .PHONY: crash fuzz demo test test-sqlite test-postgres lint fix typecheck migration services debs bench clean
 

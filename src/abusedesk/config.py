@@ -182,6 +182,24 @@ class ScreeningSettings(BaseModel):
     mx_min_domains: int = Field(default=2, ge=1)
 
 
+class WebSettings(BaseModel):
+    """The console and the customer portal: sign-in sessions, second factor, sign-in rate (docs/admin/web.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: a session unused this long is over (the next page asks to sign in again)
+    session_idle_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    #: a session is over this long after sign-in, however busy
+    session_absolute_hours: float = Field(default=12.0, gt=0, le=24 * 14)
+    #: roles that must give a TOTP code after the password (a user of another role may enrol too)
+    totp_roles: list[str] = ["approver", "admin"]
+    #: sign-in attempts per client address (and per user name) at once, then per minute
+    signin_burst: int = Field(default=10, ge=1)
+    signin_per_minute: float = Field(default=6.0, ge=0)
+    #: the Secure flag of the session cookie: None sets it when the request came over TLS (https)
+    cookie_secure: bool | None = None
+
+
 class Settings(BaseSettings):
     """Every setting of abusedesk; see docs/admin/settings.md for each one."""
 
@@ -222,6 +240,7 @@ class Settings(BaseSettings):
         default=5.0, ge=0, le=300, description="How long a process trusts a token it checked (0: check every time)."
     )
     robots: RobotsSettings = RobotsSettings()
+    web: WebSettings = WebSettings()
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     parsers: dict[str, dict[str, Any]] = Field(

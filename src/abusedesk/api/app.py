@@ -7,6 +7,9 @@ the in-process bus after answering, so a report is parsed, attributed and groupe
 The API documentation (Swagger UI at ``/api/docs``, Redoc at ``/api/redoc``) is served from assets in the
 installed ``fastapi-offline`` package, never from a CDN, so it works offline. The OpenAPI document names the
 Bearer scheme (``bearerAuth``) every authenticated route uses.
+
+The console and the customer portal (``abusedesk.web``) are pages on the same app, outside ``/api/``:
+``web.mount(app)`` adds them (sign-in at ``/signin``, static files at ``/static``).
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ def create_app(rt: Runtime) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    from abusedesk import web
+
+    web.mount(app)
     static = resources.files("fastapi_offline") / "static"
     app.mount(ASSETS, StaticFiles(directory=str(static)), name="docs-assets")
 

@@ -10,6 +10,10 @@ Conflict 409, PreconditionFailed 412, PreconditionRequired 428, Forbidden 403, U
 ``WWW-Authenticate: Bearer``), RateLimited 429 (with Retry-After), ConfigError 400, SourceError 502/503,
 ActionError 502). Request validation errors are 422 with one entry per field in ``errors``. Anything unexpected is
 a 500 that says no more than that.
+
+A browser's request for a page (a path not under ``/api/`` whose ``Accept`` names ``text/html``, or an htmx
+request) gets the same status and message as HTML, from the renderer the web package puts on
+``app.state.render_problem`` (web/errors.py); everything else gets problem+json.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from abusedesk.domain.errors import AbuseDeskError, ConfigError, RateLimited, Unauthenticated
@@ -58,7 +62,25 @@ def problem_response(
     )
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+def wants_page(request: Request) -> bool:
+    """A browser asking for a page (not the API, not a scraper or script)."""
+    if request.url.path.startswith("/api/"):
+        return False
+    return "text/html" in request.headers.get("accept", "") or bool(request.headers.get("hx-request"))
+
+
+def _answer(
+    request: Request, status: int, detail: str, errors: list[Any] | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    """Problem JSON for the API; an HTML page for a page request when the web package is mounted."""
+    page = getattr(request.app.state, "render_problem", None)
+    if page is not None and wants_page(request):
+        response: Response = page(request, status, detail, headers)
+        return response
+    return problem_response(status, detail, errors, request.url.path, headers)
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AbuseDeskError)
     errors: list[Any] = []
     if isinstance(exc, ConfigError):
@@ -68,27 +90,27 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="abusedesk"'
-    return problem_response(exc.status, exc.message, errors, request.url.path, headers)
+    return _answer(request, exc.status, exc.message, errors, headers)
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [
         {"field": ".".join(str(p) for p in e.get("loc", ())), "message": str(e.get("msg", ""))} for e in exc.errors()
     ]
     first = errors[0] if errors else {"field": "?", "message": "invalid"}
-    return problem_response(422, f"request field '{first['field']}': {first['message']}", errors, request.url.path)
+    return _answer(request, 422, f"request field '{first['field']}': {first['message']}", errors)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers) if exc.headers else None
-    return problem_response(exc.status_code, str(exc.detail), instance=request.url.path, headers=headers)
+    return _answer(request, exc.status_code, str(exc.detail), headers=headers)
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return problem_response(500, f"internal error ({type(exc).__name__}); see the server log", None, request.url.path)
+    return _answer(request, 500, f"internal error ({type(exc).__name__}); see the server log")
 
 
 def install_error_handlers(app: FastAPI) -> None:

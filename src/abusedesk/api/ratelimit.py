@@ -145,19 +145,33 @@ def bucket_store(rt: Runtime) -> BucketStore:
     return DatabaseBuckets(rt)
 
 
-class SubmissionLimiter:
-    """Token buckets keyed by client network; times from the runtime's clock."""
+class ClientLimiter:
+    """Token buckets keyed by client (network, or any key the caller names); times from the runtime's clock.
 
-    def __init__(self, rt: Runtime, store: BucketStore | None = None) -> None:
-        cfg = rt.settings.intake
+    ``rate`` is tokens per second (0 turns the limit off), ``burst`` the bucket size; ``what`` names the limit in
+    the refusal ("reports", "sign-in attempts") and ``setting`` the setting that sets it. ``namespace`` keeps the
+    buckets of two limits apart in one store."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        *,
+        rate: float,
+        burst: int,
+        what: str,
+        setting: str,
+        namespace: str = "",
+        store: BucketStore | None = None,
+    ) -> None:
         self.rt = rt
-        self.rate = cfg.api_submissions_per_minute / 60.0  # tokens per second; 0 turns the limit off
-        self.burst = max(1, cfg.api_submissions_burst)
-        trusted_networks(cfg.api_trusted_proxies)  # a bad setting stops start-up, naming the value
+        self.rate = rate
+        self.burst = max(1, burst)
+        self.what, self.setting, self.namespace = what, setting, namespace
+        trusted_networks(rt.settings.intake.api_trusted_proxies)  # a bad setting stops start-up, naming the value
         self.store = store or bucket_store(rt)
 
     def client(self, peer: str | None) -> str:
-        """The key a submission is counted under (see the module text)."""
+        """The key a request is counted under (see the module text)."""
         address = _address(peer)
         if address is None:
             return peer or "unknown"
@@ -169,15 +183,27 @@ class SubmissionLimiter:
         """Take one token for ``client`` or raise RateLimited with the seconds until there is one."""
         if self.rate <= 0:
             return
-        tokens = self.store.take(client, self.rt.clock.now().timestamp(), self.rate, float(self.burst))
+        key = f"{self.namespace}{client}"
+        tokens = self.store.take(key, self.rt.clock.now().timestamp(), self.rate, float(self.burst))
         if tokens is None:
             return
         wait = max(1, int((1.0 - tokens) / self.rate + 0.999))
         raise RateLimited(
-            f"too many reports from {client}: at most {self.burst} at once and "
-            f"{self.rate * 60:g} a minute (setting intake.api_submissions_per_minute); retry in {wait} s",
+            f"too many {self.what} from {client}: at most {self.burst} at once and "
+            f"{self.rate * 60:g} a minute (setting {self.setting}); retry in {wait} s",
             retry_after=wait,
         )
+
+
+class SubmissionLimiter(ClientLimiter):
+    """Report submissions over HTTP (``intake.api_submissions_*``)."""
+
+    def __init__(self, rt: Runtime, store: BucketStore | None = None) -> None:
+        cfg = rt.settings.intake
+        super().__init__(
+            rt, rate=cfg.api_submissions_per_minute / 60.0, burst=cfg.api_submissions_burst, what="reports",
+            setting="intake.api_submissions_per_minute", store=store,
+        )  # fmt: skip
 
 
 def _address(value: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -39,7 +39,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "user": (
         "abusedesk.cli.users",
         "user_app",
-        "Users and roles: bootstrap the first admin, add, list, disable.",
+        "Users and roles: bootstrap the first admin, add, list, disable; console password and TOTP.",
     ),
     "token": ("abusedesk.cli.users", "token_app", "API tokens: create (shown once), list, revoke."),
     "demo": (

@@ -1,8 +1,10 @@
-"""`abusedesk user bootstrap|add|list|disable` and `abusedesk token create|list|revoke`.
+"""`abusedesk user bootstrap|add|list|disable|passwd|totp` and `abusedesk token create|list|revoke`.
 
 Thin commands over :class:`abusedesk.identity.service.IdentityService`. Every command but ``user bootstrap`` acts
 as the user of ``ABUSEDESK_TOKEN`` (an admin, except for a user's own tokens). ``user bootstrap NAME`` makes the
-first admin and prints its token once; it refuses once an admin exists.
+first admin and prints its token once; it refuses once an admin exists. ``user passwd NAME`` sets a console
+password read from standard input (asked twice on a terminal); ``user totp NAME`` enrols (or replaces) a TOTP
+second factor and prints its secret once.
 """
 
 from __future__ import annotations
@@ -83,6 +85,60 @@ def disable(name: Annotated[str, typer.Argument(help="User name or id.")], as_js
         context.emit(data, True)
         return
     typer.echo(f"user {data['name']} ({data['id']}) disabled")
+
+
+def _read_password(name: str) -> str:
+    """The new password: from a terminal asked twice without echo; otherwise the first line of standard input."""
+    import getpass
+    import sys
+
+    from abusedesk.domain.errors import Conflict
+
+    if sys.stdin.isatty():
+        first = getpass.getpass(f"new console password for {name}: ")
+        if getpass.getpass("again: ") != first:
+            raise Conflict("the two passwords differ; nothing was changed")
+        return first
+    line = sys.stdin.readline()
+    if not line:
+        raise Conflict("no password on standard input (give it as one line)")
+    return line.rstrip("\r\n")
+
+
+@user_app.command()
+def passwd(
+    name: Annotated[str, typer.Argument(help="User name or id.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Set a console password, read from standard input (twice on a terminal); ends the user's console sessions.
+
+    An admin sets anyone's; any user its own (ABUSEDESK_TOKEN). At least 12 characters; stored as argon2id."""
+    with context.errors_to_exit(), context.runtime() as rt:
+        principal = context.principal(rt)
+        password = _read_password(name)
+        data = _identity(rt).set_password(principal, name, password)
+    if as_json:
+        context.emit(data, True)
+        return
+    typer.echo(f"console password of {data['name']} ({data['id']}) set; {data['sessions_ended']} session(s) ended")
+
+
+@user_app.command()
+def totp(
+    name: Annotated[str, typer.Argument(help="User name or id.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Enrol a TOTP second factor (or replace a lost one): prints the secret and its otpauth:// URI once.
+
+    Required at sign-in for the roles of web.totp_roles (approver, admin); the user's sessions end."""
+    with context.errors_to_exit(), context.runtime() as rt:
+        data = _identity(rt).enrol_totp(context.principal(rt), name)
+    if as_json:
+        context.emit(data, True)
+        return
+    typer.echo(f"TOTP second factor of {data['name']} ({data['id']}) enrolled; shown once, hand it over safely:")
+    typer.echo(f"secret: {data['secret']}")
+    typer.echo(f"uri:    {data['uri']}")
 
 
 @token_app.command()

@@ -98,6 +98,8 @@ def user_dict(row: UserRow) -> dict[str, Any]:
         "created_at": iso(row.created_at),
         "created_by": row.created_by,
         "disabled": row.disabled_at is not None,
+        "password": row.password_hash is not None,
+        "totp": row.totp_secret is not None,
     }
 
 
@@ -272,6 +274,62 @@ class IdentityService:
             raise NotFound(f"user {name!r} does not exist (`abusedesk user list`)")
         assert isinstance(row, UserRow)
         return row
+
+    # --------------------------------------------------------------------------------------------- console
+
+    def _self_or_admin(self, by: Principal, row: UserRow, what: str) -> None:
+        if row.id != by.id:
+            by.require(Can.USER_ADMIN)
+        elif "write" not in by.scopes:
+            raise Forbidden(f"a read-scope token cannot {what}")
+
+    def set_password(self, by: Principal, name: str, password: str) -> dict[str, Any]:
+        """Set ``name``'s console password (an admin for anyone, a user for itself); ends its console sessions."""
+        from abusedesk.identity import secondfactor
+        from abusedesk.store.tables.identity import WebSessionRow
+
+        digest = secondfactor.hash_password(password)  # before the transaction: argon2 takes ~50 ms
+        now = self.rt.clock.now()
+        with self.rt.sessions() as s, s.begin():
+            row = self._user(s, name)
+            self._self_or_admin(by, row, "set a password")
+            row.password_hash = digest
+            ended = s.query(WebSessionRow).filter(WebSessionRow.user_id == row.id).delete()
+            audit.append(
+                s, at=now, actor=by.id, action="user.password_set", subject_type="user", subject_id=row.id,
+                payload={"sessions_ended": ended},
+            )  # fmt: skip
+            return user_dict(row) | {"sessions_ended": ended}
+
+    def enrol_totp(self, by: Principal, name: str, *, issuer: str = "abusedesk") -> dict[str, Any]:
+        """A new TOTP secret for ``name`` (enrol, or reset a lost one): returned once, as text and as an
+        ``otpauth://`` URI for an authenticator app; the table keeps it sealed. Ends the user's console sessions."""
+        from abusedesk.identity import secondfactor
+        from abusedesk.store.tables.identity import WebSessionRow
+
+        now = self.rt.clock.now()
+        secret = secondfactor.new_totp_secret()
+        with self.rt.sessions() as s, s.begin():
+            row = self._user(s, name)
+            self._self_or_admin(by, row, "enrol a second factor")
+            row.totp_secret = secondfactor.seal(self._key, row.id, secret)
+            row.totp_last_step = None
+            ended = s.query(WebSessionRow).filter(WebSessionRow.user_id == row.id).delete()
+            audit.append(
+                s, at=now, actor=by.id, action="user.totp_enrolled", subject_type="user", subject_id=row.id,
+                payload={"sessions_ended": ended},
+            )  # fmt: skip
+            return user_dict(row) | {
+                "secret": secondfactor.secret_text(secret),
+                "uri": secondfactor.provisioning_uri(secret, row.name, issuer),
+                "sessions_ended": ended,
+            }
+
+    def totp_secret(self, row: UserRow) -> bytes | None:
+        """The user's TOTP secret unsealed (None if not enrolled)."""
+        from abusedesk.identity import secondfactor
+
+        return secondfactor.unseal(self._key, row.id, row.totp_secret) if row.totp_secret else None
 
     # --------------------------------------------------------------------------------------------- tokens
 

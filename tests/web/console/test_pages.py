@@ -226,7 +226,7 @@ def test_case_page_and_evidence_viewer(
         assert f"/console/cases/{ref}/evidence/{raw_id}" in page
         ev = c.get(f"/console/cases/{ref}/evidence/{raw_id}")
         assert ev.status_code == 200
-        assert "<th scope=\"row\">Subject</th><td>Abuse report 1</td>" in ev.text
+        assert '<th scope="row">Subject</th><td>Abuse report 1</td>' in ev.text
         assert "message/feedback-report" in ev.text and "Clause 1.11" in ev.text
         raw = c.get(f"/console/raw/{raw_id}")
         assert raw.headers["content-disposition"].startswith("attachment")

@@ -11,6 +11,7 @@ the service's message and its status. Every form is a plain HTML form: htmx only
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -151,7 +152,9 @@ def case_page(request: Request, by: Staff, ref: str) -> Response:
     return _case_page(request, by, ref)
 
 
-def _case_form(request: Request, by: Principal, ref: str, work: Any, done: str) -> Response:
+def _case_form(
+    request: Request, by: Principal, ref: str, work: Callable[[], Any], done: str | Callable[[Any], str]
+) -> Response:
     """Run a form's service call; 303 back to the case with a notice, or the case page with the refusal."""
     try:
         outcome = work()

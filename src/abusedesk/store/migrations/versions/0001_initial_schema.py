@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-07 21:33:07.623263
+Create Date: 2026-12-07 21:49:54.907629
 """
 
 from __future__ import annotations
@@ -318,6 +318,9 @@ def upgrade() -> None:
         sa.Column("created_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("created_by", sa.String(length=120), nullable=False),
         sa.Column("disabled_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("password_hash", sa.String(length=200), nullable=True),
+        sa.Column("totp_secret", sa.String(length=120), nullable=True),
+        sa.Column("totp_last_step", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("name", name=op.f("uq_users_name")),
     )
@@ -476,6 +479,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_projects_customer_id"), ["customer_id"], unique=False)
 
     op.create_table(
+        "web_sessions",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=40), nullable=False),
+        sa.Column("level", sa.String(length=10), nullable=False),
+        sa.Column("csrf", sa.String(length=64), nullable=False),
+        sa.Column("created_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("client", sa.String(length=64), nullable=False),
+        sa.Column("user_agent", sa.String(length=200), nullable=False),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_web_sessions_user_id_users")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_web_sessions")),
+    )
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_web_sessions_expires_at"), ["expires_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_web_sessions_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
         "services",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("project_id", sa.String(length=64), nullable=False),
@@ -524,6 +545,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_services_project_id"))
 
     op.drop_table("services")
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_web_sessions_user_id"))
+        batch_op.drop_index(batch_op.f("ix_web_sessions_expires_at"))
+
+    op.drop_table("web_sessions")
     with op.batch_alter_table("projects", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_projects_customer_id"))
 
