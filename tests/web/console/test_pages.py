@@ -241,12 +241,18 @@ def test_case_page_and_evidence_viewer(
 def test_dashboard_and_whois_pages(
     client: TestClient, runtime: Runtime, clock: ManualClock, people: People, users: WebUsers, days: str
 ) -> None:
-    make_cases(runtime, clock, 2)
+    from abusedesk.cases.service import CaseService
+    from abusedesk.intake.reporters import record_case_outcome
+
+    refs = make_cases(runtime, clock, 2)
+    CaseService(runtime).transition(refs[0], "resolved", by=people["alice"], reason="stopped")
+    record_case_outcome(runtime, "cert@cert.example.net", True)
     sign_in(client, users, "audrey")  # an auditor reads the dashboard
     page = client.get(f"/console/dashboard?days={days}")
     assert page.status_code == 200
     assert page.text.count('<svg class="chart"') == 4 and "<desc>" in page.text
     assert "clause 1.8: 2" in page.text  # the findings chart states its figures
+    assert "cert@cert.example.net: 100 %" in page.text
     assert client.get("/console/dashboard?days=5").status_code == 400
     r = client.get("/console/whois?ip=banana")
     assert r.status_code == 400 and "not an IPv4 or IPv6 address" in r.text

@@ -63,7 +63,8 @@ def line_chart(
         out.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="11">{_num(v)}</text>')
     for i in sorted({0, n // 2, n - 1}) if labels else []:
         at = f'x="{x(i):.1f}" y="{top + plot_h + 16}"'
-        out.append(f'<text {at} text-anchor="middle" font-size="11">{escape(labels[i])}</text>')
+        anchor = "start" if i == 0 else "end" if i == n - 1 else "middle"  # the ends stay inside the picture
+        out.append(f'<text {at} text-anchor="{anchor}" font-size="11">{escape(labels[i])}</text>')
     for j, (name, values) in enumerate(series.items()):
         colour = PALETTE[j % len(PALETTE)]
         points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
