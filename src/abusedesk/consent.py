@@ -185,6 +185,17 @@ class ConsentService:
                 q = q.where(ConsentRow.customer_id == customer_id)
             return [consent_dict(r) for r in s.scalars(q)]
 
+    def services(self, by: Principal) -> list[dict[str, str]]:
+        """The services ``by`` may request consent for: a customer's own (staff: every service), id and name."""
+        by.require(Can.CONSENT_REQUEST)
+        with self.rt.sessions() as s:
+            q = select(ServiceRow.id, ServiceRow.name, ServiceRow.kind).join(
+                ProjectRow, ProjectRow.id == ServiceRow.project_id
+            )
+            if not by.is_staff:
+                q = q.where(ProjectRow.customer_id == by.customer_id)
+            return [{"id": i, "name": n, "kind": k} for i, n, k in s.execute(q.order_by(ServiceRow.id))]
+
     def get(self, by: Principal, consent_id: str) -> dict[str, Any]:
         by.require(Can.CONSENT_READ)
         with self.rt.sessions() as s:

@@ -52,6 +52,8 @@ ACCESS: dict[tuple[str, str], frozenset[str | None]] = {
     ("POST", "/api/v1/cases/{ref}/transitions"): CHANGERS,
     ("POST", "/api/v1/cases/{ref}/notes"): CHANGERS,
     ("POST", "/api/v1/cases/{ref}/actions"): CHANGERS,
+    ("POST", "/api/v1/cases/{ref}/messages"): OWN,  # the customer's word; staff write notes
+    ("GET", "/api/v1/cases/{ref}/notices"): STAFF | OWN,
     ("GET", "/api/v1/actions/{action_id}"): STAFF | OWN,
     ("POST", "/api/v1/actions/{action_id}/approve"): APPROVERS,
     ("POST", "/api/v1/actions/{action_id}/reject"): APPROVERS | {"alice"},  # alice proposed it: she may withdraw
@@ -114,6 +116,7 @@ def _call(c: TestClient, method: str, path: str, ids: dict[str, str], token: str
     body: dict[str, Any] = {
         "/transitions": {"to": "escalated", "reason": "x"},
         "/notes": {"text": "x"},
+        "/messages": {"kind": "reply", "text": "x"},
         "/actions": {"kind": "notify", "reason": "x"},
         "/approve": {"reason": "x"},
         "/reject": {"reason": "x"},
@@ -134,6 +137,7 @@ def _call(c: TestClient, method: str, path: str, ids: dict[str, str], token: str
                 for k in (
                     "/transitions",
                     "/notes",
+                    "/messages",
                     "/actions",
                     "/approve",
                     "/reject",

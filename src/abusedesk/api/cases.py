@@ -61,6 +61,11 @@ class NoteIn(BaseModel):
     text: str = Field(min_length=1, max_length=20000)
 
 
+class MessageIn(BaseModel):
+    kind: str = Field(description="acknowledge | reply | appeal")
+    text: str = Field(default="", max_length=20000, description="Required for a reply or an appeal")
+
+
 class ActionIn(BaseModel):
     kind: str = Field(description="An action of the catalogue (GET /api/v1/policy lists them)")
     reason: str = ""
@@ -132,6 +137,19 @@ def add_note(rt: RT, by: Caller, ref: str, body: NoteIn, if_match: IfMatch = Non
     if expected_version(if_match) != current:
         raise PreconditionFailed(f"case {ref} changed since you read it (now {etag(current)}); reload it")
     return {"ok": True, "note": svc.note(ref, body.text, by=by)}
+
+
+@router.post("/cases/{ref}/messages", status_code=201)
+def add_message(rt: RT, by: Caller, ref: str, body: MessageIn) -> dict[str, Any]:
+    """The customer's word on its own case: acknowledge it, reply, or appeal (the customer portal does the same).
+    Staff cannot speak for the customer (403); another customer's case is 404."""
+    return {"ok": True, "message": CaseService(rt).respond(ref, body.kind, body.text, by=by)}
+
+
+@router.get("/cases/{ref}/notices")
+def case_notices(rt: RT, by: Caller, ref: str) -> dict[str, Any]:
+    """The notices sent that mention this case, as they were mailed (reporters withheld unless they agreed)."""
+    return {"ok": True, "items": CaseService(rt).notices(by, ref)}
 
 
 @router.post("/cases/{ref}/actions", status_code=201)

@@ -9,6 +9,7 @@ carried out only after a *different* person approves; persons are user ids, so n
 from __future__ import annotations
 
 import base64
+import builtins
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -27,7 +28,15 @@ from abusedesk.domain.identity import Can, Principal, Role
 from abusedesk.domain.timeutil import iso, parse_time
 from abusedesk.policy.model import Policy
 from abusedesk.runtime import Runtime
-from abusedesk.store.tables.cases import ActionRow, CaseNoteRow, CaseRow, CaseTransitionRow, FindingRow
+from abusedesk.store.tables.cases import (
+    ActionRow,
+    CaseMessageRow,
+    CaseNoteRow,
+    CaseRow,
+    CaseTransitionRow,
+    FindingRow,
+    NoticeRow,
+)
 from abusedesk.store.tables.identity import UserRow
 
 T = TypeVar("T")
@@ -35,6 +44,10 @@ T = TypeVar("T")
 
 #: sort name -> the cases column it orders by (with the id as the tie-break); ``updated`` runs newest first
 SORTS = {"updated": "updated_at", "opened": "opened_at", "deadline": "deadline"}
+
+#: what a customer may say on its case (``CaseService.respond``)
+MESSAGE_KINDS = ("acknowledge", "reply", "appeal")
+MAX_MESSAGE = 20_000
 
 #: state -> the states a case may move to from it (computed once: every listed case needs it)
 _ALLOWED = {s.value: [t.value for t in allowed_targets(s)] for s in CaseState}
@@ -233,16 +246,33 @@ class CaseService:
                 )
             for n in notes:
                 timeline.append({"at": iso(n.at), "type": "note", "actor": n.author, "text": n.text, "_order": n.id})
+            messages = list(
+                s.scalars(select(CaseMessageRow).where(CaseMessageRow.case_id == row.id).order_by(CaseMessageRow.id))
+            )
+            out["messages"] = [
+                {"id": m.id, "at": iso(m.at), "author": m.author, "kind": m.kind, "text": m.text} for m in messages
+            ]
+            for m in messages:
+                timeline.append(
+                    {"at": iso(m.at), "type": "message", "actor": m.author, "kind": m.kind, "text": m.text,
+                     "_order": m.id}
+                )  # fmt: skip
             timeline.sort(key=lambda e: (e["at"], e["type"] != "transition", e.pop("_order")))
-            ids = {e["actor"] for e in timeline}
+            ids = {e["actor"] for e in timeline} | {m["author"] for m in out["messages"]}
             names = dict(s.execute(select(UserRow.id, UserRow.name).where(UserRow.id.in_(ids))).all()) if ids else {}
             for e in timeline:
                 e["actor_name"] = names.get(e["actor"], e["actor"])  # a service account's id is its name
             out["timeline"] = timeline
+            for m in out["messages"]:
+                m["author_name"] = names.get(m["author"], m["author"])
             if not by.is_staff:  # a customer sees what happened, not who on our side did it, nor our notes
                 out["notes"] = []
+                agreed = self.rt.settings.notices.disclose_reporters
+                out["findings"]["recent"] = [withhold_reporter(f, agreed) for f in out["findings"]["recent"]]
                 out["timeline"] = [
-                    {k: v for k, v in e.items() if k != "actor"} for e in timeline if e["type"] != "note"
+                    {k: v for k, v in e.items() if k not in ("actor", "actor_name") or e["type"] == "message"}
+                    for e in timeline
+                    if e["type"] != "note"
                 ]
                 for a in out["actions"]:
                     a.update(proposed_by=None, approved_by=None, approvers=[])
@@ -466,6 +496,79 @@ class CaseService:
 
         return self._write(work)
 
+    def respond(self, case: str, kind: str, text: str = "", *, by: Principal) -> dict[str, Any]:
+        """The customer's word on its case: ``acknowledge`` (once; text optional), ``reply`` or ``appeal`` (text
+        required). Recorded on the case's timeline, audited, shown to staff and to the customer. An appeal moves
+        the case to ``appealed`` (its reason the appeal's text) where the lifecycle allows it, so it waits in the
+        analysts' queue for a decision. Staff do not speak for the customer: they write notes, or send notices."""
+        by.require(Can.CASE_RESPOND)
+        if by.is_staff:
+            raise Forbidden(
+                f"{by.name} ({by.role}) works for the desk; acknowledgements, replies and appeals are the customer's "
+                "(add a note instead)"
+            )
+        if kind not in MESSAGE_KINDS:
+            raise Conflict(f"{kind!r} is not something a customer can say on a case; one of {', '.join(MESSAGE_KINDS)}")
+        text = text.strip()
+        if kind != "acknowledge" and not text:
+            raise Conflict(f"a{'n' if kind[0] in 'aeiou' else ''} {kind} needs text")
+        if len(text) > MAX_MESSAGE:
+            raise Conflict(f"the {kind} is {len(text)} characters; at most {MAX_MESSAGE}")
+
+        def work(s: Session) -> dict[str, Any]:
+            row = self._load(s, case, by=by)
+            if kind == "acknowledge":
+                earlier = s.scalar(
+                    select(CaseMessageRow.at).where(
+                        CaseMessageRow.case_id == row.id, CaseMessageRow.kind == "acknowledge"
+                    )
+                )
+                if earlier is not None:
+                    raise Conflict(f"case {row.ref} was acknowledged already, at {iso(earlier)}")
+            now = self.rt.clock.now()
+            if kind == "appeal" and row.state != CaseState.APPEALED.value:
+                if CaseState.APPEALED.value not in _ALLOWED[row.state]:
+                    raise Conflict(
+                        f"case {row.ref} is {row.state}; there is no decision to appeal (a case can be appealed once "
+                        "it was notified, escalated or restricted); send a reply instead"
+                    )
+                lifecycle.transition(s, row, CaseState.APPEALED, actor=by.id, reason=text, at=now)
+            message = CaseMessageRow(case_id=row.id, author=by.id, kind=kind, text=text, at=now)
+            s.add(message)
+            row.updated_at = now  # it moves up the analysts' queue (and its version changes)
+            s.flush()
+            done = {"acknowledge": "acknowledged", "reply": "replied", "appeal": "appealed"}[kind]
+            lifecycle.record(
+                s, at=now, actor=by.id, action=f"case.{done}", subject_type="case", subject_id=row.id,
+                payload={"ref": row.ref, "message": message.id, "text": text},
+            )  # fmt: skip
+            return {"id": message.id, "case_id": row.id, "case_ref": row.ref, "author": by.id, "kind": kind,
+                    "text": text, "at": iso(now)}  # fmt: skip
+
+        return self._write(work)
+
+    def notices(self, by: Principal, case: str | None = None, *, limit: int = 200) -> builtins.list[dict[str, Any]]:
+        """Notices sent about ``by``'s cases (a customer: its own customer's; staff: any), newest first; with
+        ``case``, those that mention that case. The text is the one that was mailed: composed once, with
+        reporters withheld unless they agreed (actions/notices.py)."""
+        by.require(Can.CASE_READ)
+        with self.rt.sessions() as s:
+            q = select(NoticeRow).where(NoticeRow.status == "sent")
+            case_id = None
+            if case is not None:
+                row = self._load(s, case, by=by)
+                case_id = row.id
+                q = q.where(NoticeRow.customer_id == row.customer_id)
+            elif not by.is_staff:
+                q = q.where(NoticeRow.customer_id == by.customer_id)
+            rows = s.scalars(q.order_by(NoticeRow.sent_at.desc(), NoticeRow.id.desc()).limit(limit * 4)).all()
+            picked = [n for n in rows if case_id is None or case_id in (n.case_ids or [])][:limit]
+            if not by.is_staff:
+                picked = [n for n in picked if n.customer_id == by.customer_id]
+            ids = {c for n in picked for c in (n.case_ids or [])}
+            refs = dict(s.execute(select(CaseRow.id, CaseRow.ref).where(CaseRow.id.in_(ids))).all()) if ids else {}
+            return [notice_dict(n, refs) for n in picked]
+
     def action(self, action_id: str, by: Principal) -> dict[str, Any]:
         """One action (its case must be visible to ``by``)."""
         by.require(Can.CASE_READ)
@@ -535,6 +638,31 @@ class CaseService:
             if lifecycle.is_retryable(exc):
                 raise Conflict(f"the case is being changed by another worker ({exc.orig}); retry") from None
             raise
+
+
+def notice_dict(n: NoticeRow, refs: dict[str, str]) -> dict[str, Any]:
+    """A sent notice as the portal and the API show it (``refs``: case id -> reference)."""
+    return {
+        "id": n.id,
+        "kind": n.kind,
+        "subject": n.subject,
+        "body": n.body,
+        "contact": n.contact,
+        "sent_at": iso(n.sent_at) if n.sent_at else None,
+        "customer_id": n.customer_id,
+        "case_refs": [refs[c] for c in (n.case_ids or []) if c in refs],
+    }
+
+
+def withhold_reporter(finding: dict[str, Any], agreed: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """A finding summary as a customer may see it: its reporter named only if the reporter agreed
+    (``notices.disclose_reporters``, as in notices), else ``"a third party"``."""
+    from abusedesk.actions.advice import is_disclosed
+
+    facts = finding.get("facts")
+    if not isinstance(facts, dict) or not facts.get("reporter") or is_disclosed(facts["reporter"], agreed):
+        return finding
+    return finding | {"facts": facts | {"reporter": "a third party"}}
 
 
 def encode_cursor(at: datetime, case_id: str, sort: str = "updated") -> str:

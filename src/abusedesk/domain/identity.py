@@ -11,7 +11,8 @@ Roles (issue 10)::
     approver   what an analyst does, and approves or rejects proposed actions and consents
     admin      everything, and manages users and tokens
     auditor    reads everything and verifies the audit chain; changes nothing
-    customer   reads its own cases and notices (one customer id); requests consent for tests of its services
+    customer   reads its own cases and notices (one customer id); acknowledges, replies to and appeals them;
+               requests consent for tests of its services
     integration  a provider system calling the desk (the signup flow): screens signups, nothing else (issue 14)
     service    the system itself (engine, scheduler, action runner, intake): acts for no person
 
@@ -50,6 +51,7 @@ class Can(StrEnum):
 
     CASE_READ = "case.read"
     CASE_CHANGE = "case.change"  # transition, note
+    CASE_RESPOND = "case.respond"  # the customer's side: acknowledge, reply, appeal (its own cases)
     ACTION_PROPOSE = "action.propose"
     ACTION_APPROVE = "action.approve"  # approve or reject
     TRIAGE_READ = "triage.read"  # quarantine and triage queue, raw inputs
@@ -77,8 +79,9 @@ CAPABILITIES: dict[Role, frozenset[Can]] = {
     Role.APPROVER: _ANALYST | {Can.ACTION_APPROVE, Can.CONSENT_DECIDE},
     Role.ADMIN: frozenset(Can),
     Role.AUDITOR: frozenset(c for c in Can if c.value.endswith(".read")),
-    Role.CUSTOMER: frozenset({Can.CASE_READ, Can.POLICY_READ, Can.CONSENT_READ, Can.CONSENT_REQUEST}),
-    Role.SERVICE: frozenset(Can) - {Can.USER_ADMIN, Can.ACTION_APPROVE, Can.CONSENT_REQUEST, Can.CONSENT_DECIDE},
+    Role.CUSTOMER: frozenset({Can.CASE_READ, Can.CASE_RESPOND, Can.POLICY_READ, Can.CONSENT_READ, Can.CONSENT_REQUEST}),
+    Role.SERVICE: frozenset(Can)
+    - {Can.USER_ADMIN, Can.ACTION_APPROVE, Can.CONSENT_REQUEST, Can.CONSENT_DECIDE, Can.CASE_RESPOND},
     Role.INTEGRATION: frozenset({Can.SIGNUP_SCREEN}),
 }
 

@@ -149,3 +149,19 @@ class CaseNoteRow(Base):
     author: Mapped[str] = mapped_column(String(120))
     text: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column()
+
+
+class CaseMessageRow(Base):
+    """What the customer said on a case from the portal (or the API): ``acknowledge``, ``reply`` or ``appeal``.
+
+    Staff and the customer both see these (unlike notes, which are the desk's own); each is audited."""
+
+    __tablename__ = "case_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    # declared so that one flush orders the insert after its case; never loaded: ``lazy="raise"``
+    case: Mapped[CaseRow] = relationship(lazy="raise")
+    author: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-07 21:49:54.907629
+Create Date: 2026-12-07 21:56:37.379112
 """
 
 from __future__ import annotations
@@ -389,6 +389,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("case_id", "sha256", name=op.f("pk_case_evidence")),
     )
     op.create_table(
+        "case_messages",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("case_id", sa.String(length=40), nullable=False),
+        sa.Column("author", sa.String(length=120), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("at", abusedesk.store.base.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_case_messages_case_id_cases")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_case_messages")),
+    )
+    with op.batch_alter_table("case_messages", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_case_messages_case_id"), ["case_id"], unique=False)
+
+    op.create_table(
         "case_notes",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("case_id", sa.String(length=40), nullable=False),
@@ -574,6 +588,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_case_notes_case_id"))
 
     op.drop_table("case_notes")
+    with op.batch_alter_table("case_messages", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_case_messages_case_id"))
+
+    op.drop_table("case_messages")
     op.drop_table("case_evidence")
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_tokens_user_id"))
