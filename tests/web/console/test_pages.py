@@ -258,3 +258,17 @@ def test_dashboard_and_whois_pages(
     assert r.status_code == 400 and "not an IPv4 or IPv6 address" in r.text
     r = client.get("/console/whois?ip=192.0.2.1&at=2026-03-01T10:00Z")
     assert r.status_code == 200 and "Not ours at that time" in r.text
+
+
+def test_the_analyst_sees_the_customers_reply_on_the_case_page(
+    client: TestClient, runtime: Runtime, clock: ManualClock, people: People, users: WebUsers
+) -> None:
+    from abusedesk.cases.service import CaseService
+
+    [ref] = make_cases(runtime, clock, 1)
+    customer_token(runtime, people, "cindy", "cust-a")
+    CaseService(runtime).respond(ref, "reply", "We shut the scanner down at 11:00.", by=people["cindy"])
+    sign_in(client, users, "alice")
+    page = client.get(f"/console/cases/{ref}").text
+    assert "<strong>reply</strong> from the customer: We shut the scanner down at 11:00." in page
+    assert "by cindy" in page

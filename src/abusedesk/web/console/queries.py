@@ -459,8 +459,9 @@ def merge_timeline(
     events: list[dict[str, Any]],
     notices: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    """One time-ordered list of what happened to a case: ``CaseService.get``'s transitions, actions and notes,
-    with the findings, the events they rest on and the notices that carried the case (by when sent, or due)."""
+    """One time-ordered list of what happened to a case: ``CaseService.get``'s transitions, actions, notes and
+    the customer's messages (acknowledge, reply, appeal), with the findings, the events they rest on and the
+    notices that carried the case (by when sent, or due)."""
     out = list(base)
     for f in findings:
         out.append(
@@ -501,7 +502,7 @@ def merge_timeline(
                 "id": n["id"],
             }
         )
-    order = {"event": 0, "finding": 1, "transition": 2, "action": 3, "notice": 4, "note": 5}
+    order = {"event": 0, "finding": 1, "transition": 2, "action": 3, "notice": 4, "message": 5, "note": 6}
     out.sort(key=lambda e: (e["at"], order.get(e["type"], 9)))
     return out
 
