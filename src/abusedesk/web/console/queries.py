@@ -179,17 +179,9 @@ class ConsoleViews:
         ``timeline`` of all of them, newest last."""
         require_staff(by, Can.CASE_READ)
         out = self.cases.get(ref, by)
-        policy = self.rt.policy
-        try:
-            clause = policy.clause(out["clause"])
-            out["clause_cited"] = {
-                "id": clause.id,
-                "title": clause.title,
-                "summary": clause.summary,
-                "text": clause.text,
-            }
-        except NotFound:
-            out["clause_cited"] = {"id": out["clause"], "title": "", "summary": "", "text": ""}
+        from abusedesk.web.portal import clause_view  # the portal's reading of a clause: one for both
+
+        out["clause_cited"] = clause_view(self.rt.policy, out["clause"])
         with self.rt.sessions() as s:
             findings = s.execute(
                 select(FindingRow)
@@ -510,43 +502,22 @@ def merge_timeline(
 def read_input(data: bytes) -> dict[str, Any]:
     """An input for reading: a mail's headers (decoded, in order) and parts (type, file name, size), and the
     text preview (a mail's body text, or the input itself decoded); ``truncated`` when the preview is cut."""
-    headers: list[tuple[str, str]] = []
-    parts: list[dict[str, Any]] = []
-    if mime.looks_like_mail(data):
-        try:
-            msg = mime.parse_message(data)
-        except Exception as exc:  # a hostile mail must still be viewable as bytes
-            text = mime.decode_bytes(data[:TEXT_PREVIEW])
-            return {
-                "is_mail": False,
-                "headers": [],
-                "parts": [],
-                "text": text,
-                "size": len(data),
-                "truncated": len(data) > TEXT_PREVIEW,
-                "note": f"not read as mail: {exc}",
-            }
-        headers = [(k, mime.decode_header_value(v)) for k, v in msg.items()]
-        parts = list_parts(msg)
-        text = mime.body_text(msg)
-        return {
-            "is_mail": True,
-            "headers": headers,
-            "parts": parts,
-            "text": text[:TEXT_PREVIEW],
-            "size": len(data),
-            "truncated": len(text) > TEXT_PREVIEW,
-            "note": "",
-        }
-    text = mime.decode_bytes(data[:TEXT_PREVIEW])
-    return {
-        "is_mail": False,
-        "headers": [],
-        "parts": [],
-        "text": text,
-        "size": len(data),
-        "truncated": len(data) > TEXT_PREVIEW,
-        "note": "",
+    head = data[:TEXT_PREVIEW]
+    out: dict[str, Any] = {"is_mail": False, "headers": [], "parts": [], "size": len(data), "note": "",
+                           "text": mime.decode_bytes(head), "truncated": len(data) > TEXT_PREVIEW}  # fmt: skip
+    if not mime.looks_like_mail(data):
+        return out
+    try:
+        msg = mime.parse_message(data)
+    except Exception as exc:  # a hostile mail must still be viewable as bytes
+        return out | {"note": f"not read as mail: {exc}"}
+    text = mime.body_text(msg)
+    return out | {
+        "is_mail": True,
+        "headers": [(k, mime.decode_header_value(v)) for k, v in msg.items()],
+        "parts": list_parts(msg),
+        "text": text[:TEXT_PREVIEW],
+        "truncated": len(text) > TEXT_PREVIEW,
     }
 
 
