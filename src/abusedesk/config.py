@@ -199,6 +199,15 @@ class WebSettings(BaseModel):
     #: the Secure flag of the session cookie: None sets it when the request came over TLS (https)
     cookie_secure: bool | None = None
 
+    @field_validator("totp_roles")
+    @classmethod
+    def _check_roles(cls, value: list[str]) -> list[str]:
+        known = ("analyst", "approver", "admin", "auditor", "customer")
+        bad = [r for r in value if r not in known]
+        if bad:
+            raise ValueError(f"{', '.join(map(repr, bad))} are not roles of people; the roles are {', '.join(known)}")
+        return value
+
 
 class Settings(BaseSettings):
     """Every setting of abusedesk; see docs/admin/settings.md for each one."""

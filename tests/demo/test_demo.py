@@ -48,8 +48,43 @@ def test_demo_runs_every_stage_for_real(tmp_path: Path) -> None:
     assert not any("=20" in line for line in text_lines)
     notice = next(p.read_text() for p in outbox if "ops@initech.example" in p.read_text())
     assert "port 22/tcp" in notice and "cert@cert.example.net" not in notice
+    # it ends with the command that serves the console on its data, the URL and logins that work there (issue 11)
+    tail = text[text.index("The console and the customer portal on the demo data") :]
+    assert f"abusedesk --data-dir {tmp_path / 'demo'} serve" in tail and "http://127.0.0.1:8080/" in tail
+    logins = summary["logins"]
+    assert {n: v["role"] for n, v in logins.items()} == {
+        "alice": "analyst",
+        "bob": "approver",
+        "globex-ops": "customer",
+    }
+    assert all(v["password"] in tail for v in logins.values()) and logins["bob"]["totp_secret"] in tail
+    _check_logins(tmp_path / "demo", logins)
     sha256sum = require_program("sha256sum")
     check = subprocess.run(
         [sha256sum, "-c", "SHA256SUMS"], cwd=summary["bundle"], capture_output=True, text=True, check=False
     )
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def _check_logins(data_dir: Path, logins: dict[str, dict[str, str]]) -> None:
+    """The printed passwords (and bob's TOTP secret) sign in on the demo's data, on the real clock."""
+    import base64
+    import time
+
+    from abusedesk.config import Settings
+    from abusedesk.identity import secondfactor
+    from abusedesk.identity.sessions import FULL, PASSWORD, WebSessionService
+    from abusedesk.runtime import Runtime
+
+    rt = Runtime.open(Settings(data_dir=data_dir))
+    try:
+        sessions = WebSessionService(rt)
+        for name in ("alice", "globex-ops"):
+            assert sessions.sign_in(name, logins[name]["password"]).level == FULL
+        pending = sessions.sign_in("bob", logins["bob"]["password"])
+        assert pending.level == PASSWORD
+        secret = logins["bob"]["totp_secret"]
+        code = secondfactor.totp_code(base64.b32decode(secret + "=" * (-len(secret) % 8)), time.time())
+        assert sessions.second_factor(pending.token, code).level == FULL
+    finally:
+        rt.close()

@@ -4,68 +4,24 @@ cannot reach another customer's, whatever it guesses or forges."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from abusedesk.actions.runner import ActionRunner, NoticeDispatcher
-from abusedesk.actions.smtp import EmailNotifyAction
 from abusedesk.api.app import create_app
-from abusedesk.cases.engine import CaseEngine
 from abusedesk.cases.service import CaseService
 from abusedesk.clock import ManualClock
 from abusedesk.runtime import Runtime
 from abusedesk.store.tables.cases import CaseRow
 from abusedesk.store.tables.evidence import AuditRow
-from tests.actions.support import seed_inventory, smtp_server
 from tests.api.testclient import TestClient
-from tests.cases.support import finding
-from tests.support.identities import People, customer_token
-from tests.support.web import WebUsers, sign_in, web_users
-
-REPORTER = "cert@cert.example.net"
-
-
-@dataclass
-class Desk:
-    users: WebUsers
-    ref_a: str  # cust-a's case (cora's)
-    ref_b: str  # cust-b's case (dave's)
-    id_b: str
-
-
-def _finding(rt: Runtime, customer: str, service: str, minute: int) -> object:
-    facts = {"reporter": REPORTER, "source": "192.0.2.10", "target": "198.51.100.7", "target_port": 22,
-             "transport": "tcp", "count": 1500, "count_unit": "attempts"}  # fmt: skip
-    return finding(
-        rt.policy, minute, kind="brute-force", key=f"ip:192.0.2.{10 + minute}", customer=customer, service=service,
-        evidence=({"reporter": REPORTER, "facts": facts},),
-    )  # fmt: skip
+from tests.support.identities import People
+from tests.support.web import REPORTER, Desk, portal_desk, sign_in
 
 
 @pytest.fixture
 def desk(runtime: Runtime, people: People, clock: ManualClock) -> Desk:
-    seed_inventory(runtime)
-    customer_token(runtime, people, "cora", "cust-a")
-    customer_token(runtime, people, "dave", "cust-b")
-    opened = (
-        CaseEngine(runtime)
-        .ingest(
-            [_finding(runtime, "cust-a", "svc-a1", 0), _finding(runtime, "cust-b", "svc-b1", 1)]  # type: ignore[list-item]
-        )
-        .opened
-    )
-    with runtime.sessions() as s:
-        rows = {c.customer_id: c for c in s.scalars(select(CaseRow).where(CaseRow.ref.in_(opened)))}
-    with smtp_server() as smtp:
-        ActionRunner(runtime).run_pending()
-        clock.advance(timedelta(hours=2))
-        mailer = EmailNotifyAction(EmailNotifyAction.Params(host="127.0.0.1", port=smtp.port, timeout=5))
-        sent = NoticeDispatcher(runtime, mailer).send_due()
-        assert sent and all(r.ok for r in sent)
-    return Desk(web_users(runtime, people), rows["cust-a"].ref, rows["cust-b"].ref, rows["cust-b"].id)
+    return portal_desk(runtime, people, clock)
 
 
 def _as(client: TestClient, desk: Desk, name: str) -> str:

@@ -222,6 +222,11 @@ def test_service_purges_expired_sessions(runtime: Runtime, users: WebUsers, cloc
     service.sign_in("alice", PASSWORD)
     clock.advance(timedelta(hours=13))
     assert service.purge() == 1
+    service.sign_in("alice", PASSWORD)
+    clock.advance(timedelta(hours=13))
+    service.sign_in("alice", PASSWORD)  # a sign-in clears what expired
+    with runtime.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(WebSessionRow)) == 1
 
 
 def test_errors_are_pages_for_browsers_and_problems_for_scripts(client: TestClient, users: WebUsers) -> None:
@@ -232,3 +237,10 @@ def test_errors_are_pages_for_browsers_and_problems_for_scripts(client: TestClie
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
     r = client.get("/api/v1/cases", headers={"Accept": "text/html"})  # the API answers JSON whatever is asked
     assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+
+
+def test_totp_roles_must_be_roles() -> None:
+    from abusedesk.config import WebSettings
+
+    with pytest.raises(ValueError, match="'aprover' are not roles"):
+        WebSettings(totp_roles=["aprover"])

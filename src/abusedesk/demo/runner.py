@@ -10,6 +10,7 @@ the sample day, so the section 4 deadline can be passed without waiting three da
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import smtplib
 import socket
@@ -254,6 +255,15 @@ class _Demo:
             self.echo(f"  {user['name']:<11} {user['role']:<9} {user['id']}{' (' + customer + ')' if customer else ''}")
         self.who = {name: ident.authenticate(token) for name, token in self.tokens.items()}
         self.echo(f"  admin       admin     {admin_user['id']} (abusedesk user bootstrap admin)")
+        # console logins (issue 11): a password for the analyst, an approver and the customer's user, made afresh
+        # for each demo (never a well-known one), and the approver's TOTP secret; printed at the end
+        self.logins: dict[str, dict[str, str]] = {}
+        for name in ("alice", "bob", "globex-ops"):
+            password = f"{name}-" + secrets.token_urlsafe(9)
+            ident.set_password(admin, name, password)
+            self.logins[name] = {"role": self.who[name].role.value, "password": password}
+        self.logins["bob"]["totp_secret"] = ident.enrol_totp(admin, "bob", issuer="abusedesk demo")["secret"]
+        self.summary["logins"] = self.logins
 
     # -- 2. signals through the real doors -----------------------------------------------------------------------
     def feed_signals(self) -> None:
@@ -577,6 +587,17 @@ class _Demo:
         self.echo(f"  abusedesk --data-dir {data_dir} inventory whois 203.0.113.10 --at 2026-03-01T11:59:59Z")
         self.echo(f"  abusedesk --data-dir {data_dir} audit verify")
         host, port = self.rt.settings.api_host, self.rt.settings.api_port
-        self.echo(
-            f"  abusedesk --data-dir {data_dir} serve      # the API; its documentation on http://{host}:{port}/api/docs"
-        )
+        self.echo("")
+        self.echo("The console and the customer portal on the demo data (the API's documentation at /api/docs):")
+        self.echo(f"  abusedesk --data-dir {data_dir} serve")
+        self.echo(f"  then open http://{host}:{port}/ and sign in as:")
+        for name, login in self.logins.items():
+            extra = ""
+            if "totp_secret" in login:
+                secret = login["totp_secret"]
+                extra = (
+                    f"; TOTP secret {secret} (an authenticator app, or: "
+                    f"python3 -c 'import pyotp; print(pyotp.TOTP(\"{secret}\").now())')"
+                )
+            self.echo(f"    {name:<11} {login['role']:<9} password {login['password']}{extra}")
+        self.echo(f"  API documentation: http://{host}:{port}/api/docs")

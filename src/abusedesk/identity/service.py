@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -286,44 +287,50 @@ class IdentityService:
     def set_password(self, by: Principal, name: str, password: str) -> dict[str, Any]:
         """Set ``name``'s console password (an admin for anyone, a user for itself); ends its console sessions."""
         from abusedesk.identity import secondfactor
-        from abusedesk.store.tables.identity import WebSessionRow
 
         digest = secondfactor.hash_password(password)  # before the transaction: argon2 takes ~50 ms
-        now = self.rt.clock.now()
-        with self.rt.sessions() as s, s.begin():
-            row = self._user(s, name)
-            self._self_or_admin(by, row, "set a password")
+
+        def change(row: UserRow) -> dict[str, Any]:
             row.password_hash = digest
-            ended = s.query(WebSessionRow).filter(WebSessionRow.user_id == row.id).delete()
-            audit.append(
-                s, at=now, actor=by.id, action="user.password_set", subject_type="user", subject_id=row.id,
-                payload={"sessions_ended": ended},
-            )  # fmt: skip
-            return user_dict(row) | {"sessions_ended": ended}
+            return {}
+
+        return self._credential(by, name, "set a password", "user.password_set", change)
 
     def enrol_totp(self, by: Principal, name: str, *, issuer: str = "abusedesk") -> dict[str, Any]:
         """A new TOTP secret for ``name`` (enrol, or reset a lost one): returned once, as text and as an
         ``otpauth://`` URI for an authenticator app; the table keeps it sealed. Ends the user's console sessions."""
         from abusedesk.identity import secondfactor
+
+        secret = secondfactor.new_totp_secret()
+
+        def change(row: UserRow) -> dict[str, Any]:
+            row.totp_secret = secondfactor.seal(self._key, row.id, secret)
+            row.totp_last_step = None
+            return {
+                "secret": secondfactor.secret_text(secret),
+                "uri": secondfactor.provisioning_uri(secret, row.name, issuer),
+            }
+
+        return self._credential(by, name, "enrol a second factor", "user.totp_enrolled", change)
+
+    def _credential(
+        self, by: Principal, name: str, what: str, action: str, change: Callable[[UserRow], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Change a console credential of ``name`` (an admin, or the user itself with a write token), end the
+        user's console sessions, audit it; one transaction."""
         from abusedesk.store.tables.identity import WebSessionRow
 
         now = self.rt.clock.now()
-        secret = secondfactor.new_totp_secret()
         with self.rt.sessions() as s, s.begin():
             row = self._user(s, name)
-            self._self_or_admin(by, row, "enrol a second factor")
-            row.totp_secret = secondfactor.seal(self._key, row.id, secret)
-            row.totp_last_step = None
+            self._self_or_admin(by, row, what)
+            shown = change(row)
             ended = s.query(WebSessionRow).filter(WebSessionRow.user_id == row.id).delete()
             audit.append(
-                s, at=now, actor=by.id, action="user.totp_enrolled", subject_type="user", subject_id=row.id,
+                s, at=now, actor=by.id, action=action, subject_type="user", subject_id=row.id,
                 payload={"sessions_ended": ended},
             )  # fmt: skip
-            return user_dict(row) | {
-                "secret": secondfactor.secret_text(secret),
-                "uri": secondfactor.provisioning_uri(secret, row.name, issuer),
-                "sessions_ended": ended,
-            }
+            return user_dict(row) | shown | {"sessions_ended": ended}
 
     def totp_secret(self, row: UserRow) -> bytes | None:
         """The user's TOTP secret unsealed (None if not enrolled)."""

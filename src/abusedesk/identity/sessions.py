@@ -123,6 +123,8 @@ class WebSessionService:
         with self.rt.sessions() as s, s.begin():
             if replacing:
                 s.execute(delete(WebSessionRow).where(WebSessionRow.id == self.identities.digest(replacing)))
+            # sessions past their absolute expiry go at each sign-in (an indexed delete; idle ones when presented)
+            s.execute(delete(WebSessionRow).where(WebSessionRow.expires_at <= now))
             s.add(
                 WebSessionRow(
                     id=self.identities.digest(token), user_id=row.id, level=level, csrf=csrf, created_at=now,
@@ -191,7 +193,7 @@ class WebSessionService:
                 )  # fmt: skip
 
     def purge(self) -> int:
-        """Delete sessions past their absolute expiry (the idle ones go when next presented)."""
+        """Delete sessions past their absolute expiry now (each sign-in does it too)."""
         with self.rt.sessions() as s, s.begin():
             result = s.execute(delete(WebSessionRow).where(WebSessionRow.expires_at <= self.rt.clock.now()))
             return int(getattr(result, "rowcount", 0) or 0)
