@@ -197,4 +197,5 @@ def test_a_customer_cannot_widen_its_view(runtime: Runtime, people: People) -> N
         assert c.get(f"/api/v1/cases/{ids['ref'].lower()}", headers=dave).status_code == 404
         mine = c.get(f"/api/v1/cases/{ids['ref']}", headers=cora).json()["case"]
         assert mine["notes"] == [] and all("actor" not in e for e in mine["timeline"])
+        assert all("actor_name" not in e for e in mine["timeline"])  # nor our staff's names
         assert all(a["proposed_by"] is None for a in mine["actions"])  # no names of our staff
