@@ -61,6 +61,7 @@ ACCESS: dict[tuple[str, str], frozenset[str | None]] = {
     ("GET", "/api/v1/triage/raw/{raw_id}"): STAFF,
     ("GET", "/api/v1/triage/raw/{raw_id}/content"): STAFF,
     ("POST", "/api/v1/triage/raw/{raw_id}/release"): CHANGERS,
+    ("POST", "/api/v1/triage/raw/{raw_id}/discard"): CHANGERS,
     ("POST", "/api/v1/triage/{item_id}/promote"): CHANGERS,
     ("GET", "/api/v1/inventory/whois"): STAFF,
     ("GET", "/api/v1/audit/verify"): AUDITORS,
@@ -120,6 +121,7 @@ def _call(c: TestClient, method: str, path: str, ids: dict[str, str], token: str
         "/approve": {"reason": "x"},
         "/reject": {"reason": "x"},
         "/promote": {"clause": "1.8", "service_id": "svc-a1", "reason": "x"},
+        "/discard": {"reason": "x"},
         "/revoke": {"reason": "x"},
         "/api/v1/reports": xarf(),
         "/api/v1/consents": {
@@ -141,6 +143,7 @@ def _call(c: TestClient, method: str, path: str, ids: dict[str, str], token: str
                     "/reject",
                     "/promote",
                     "/revoke",
+                    "/discard",
                 )
                 if url.endswith(k)
             ),

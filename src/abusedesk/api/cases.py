@@ -8,6 +8,7 @@ answers 404, as one that does not exist.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
@@ -16,7 +17,8 @@ from pydantic import BaseModel, Field
 
 from abusedesk.api.auth import RT, Caller
 from abusedesk.cases.service import CaseService
-from abusedesk.domain.errors import PreconditionFailed, PreconditionRequired
+from abusedesk.domain.errors import ConfigError, PreconditionFailed, PreconditionRequired
+from abusedesk.domain.timeutil import as_utc
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
@@ -36,6 +38,15 @@ def expected_version(if_match: str | None) -> int:
     if not value.startswith("v") or not (number.isascii() and number.isdigit()) or len(number) > 12:
         raise PreconditionFailed(f'If-Match {if_match[:40]!r} is not an ETag of this API (they look like "v3")')
     return int(number)
+
+
+def _aware(name: str, value: datetime | None) -> datetime | None:
+    """A query parameter's time in UTC; one without a zone is refused, naming the parameter."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ConfigError(f"query parameter {name!r}: give a time zone (e.g. 2026-03-01T10:00:00Z)", field=name)
+    return as_utc(value)
 
 
 IfMatch = Annotated[str | None, Header(alias="If-Match", description='The case\'s ETag as read, e.g. "v3"')]
@@ -72,13 +83,28 @@ def list_cases(
     customer: str | None = None,
     clause: str | None = None,
     severity: str | None = None,
+    opened_before: datetime | None = None,
+    deadline_before: datetime | None = None,
+    sort: Annotated[str, Query(description="updated (newest change first), opened (oldest), deadline (soonest)")] = (
+        "updated"
+    ),
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> JSONResponse:
-    """Cases, newest change first: ``{"ok", "items", "next_cursor"}``; ``next_cursor`` gives the next page
-    (keyset pagination). The page is plain JSON already, so it is encoded as is (no per-field conversion)."""
+    """Cases, newest change first unless ``sort`` says otherwise: ``{"ok", "items", "next_cursor"}``;
+    ``next_cursor`` gives the next page (keyset pagination). ``state=open`` is every state but the ended ones.
+    The page is plain JSON already, so it is encoded as is (no per-field conversion)."""
     page = CaseService(rt).page(
-        by, state=state, customer=customer, clause=clause, severity=severity, limit=limit, cursor=cursor
+        by,
+        state=state,
+        customer=customer,
+        clause=clause,
+        severity=severity,
+        opened_before=_aware("opened_before", opened_before),
+        deadline_before=_aware("deadline_before", deadline_before),
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
     )
     return JSONResponse({"ok": True, **page})
 

@@ -53,6 +53,16 @@ def triage_release(rt: RT, by: Caller, raw_id: str) -> dict[str, Any]:
     return {"ok": True, "result": TriageService(rt).release(by, raw_id)}
 
 
+class DiscardIn(BaseModel):
+    reason: str = Field(min_length=1, description="Why the input is set aside (kept in the audit log)")
+
+
+@router.post("/triage/raw/{raw_id}/discard", tags=["triage"])
+def triage_discard(rt: RT, by: Caller, raw_id: str, body: DiscardIn) -> dict[str, Any]:
+    """Set a quarantined input aside with a reason; it leaves the queue, its bytes are kept."""
+    return {"ok": True, "raw": TriageService(rt).discard(by, raw_id, reason=body.reason)}
+
+
 @router.post("/triage/{item_id}/promote", tags=["triage"], status_code=201)
 def triage_promote(rt: RT, by: Caller, item_id: str, body: PromoteIn) -> dict[str, Any]:
     """Make a case of a quarantined input or a triage event, under a clause, for a customer."""

@@ -42,6 +42,9 @@ from abusedesk.store.tables.identity import UserRow
 T = TypeVar("T")
 
 
+#: sort name -> the cases column it orders by (with the id as the tie-break); ``updated`` runs newest first
+SORTS = {"updated": "updated_at", "opened": "opened_at", "deadline": "deadline"}
+
 #: what a customer may say on its case (``CaseService.respond``)
 MESSAGE_KINDS = ("acknowledge", "reply", "appeal")
 MAX_MESSAGE = 20_000
@@ -117,26 +120,41 @@ class CaseService:
         customer: str | None = None,
         clause: str | None = None,
         severity: str | None = None,
+        opened_before: datetime | None = None,
+        deadline_before: datetime | None = None,
+        sort: str = "updated",
         limit: int = 50,
         cursor: str | None = None,
     ) -> dict[str, Any]:
-        """One page of cases, newest change first, filtered; ``next_cursor`` continues after its last case.
+        """One page of cases, filtered and sorted; ``next_cursor`` continues after its last case.
+
+        ``state`` is a state or ``open`` (every state but resolved, closed and dismissed); ``opened_before`` keeps
+        cases opened before then (their age), ``deadline_before`` those whose deadline falls before then (overdue:
+        now). ``sort`` is one of :data:`SORTS`: ``updated`` (newest change first, the default), ``opened`` (oldest
+        first) or ``deadline`` (soonest first; only cases with a deadline).
 
         A customer's principal sees only its own customer's cases, whatever ``customer`` says. The cursor is the
-        (updated_at, id) of the last case shown (keyset pagination: a page costs the same at any depth): the
-        order, ``updated_at DESC, id DESC``, is one direction so an index ``(state|customer_id, updated_at, id)``
-        serves it backwards without a sort. Read in one statement outside a transaction (no BEGIN/ROLLBACK).
+        (sort column, id) of the last case shown (keyset pagination: a page costs the same at any depth), and
+        one direction for both columns, so an index ``(column, id)`` (or ``(state|customer_id, column, id)``)
+        serves it without a sort. Read in one statement outside a transaction (no BEGIN/ROLLBACK).
         """
         by.require(Can.CASE_READ)
         if not 1 <= limit <= 500:
             raise Conflict(f"limit must be between 1 and 500, not {limit}")
+        if sort not in SORTS:
+            raise Conflict(f"sort {sort!r} is not one of {', '.join(SORTS)}")
         if not by.is_staff:
             if customer is not None and customer != by.customer_id:
                 return {"items": [], "next_cursor": None}
             customer = by.customer_id
         cases = CaseRow.__table__
-        q = select(cases).order_by(cases.c.updated_at.desc(), cases.c.id.desc()).limit(limit + 1)
-        if state:
+        column = cases.c[SORTS[sort]]
+        descending = sort == "updated"
+        order = (column.desc(), cases.c.id.desc()) if descending else (column.asc(), cases.c.id.asc())
+        q = select(cases).order_by(*order).limit(limit + 1)
+        if state == "open":
+            q = q.where(cases.c.state.not_in([s.value for s in ENDED]))
+        elif state:
             q = q.where(cases.c.state == parse_state(state).value)
         if customer:
             q = q.where(cases.c.customer_id == customer)
@@ -144,16 +162,23 @@ class CaseService:
             q = q.where(cases.c.clause == clause)
         if severity:
             q = q.where(cases.c.severity == severity)
+        if opened_before is not None:
+            q = q.where(cases.c.opened_at < opened_before)
+        if deadline_before is not None:
+            q = q.where(cases.c.deadline < deadline_before)
+        if sort == "deadline":
+            q = q.where(cases.c.deadline.is_not(None))
         if cursor:
-            at, last = decode_cursor(cursor)
-            q = q.where(tuple_(cases.c.updated_at, cases.c.id) < tuple_(literal(at), literal(last)))
+            at, last = decode_cursor(cursor, sort)
+            key, mark = tuple_(column, cases.c.id), tuple_(literal(at), literal(last))
+            q = q.where(key < mark if descending else key > mark)
         with self.rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             rows = list(conn.execute(q))
         more = len(rows) > limit
         rows = rows[:limit]
         return {
             "items": [case_dict(c) for c in rows],
-            "next_cursor": encode_cursor(rows[-1].updated_at, rows[-1].id) if more and rows else None,
+            "next_cursor": encode_cursor(getattr(rows[-1], SORTS[sort]), rows[-1].id, sort) if more and rows else None,
         }
 
     def list(
@@ -640,15 +665,25 @@ def withhold_reporter(finding: dict[str, Any], agreed: list[str] | tuple[str, ..
     return finding | {"facts": facts | {"reporter": "a third party"}}
 
 
-def encode_cursor(at: datetime, case_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{iso(at)}|{case_id}".encode()).decode().rstrip("=")
+def encode_cursor(at: datetime, case_id: str, sort: str = "updated") -> str:
+    """An opaque cursor: the (sort column, id) of a page's last case; a sort other than the default is named in it,
+    so a cursor is never read under another order."""
+    head = "" if sort == "updated" else f"{sort}:"
+    return base64.urlsafe_b64encode(f"{head}{iso(at)}|{case_id}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The (updated_at, id) a cursor stands for; Conflict naming the cursor if it is not one of ours."""
+def decode_cursor(cursor: str, sort: str = "updated") -> tuple[datetime, str]:
+    """The (sort column, id) a cursor stands for; Conflict naming the cursor if it is not one of ours for
+    ``sort``."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, case_id = text.split("|", 1)
+        head = "" if sort == "updated" else f"{sort}:"
+        # a default cursor starts with its year; any other names its sort first
+        if not text.startswith(head) or not text.removeprefix(head)[:1].isdigit():
+            raise ValueError(f"not a cursor of sort {sort}")
+        at, case_id = text.removeprefix(head).split("|", 1)
         return parse_time(at), case_id
     except (ValueError, UnicodeDecodeError):
-        raise Conflict(f"cursor {cursor[:40]!r} is not a cursor this API gave out; start from the first page") from None
+        raise Conflict(
+            f"cursor {cursor[:40]!r} is not a cursor this API gave out for sort {sort!r}; start from the first page"
+        ) from None

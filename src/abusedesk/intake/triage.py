@@ -1,9 +1,10 @@
 """TriageService: what waits for an analyst: quarantined inputs and events marked for triage.
 
 An analyst lists the queue, reads an input's raw bytes (as received), releases a quarantined input to be parsed
-again (after a parser fix), or promotes an input or event to a case under a clause they name: the promotion is
-a finding of the ``triage`` detector, so it goes through the case engine like any other and opens or joins the
-case of its customer, service and clause. Every change names the analyst's user id in the audit log.
+again (after a parser fix), discards one with a reason (its bytes are kept), or promotes an input or event to a
+case under a clause they name: the promotion is a finding of the ``triage`` detector, so it goes through the case
+engine like any other and opens or joins the case of its customer, service and clause. Every change names the
+analyst's user id in the audit log.
 """
 
 from __future__ import annotations
@@ -107,6 +108,32 @@ class TriageService:
         [outcome] = IntakeService(self.rt).retry([raw_id])
         self.rt.drain()
         return {"id": raw_id, "status": outcome.status, "parser": outcome.parser, "error": outcome.error}
+
+    def discard(self, by: Principal, raw_id: str, *, reason: str) -> dict[str, Any]:
+        """Set a quarantined input aside for good (spam to the abuse address, a test, a duplicate the content key
+        missed): it leaves the queue, its bytes stay in the raw store, and the audit log names who and why."""
+        by.require(Can.TRIAGE_CHANGE)
+        if not reason.strip():
+            raise Conflict("discarding an input needs a reason")
+        with self.rt.sessions() as s, s.begin():
+            row = s.get(RawInputRow, raw_id)
+            if row is None:
+                raise NotFound(f"raw input {raw_id!r} does not exist")
+            if row.status != "quarantined":
+                raise Conflict(
+                    f"raw input {raw_id} is {row.status}, not quarantined; only quarantined input is discarded"
+                )
+            row.status = "discarded"
+            audit.append(
+                s,
+                at=self.rt.clock.now(),
+                actor=by.id,
+                action="raw.discarded",
+                subject_type="raw_input",
+                subject_id=raw_id,
+                payload={"reason": reason, "quarantine_reason": row.error},
+            )
+            return raw_dict(row) | {"discarded_because": reason}
 
     def promote(
         self,

@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 def page_routers() -> tuple[APIRouter, ...]:
     """Every router of pages (a new area adds its router here)."""
     from abusedesk.web import portal, signin
+    from abusedesk.web.console import pages as console
 
-    return (signin.router, portal.router)
+    return (signin.router, console.router, portal.router)
 
 
 def mount(app: FastAPI) -> None:

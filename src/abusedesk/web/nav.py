@@ -23,6 +23,10 @@ class NavItem:
 
 #: every area of the console and the portal, in bar order (the console's areas go before the portal's)
 NAV: list[NavItem] = [
+    NavItem("Cases", "/console", STAFF_ROLES),
+    NavItem("Triage", "/console/triage", STAFF_ROLES),
+    NavItem("Who had it?", "/console/whois", STAFF_ROLES),
+    NavItem("Dashboard", "/console/dashboard", STAFF_ROLES),
     NavItem("My cases", "/portal", CUSTOMER_ROLES),
     NavItem("Test consents", "/portal/consents", CUSTOMER_ROLES),
 ]

@@ -51,6 +51,9 @@ class CaseRow(Base):
         Index("ix_cases_updated", "updated_at", "id"),
         Index("ix_cases_state_updated", "state", "updated_at", "id"),
         Index("ix_cases_customer_updated", "customer_id", "updated_at", "id"),
+        # the console's queue sorted by age (oldest first) and by deadline (soonest first), cursor (column, id)
+        Index("ix_cases_opened", "opened_at", "id"),
+        Index("ix_cases_deadline_id", "deadline", "id"),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     ref: Mapped[str] = mapped_column(String(40), unique=True)
@@ -70,7 +73,7 @@ class CaseRow(Base):
     opened_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
-    deadline: Mapped[datetime | None] = mapped_column(index=True)
+    deadline: Mapped[datetime | None] = mapped_column()
     last_finding_at: Mapped[datetime | None] = mapped_column()
     finding_count: Mapped[int] = mapped_column(Integer, default=0)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)

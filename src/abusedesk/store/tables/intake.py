@@ -12,7 +12,7 @@ from abusedesk.store.base import Base
 
 
 class RawInputRow(Base):
-    """One input as received. status: stored → parsed | quarantined.
+    """One input as received. status: stored → parsed | quarantined (→ discarded, by an analyst, with a reason).
 
     ``id`` is the SHA-256 of the bytes (``blob``), except for the rare second input with the very same bytes from
     another reporter, whose id is derived from both (``service.derived_raw_id``). ``content_key`` (unique) is what

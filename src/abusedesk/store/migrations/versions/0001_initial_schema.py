@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-07 21:50:40.721101
+Create Date: 2026-12-07 21:56:37.379112
 """
 
 from __future__ import annotations
@@ -79,8 +79,9 @@ def upgrade() -> None:
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_cases_case_key"), ["case_key"], unique=False)
         batch_op.create_index("ix_cases_customer_updated", ["customer_id", "updated_at", "id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_cases_deadline"), ["deadline"], unique=False)
+        batch_op.create_index("ix_cases_deadline_id", ["deadline", "id"], unique=False)
         batch_op.create_index("ix_cases_key", ["customer_id", "service_id", "clause", "group_key"], unique=False)
+        batch_op.create_index("ix_cases_opened", ["opened_at", "id"], unique=False)
         batch_op.create_index("ix_cases_state_updated", ["state", "updated_at", "id"], unique=False)
         batch_op.create_index("ix_cases_updated", ["updated_at", "id"], unique=False)
 
@@ -655,8 +656,9 @@ def downgrade() -> None:
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index("ix_cases_updated")
         batch_op.drop_index("ix_cases_state_updated")
+        batch_op.drop_index("ix_cases_opened")
         batch_op.drop_index("ix_cases_key")
-        batch_op.drop_index(batch_op.f("ix_cases_deadline"))
+        batch_op.drop_index("ix_cases_deadline_id")
         batch_op.drop_index("ix_cases_customer_updated")
         batch_op.drop_index(batch_op.f("ix_cases_case_key"))
 
