@@ -39,7 +39,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from abusedesk.detectors.flowbase import with_ms
+from abusedesk.detectors.flowbase import with_addr_keys, with_ms
 from abusedesk.telemetry.decoder import FlowDecoder
 from abusedesk.telemetry.schema import FLOW_SCHEMA, binary16, v4_keys
 
@@ -215,7 +215,7 @@ def bench_detection(rows: int, chunk: int) -> dict[str, Any]:
     table = synthetic_rows(rows)
     df_all = pl.from_arrow(table)
     assert isinstance(df_all, pl.DataFrame)
-    df_all = with_ms(df_all)  # as the flows stage hands it over
+    df_all = with_addr_keys(with_ms(df_all))  # as the flows stage hands it over
     rss0 = rss_mb()
     states = {d.name: d.new_state() for d in detectors}
     findings = 0

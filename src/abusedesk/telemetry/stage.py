@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from abusedesk.bus.base import StageBatch
 from abusedesk.consent import ConsentService, Verdict
 from abusedesk.detectors.base import Detector
-from abusedesk.detectors.flowbase import with_ms
+from abusedesk.detectors.flowbase import with_addr_keys, with_ms
 from abusedesk.detectors.runner import DetectorRunner
 from abusedesk.domain.records import Finding
 from abusedesk.runtime import Runtime
@@ -78,8 +78,9 @@ class Attributor:
         """The detectors' frame: flows of ours with service/project/customer and ``spoofed``; others counted."""
         index = self.inventory.index()
         t_us = pa.compute.cast(table["time_start"], pa.int64()).to_numpy() * 1000
-        src_rows = index.lookup_batch(key_halves(table["src_addr"]), t_us)
-        dst_rows = index.lookup_batch(key_halves(table["dst_addr"]), t_us)
+        halves = {"src_addr": key_halves(table["src_addr"]), "dst_addr": key_halves(table["dst_addr"])}
+        src_rows = index.lookup_batch(halves["src_addr"], t_us)
+        dst_rows = index.lookup_batch(halves["dst_addr"], t_us)
         cols = index.columns(src_rows)
         src_ours = src_rows >= 0
         dst_ours = dst_rows >= 0
@@ -114,7 +115,8 @@ class Attributor:
         sub = sub.append_column("spoofed", pa.array(spoofed[idx]))
         out = pl.from_arrow(sub)
         assert isinstance(out, pl.DataFrame)
-        return with_ms(out)
+        # the detectors group addresses by their integer halves: the ones attribution computed, not again
+        return with_addr_keys(with_ms(out), {k: v[idx] for k, v in halves.items()})
 
 
 def partitions(df: pl.DataFrame) -> dict[str, pl.DataFrame]:
