@@ -276,3 +276,26 @@ def test_the_bucket_sketch_never_drops_a_heavy_key() -> None:
     assert heavy.any() and not heavy.all()
     assert not (heavy & ~maybe).any()  # no heavy key dropped
     assert (~maybe).sum() > n // 2  # and it does drop most of the light ones
+
+
+@pytest.mark.unit
+def test_findings_are_the_same_from_the_integer_keys_alone(detectors: dict[str, Detector]) -> None:
+    """The flows stage hands over the uint64 halves without the 16-byte columns: same findings, same addresses."""
+    from abusedesk.detectors.flowbase import with_addr_keys
+
+    v6 = "2001:db8:8000::9"
+    batches = {
+        "vertical_scan": frame([{"src": v6, "dst_port": p} for p in range(1, 16)]),
+        "horizontal_scan": frame([{"dst": f"203.0.113.{i}", "dst_port": 23} for i in range(25)]),
+        "flood": frame([{"proto": 17, "packets": 5000, "time_end": T + 1000, "dst": twin("198.51.100.7")}]),
+        "smtp_burst": frame([{"dst": f"203.0.113.{i}", "dst_port": 25, "tcp_flags": 0x1B} for i in range(20)]),
+        "load_test": frame([{"src_port": i, "tcp_flags": 0x1B} for i in range(500)]),
+        "spoofed_source": frame([{"spoofed": True, "src": f"203.0.113.{i}"} for i in range(3)]),
+        "bruteforce": frame([{"dst_port": 22, "src_port": 1000 + i, "tcp_flags": 0x1B} for i in range(5)]),
+    }
+    for name, batch in batches.items():
+        with_binary = run(detectors[name], batch)
+        ints_only = run(detectors[name], with_addr_keys(batch).drop("src_addr", "dst_addr"))
+        assert len(with_binary) == 1, name
+        assert [f.to_dict() for f in ints_only] == [f.to_dict() for f in with_binary], name
+    assert "~3 source addresses" in run(detectors["spoofed_source"], batches["spoofed_source"])[0].summary

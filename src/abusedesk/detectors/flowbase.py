@@ -1,8 +1,8 @@
 """What the flow detectors share: the batch shape, tumbling windows as explicit state, findings with samples.
 
-A flow detector's batch is one partition's Arrow table (one service's flows, attributed by the flow stage,
-``abusedesk.telemetry.stage``): the FLOW_SCHEMA columns with ``src_addr``/``dst_addr`` as plain binary, plus
-``service_id``, ``project_id``, ``customer_id`` and ``spoofed`` (the source address was allocated to no one and
+A flow detector's batch is one partition's frame (one service's flows, attributed by the flow stage,
+``abusedesk.telemetry.stage``): the FLOW_SCHEMA columns (addresses as their integer key columns, below; the flows
+stage does not hand over the 16-byte columns), plus ``service_id``, ``project_id``, ``customer_id`` and ``spoofed`` (the source address was allocated to no one and
 the flow was attributed by its ingress interface). Detectors work on it with Polars, vectorised: one filter and
 one group-by per batch, never a Python loop over flows.
 
@@ -76,9 +76,14 @@ def with_addr_keys(df: pl.DataFrame, halves: dict[str, npt.NDArray[np.uint64]] |
     caller already has, by address column) or computed from the 16-byte values."""
     new = []
     for col, (hi, lo) in ADDR_KEYS.items():
-        if col not in df.columns or (hi in df.columns and lo in df.columns):
+        if hi in df.columns and lo in df.columns:
             continue
-        h = halves[col] if halves is not None and col in halves else address_halves(df[col])
+        if halves is not None and col in halves:
+            h = halves[col]
+        elif col in df.columns:
+            h = address_halves(df[col])
+        else:
+            continue
         new += [pl.Series(hi, h[:, 0], pl.UInt64), pl.Series(lo, h[:, 1], pl.UInt64)]
     return df.with_columns(new) if new else df
 
@@ -362,14 +367,16 @@ def _iso_ms(ms: int) -> str:
     return _dt(ms).isoformat().replace("+00:00", "Z")
 
 
-SAMPLE_COLUMNS = ["ts", "te", "proto", "src_addr", "src_port", "dst_addr", "dst_port", "tcp_flags", "packets", "bytes",
-                  "exporter"]  # fmt: skip
+SAMPLE_COLUMNS = ["ts", "te", "proto", "src_port", "dst_port", "tcp_flags", "packets", "bytes", "exporter"]
 
 
 def sample_rows(df: pl.DataFrame) -> list[dict[str, Any]]:
     """Flow rows for evidence: the FLOW_SCHEMA fields, addresses and times as text."""
     rows = []
-    for r in df.select([c for c in SAMPLE_COLUMNS if c in df.columns]).iter_rows(named=True):
+    cols = [c for c in SAMPLE_COLUMNS if c in df.columns] + addr_key_cols(ADDR_KEYS)
+    for r in df.select(cols).iter_rows(named=True):
+        for col, (hi, lo) in ADDR_KEYS.items():
+            r[col] = _join_halves(r[hi], r[lo])
         rows.append(
             {
                 "time_start": _iso_ms(r["ts"]),
