@@ -1,10 +1,10 @@
 """What the flow detectors share: the batch shape, tumbling windows as explicit state, findings with samples.
 
 A flow detector's batch is one partition's frame (one service's flows, attributed by the flow stage,
-``abusedesk.telemetry.stage``): the FLOW_SCHEMA columns (addresses as their integer key columns, below; the flows
-stage does not hand over the 16-byte columns), plus ``service_id``, ``project_id``, ``customer_id`` and ``spoofed`` (the source address was allocated to no one and
-the flow was attributed by its ingress interface). Detectors work on it with Polars, vectorised: one filter and
-one group-by per batch, never a Python loop over flows.
+``abusedesk.telemetry.stage``): the FLOW_SCHEMA columns (addresses as their integer key columns, below; the
+flows stage does not hand over the 16-byte columns), plus ``service_id``, ``project_id``, ``customer_id`` and
+``spoofed`` (the source address was allocated to no one and the flow was attributed by its ingress interface).
+Detectors work on it with Polars, vectorised: one filter and one group-by per batch, never a Python loop over flows.
 
 Addresses are grouped as integers: each 16-byte address column has two ``uint64`` key columns beside it (its high
 and low halves, big-endian: ``src_hi``/``src_lo``, ``dst_hi``/``dst_lo``; the flows stage adds them from the halves

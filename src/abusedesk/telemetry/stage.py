@@ -97,8 +97,9 @@ class Attributor:
                 continue
             if hit[0] not in position:
                 position[hit[0]] = len(lists[0])
-                for values, value in zip(lists, hit, strict=True):
-                    values.append(value)  # type: ignore[arg-type]
+                lists[0].append(hit[0])
+                lists[1].append(hit[1])
+                lists[2].append(hit[2])
             found[j] = position[hit[0]]
         owner[rows] = found[inverse]
 
