@@ -109,9 +109,12 @@ class Attributor:
         t_us = pc.cast(table["time_start"], pa.int64()).to_numpy() * 1000
         halves = {"src_addr": key_halves(table["src_addr"]), "dst_addr": key_halves(table["dst_addr"])}
         src_rows = index.lookup_batch(halves["src_addr"], t_us)
-        dst_rows = index.lookup_batch(halves["dst_addr"], t_us)
         src_ours = src_rows >= 0
-        dst_ours = dst_rows >= 0
+        # the destination matters only for flows from no one of ours (inbound, or spoofed): looked up for those
+        dst_ours = np.zeros(len(src_rows), bool)
+        others = np.flatnonzero(~src_ours)
+        if len(others):
+            dst_ours[others] = index.lookup_batch(halves["dst_addr"][others], t_us[others]) >= 0
         spoofed = ~src_ours & ~dst_ours
         # the owner of each flow as a position in the index's service list (-1: no one), never a Python loop per
         # flow: service, project and customer columns are one ``take`` each from those lists
