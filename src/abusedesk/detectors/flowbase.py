@@ -107,7 +107,8 @@ def addr_key_cols(names: Iterable[str]) -> list[str]:
     return [c for name in names for c in ADDR_KEYS.get(name, (name,))]
 
 
-#: bucket bits of ``heavy_buckets``' sketch: 2^20 buckets (8 MB of sums), few collisions for a chunk of 1–2M flows
+#: most bucket bits of ``heavy_buckets``' sketch: 2^20 buckets (8 MB of sums) for a chunk of a million flows or
+#: more; a smaller frame (one service's partition) gets about two buckets a row, so its sketch costs what it holds
 SKETCH_BITS = 20
 
 
@@ -124,8 +125,9 @@ def heavy_buckets(
         h = (lo * np.uint64(0x9E3779B97F4A7C15)) ^ (hi * np.uint64(0xC2B2AE3D27D4EB4F))
         h ^= h >> np.uint64(31)
         h *= np.uint64(0xFF51AFD7ED558CCD)
-    bucket = (h >> np.uint64(64 - SKETCH_BITS)).astype(np.intp)
-    sums = np.bincount(bucket, weights=weight.astype(np.float64), minlength=1 << SKETCH_BITS)
+    bits = min(SKETCH_BITS, max(8, len(hi).bit_length() + 1))
+    bucket = (h >> np.uint64(64 - bits)).astype(np.intp)
+    sums = np.bincount(bucket, weights=weight.astype(np.float64), minlength=1 << bits)
     return np.asarray(sums[bucket] >= need)
 
 
