@@ -11,7 +11,7 @@
    process, paced at each of ``--e2e-rates`` flows/s for ``--e2e-seconds``, through the flow file, attribution,
    every detector, findings stored (SQLite, the embedded default): per rate the socket's drops, flows/s from the
    first datagram to the drained pipeline, and flows per CPU-second of the collector's process (all its threads;
-   the sender is not in it). The figure is the highest rate with no datagram lost.
+   the sender is not in it). The figure is the highest rate with no datagram lost at it and every lower rate.
 
     .venv/bin/python benchmarks/flows.py [--datagrams N] [--rows N] [--e2e-rates R,R,...] [--quick]
 
@@ -373,8 +373,13 @@ def main() -> None:
             run = bench_end_to_end(make_datagrams(n, seed=3), work / f"e2e-{i}", rate)
             e2e_runs.append(run)
             print(f"end to end at {rate:,.0f} flows/s: {run}", flush=True)
-        lossless = [r for r in e2e_runs if r["socket_drops"] == 0 and r["flows"] == r["sent_flows"]]
-        e2e = max(lossless, key=lambda r: r["rate"]) if lossless else e2e_runs[0]
+        # conservative on a shared machine: the highest rate with no loss at it and at every lower rate
+        lossless = []
+        for r in sorted(e2e_runs, key=lambda r: r["rate"]):
+            if r["socket_drops"] != 0 or r["flows"] != r["sent_flows"]:
+                break
+            lossless.append(r)
+        e2e = lossless[-1] if lossless else min(e2e_runs, key=lambda r: r["rate"])
     print(json.dumps({
         "decode_flows_per_s": round(ours["flows_per_s"]),
         "netflow_pkg_flows_per_s": round(peer) if peer else None,
