@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from abusedesk.detectors.flowbase import SUMS, FlowDetector
+from abusedesk.detectors.flowbase import ADDR_KEYS, SUMS, FlowDetector, heavy_buckets
 from abusedesk.telemetry.schema import TCP_ACK, TCP_SYN
 
 
@@ -40,17 +40,23 @@ class FloodDetector(FlowDetector):
         return [syn_only.sum().cast(pl.Int64).alias("syn_only")]
 
     def candidates(self, df: pl.DataFrame) -> pl.DataFrame:
-        """Flows toward targets that get a real share of the threshold in this batch: one cheap group-by by
-        target first, so the full (source, target, protocol) group-by runs on the heavy targets only."""
+        """Flows toward targets that get a real share of the threshold in this batch, so the full (source,
+        target, protocol) group-by runs on the heavy targets only.
+
+        Nearly every flow has a target of its own, and a group-by over nearly unique keys is the slowest thing a
+        detector can do; so first a sketch: the targets hashed into buckets and the packets summed per bucket
+        with one ``np.bincount``. A target's packets are at most its bucket's, so a flow whose bucket is light
+        cannot be toward a heavy target (no false negatives); the exact group-by by target then runs on the
+        few flows left."""
         p = self.params
         assert isinstance(p, FloodDetector.Params)
-        heavy = (
-            df.group_by(pl.col("dst_addr"))
-            .agg(pl.col("packets").sum().alias("p"))
-            .filter(pl.col("p") >= p.min_packets // 20)
-            .select("dst_addr")
-        )
-        return df.join(heavy, on="dst_addr", how="semi")
+        need = p.min_packets // 20
+        maybe = heavy_buckets(df["dst_hi"].to_numpy(), df["dst_lo"].to_numpy(), df["packets"].to_numpy(), need)
+        if not maybe.all():
+            df = df.filter(pl.Series(maybe))
+        target = list(ADDR_KEYS["dst_addr"])
+        heavy = df.group_by(target).agg(pl.col("packets").sum().alias("p")).filter(pl.col("p") >= need).select(target)
+        return df.join(heavy, on=target, how="semi")
 
     def keep(self) -> pl.Expr:
         p = self.params

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from abusedesk.detectors.flowbase import SUMS, FlowDetector
+from abusedesk.detectors.flowbase import ADDR_KEYS, SUMS, FlowDetector
 
 
 class SpoofedSourceDetector(FlowDetector):
@@ -35,7 +35,7 @@ class SpoofedSourceDetector(FlowDetector):
         return df.filter(pl.col("spoofed"))
 
     def extra_aggregates(self) -> list[pl.Expr]:
-        return [pl.col("src_addr").n_unique().cast(pl.Int64).alias("sources")]
+        return [pl.struct(*ADDR_KEYS["src_addr"]).n_unique().cast(pl.Int64).alias("sources")]
 
     def crossed(self, agg: pl.DataFrame) -> pl.Expr:
         p = self.params

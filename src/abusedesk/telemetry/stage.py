@@ -25,8 +25,10 @@ from collections import Counter
 from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -34,7 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from abusedesk.bus.base import StageBatch
 from abusedesk.consent import ConsentService, Verdict
 from abusedesk.detectors.base import Detector
-from abusedesk.detectors.flowbase import with_ms
+from abusedesk.detectors.flowbase import with_addr_keys, with_ms
 from abusedesk.detectors.runner import DetectorRunner
 from abusedesk.domain.records import Finding
 from abusedesk.runtime import Runtime
@@ -74,52 +76,85 @@ class Attributor:
             self._iface_owner = {k: owners[v] for k, v in self.interfaces.items() if v in owners}
         return self._iface_owner
 
+    def _owner_by_interface(self, table: pa.Table, rows: npt.NDArray[np.intp], owner: npt.NDArray[np.int64],
+                            lists: tuple[list[str], list[str | None], list[str | None]]) -> None:  # fmt: skip
+        """Spoofed flows: their owner by the exporter's ingress interface (``telemetry.interfaces``), looked up
+        once per distinct (exporter, interface), not per flow; a service missing from the lists is appended."""
+        owners = self._owners()
+        if not owners:
+            return
+        taken = pa.array(rows)
+        exporters = pc.dictionary_encode(table["exporter"].take(taken).cast(pa.string())).combine_chunks()
+        ifs = table["input_if"].take(taken).to_numpy().astype(np.int64)
+        pairs = exporters.indices.to_numpy().astype(np.int64) << 32 | ifs
+        uniq, inverse = np.unique(pairs, return_inverse=True)
+        names = exporters.dictionary.to_pylist()
+        position = {sid: i for i, sid in enumerate(lists[0])}
+        found = np.full(len(uniq), -1, np.int64)
+        for j, pair in enumerate(uniq.tolist()):
+            hit = owners.get(f"{names[pair >> 32]}/{pair & 0xFFFFFFFF}")
+            if hit is None:
+                continue
+            if hit[0] not in position:
+                position[hit[0]] = len(lists[0])
+                lists[0].append(hit[0])
+                lists[1].append(hit[1])
+                lists[2].append(hit[2])
+            found[j] = position[hit[0]]
+        owner[rows] = found[inverse]
+
     def attribute(self, table: pa.Table, counts: Counter[str]) -> pl.DataFrame:
         """The detectors' frame: flows of ours with service/project/customer and ``spoofed``; others counted."""
         index = self.inventory.index()
-        t_us = pa.compute.cast(table["time_start"], pa.int64()).to_numpy() * 1000
-        src_rows = index.lookup_batch(key_halves(table["src_addr"]), t_us)
-        dst_rows = index.lookup_batch(key_halves(table["dst_addr"]), t_us)
-        cols = index.columns(src_rows)
+        t_us = pc.cast(table["time_start"], pa.int64()).to_numpy() * 1000
+        halves = {"src_addr": key_halves(table["src_addr"]), "dst_addr": key_halves(table["dst_addr"])}
+        src_rows = index.lookup_batch(halves["src_addr"], t_us)
         src_ours = src_rows >= 0
-        dst_ours = dst_rows >= 0
+        # the destination matters only for flows from no one of ours (inbound, or spoofed): looked up for those
+        dst_ours = np.zeros(len(src_rows), bool)
+        others = np.flatnonzero(~src_ours)
+        if len(others):
+            dst_ours[others] = index.lookup_batch(halves["dst_addr"][others], t_us[others]) >= 0
         spoofed = ~src_ours & ~dst_ours
-        service = cols["service_id"]
-        project = cols["project_id"]
-        customer = cols["customer_id"]
+        # the owner of each flow as a position in the index's service list (-1: no one), never a Python loop per
+        # flow: service, project and customer columns are one ``take`` each from those lists
+        services, projects, customers = list(index.service_ids), list(index.project_ids), list(index.customer_ids)
+        owner = np.full(len(src_rows), -1, np.int64)
+        if len(index.alloc_service):
+            owner[src_ours] = index.alloc_service[src_rows[src_ours]]
         if spoofed.any():
-            owners = self._owners()
-            exporters = table["exporter"].cast(pa.string()).to_numpy(zero_copy_only=False)
-            ifs = table["input_if"].to_numpy()
-            for i in np.flatnonzero(spoofed):
-                hit = owners.get(f"{exporters[i]}/{ifs[i]}")
-                if hit is not None:
-                    service[i], project[i], customer[i] = hit
-        keep = np.array([s is not None for s in service], dtype=bool)
+            self._owner_by_interface(table, np.flatnonzero(spoofed), owner, (services, projects, customers))
+        keep = owner >= 0
         counts["flows"] += table.num_rows
         counts["inbound"] += int((~src_ours & dst_ours).sum())
         counts["unattributed"] += int((spoofed & ~keep).sum())
         counts["spoofed"] += int((spoofed & keep).sum())
         counts["attributed"] += int(keep.sum())
-        idx = np.flatnonzero(keep)
-        if len(idx) == 0:
+        if not keep.any():
             return pl.DataFrame()
-        sub = table.take(pa.array(idx))
-        sub = sub.set_column(sub.schema.get_field_index("src_addr"), "src_addr", sub["src_addr"].cast(pa.binary()))
-        sub = sub.set_column(sub.schema.get_field_index("dst_addr"), "dst_addr", sub["dst_addr"].cast(pa.binary()))
-        sub = sub.set_column(sub.schema.get_field_index("exporter"), "exporter", sub["exporter"].cast(pa.string()))
-        sub = sub.append_column("service_id", pa.array(service[idx].tolist(), pa.string()))
-        sub = sub.append_column("project_id", pa.array(project[idx].tolist(), pa.string()))
-        sub = sub.append_column("customer_id", pa.array(customer[idx].tolist(), pa.string()))
-        sub = sub.append_column("spoofed", pa.array(spoofed[idx]))
+        everyone = bool(keep.all())
+        idx = None if everyone else pa.array(np.flatnonzero(keep))
+        # the detectors group and test addresses by their integer halves (computed above for attribution) and
+        # rebuild the few addresses a finding names from them: the 16-byte columns are not handed over
+        sub = table.drop_columns(["src_addr", "dst_addr"])
+        if idx is not None:
+            sub = sub.take(idx)
+        codes = pa.array(owner) if idx is None else pa.array(owner).take(idx)
+        for name, values in (("service_id", services), ("project_id", projects), ("customer_id", customers)):
+            sub = sub.append_column(name, pa.array(values, pa.string()).take(codes))
+        sub = sub.append_column("spoofed", pa.array(spoofed) if idx is None else pa.array(spoofed).take(idx))
         out = pl.from_arrow(sub)
         assert isinstance(out, pl.DataFrame)
-        return with_ms(out)
+        keys = halves if idx is None else {k: v[idx.to_numpy()] for k, v in halves.items()}
+        return with_addr_keys(with_ms(out), keys)
 
 
 def partitions(df: pl.DataFrame) -> dict[str, pl.DataFrame]:
     if df.height == 0:
         return {}
+    first = df["service_id"][0]
+    if df["service_id"].eq(first).all():  # one service (a chunk of one busy VM's flows): no copy
+        return {str(first): df}
     return {str(k[0]): v for k, v in df.partition_by("service_id", as_dict=True, maintain_order=False).items()}
 
 
