@@ -153,6 +153,30 @@ def load_cases(url: str, n: int) -> float:
     return time.perf_counter() - started
 
 
+def loaded_cases(url: str) -> int | None:
+    """How many cases a kept database holds (None: no such database, or not one of this benchmark's)."""
+    try:
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT to_regclass('bench_admin') IS NOT NULL, count(*) FROM cases").fetchone()
+    except psycopg.Error:
+        return None
+    return int(row[1]) if row and row[0] else None
+
+
+def admin_token(url: str, ident: Any, reuse: bool) -> str:
+    """The bench admin's token: made by bootstrap in a new database, kept in it for a later run (a scratch
+    database of this benchmark only)."""
+    with psycopg.connect(url) as conn:
+        if reuse:
+            row = conn.execute("SELECT token FROM bench_admin").fetchone()
+            assert row is not None
+            return str(row[0])
+        token = str(ident.bootstrap("bench-admin")[1].token)
+        conn.execute("CREATE TABLE bench_admin (token text NOT NULL)")
+        conn.execute("INSERT INTO bench_admin VALUES (%s)", (token,))
+        return token
+
+
 def wrk(base: str, path: str, token: str | None, seconds: int, connections: int, lua: Path) -> dict[str, Any]:
     cmd = [WRK, "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(lua)]
     if token:
@@ -184,16 +208,30 @@ def main() -> None:
     ap.add_argument("--cases", type=int, default=1_000_000, help="cases to load (default 1,000,000)")
     ap.add_argument("--duration", type=int, default=20, help="seconds of load per workload (default 20)")
     ap.add_argument("--connections", type=int, default=50, help="concurrent clients (default 50)")
+    ap.add_argument(
+        "--keep-db",
+        metavar="NAME",
+        help="use (and keep) the database NAME: loaded on the first run, reused while it holds --cases cases",
+    )
     args = ap.parse_args()
     if not Path(WRK).exists():
         raise SystemExit("wrk is not installed (Debian package wrk)")
-    dbname = f"abusedesk_bench_api_{os.getpid()}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
-        admin.execute(f'CREATE DATABASE "{dbname}"')
+    dbname = args.keep_db or f"abusedesk_bench_api_{os.getpid()}"
     url = PG_ADMIN.rsplit("/", 1)[0] + f"/{dbname}"
+    kept = Path(tempfile.gettempdir()) / f"abusedesk-api-bench-{dbname}"  # with --keep-db: the token key's home
+    reuse = args.keep_db is not None and (kept / "auth.key").exists() and loaded_cases(url) == args.cases
+    if not reuse:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{dbname}"')
     sa_url = url.replace("://", "+psycopg://", 1)
-    scratch = Path(tempfile.mkdtemp(prefix="abusedesk-api-bench-"))
+    if args.keep_db is not None:  # the data directory holds the token key: kept with the database
+        scratch = kept
+        if not reuse:
+            shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(exist_ok=True)
+    else:
+        scratch = Path(tempfile.mkdtemp(prefix="abusedesk-api-bench-"))
     server: subprocess.Popen[bytes] | None = None
     try:
         from abusedesk.config import Settings
@@ -202,16 +240,17 @@ def main() -> None:
         from abusedesk.store.tables.inventory import CustomerRow
 
         rt = Runtime.open(Settings(data_dir=scratch, database_url=sa_url, log_level="WARNING"))
-        load_s = load_cases(url, args.cases)
+        load_s = 0.0 if reuse else load_cases(url, args.cases)
         ident = IdentityService(rt)
-        _, boot = ident.bootstrap("bench-admin")
-        admin = ident.authenticate(boot.token)
-        with rt.sessions() as s, s.begin():
-            s.add(CustomerRow(id="cust-00007", name="Customer 7", contact_email="abuse@c7.example"))
-        ident.add_user(admin, "bench-analyst", "analyst")
-        ident.add_user(admin, "bench-customer", "customer", "cust-00007")
-        analyst = ident.create_token(admin, "bench-analyst").token
-        customer = ident.create_token(admin, "bench-customer").token
+        run = f"{os.getpid()}-{int(time.time())}"  # user names of this run (a kept database has earlier runs')
+        admin = ident.authenticate(admin_token(url, ident, reuse))
+        if not reuse:
+            with rt.sessions() as s, s.begin():
+                s.add(CustomerRow(id="cust-00007", name="Customer 7", contact_email="abuse@c7.example"))
+        ident.add_user(admin, f"bench-analyst-{run}", "analyst")
+        ident.add_user(admin, f"bench-customer-{run}", "customer", "cust-00007")
+        analyst = ident.create_token(admin, f"bench-analyst-{run}").token
+        customer = ident.create_token(admin, f"bench-customer-{run}").token
         ident.authenticate(analyst)
         n_auth = 2_000
         t_auth = time.perf_counter()
@@ -252,9 +291,10 @@ def main() -> None:
                 server.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 server.kill()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-        shutil.rmtree(scratch, ignore_errors=True)
+        if args.keep_db is None:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            shutil.rmtree(scratch, ignore_errors=True)
 
     for name, r in results.items():
         print(f"{name:<15} {r['rps']:>8} req/s  p50 {r['p50_ms']:.1f} ms  p95 {r['p95_ms']:.1f} ms  "

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import func, literal, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -35,6 +36,15 @@ T = TypeVar("T")
 
 #: state -> the states a case may move to from it (computed once: every listed case needs it)
 _ALLOWED = {s.value: [t.value for t in allowed_targets(s)] for s in CaseState}
+
+#: the columns of a listed case, in ``case_dict``'s order (its keys but ``allowed``)
+_PAGE_FIELDS = (
+    "id", "ref", "state", "customer_id", "project_id", "service_id", "clause", "kind", "group_key", "severity",
+    "policy_version", "opened_at", "updated_at", "closed_at", "notified_at", "deadline", "last_finding_at",
+    "finding_count", "reopen_count", "version",
+)  # fmt: skip
+#: orjson writes an aware UTC time as ``iso`` does: ``Z``, microseconds only when there are some
+_ORJSON_TIMES = orjson.OPT_UTC_Z
 
 
 def case_dict(case: Any) -> dict[str, Any]:
@@ -114,15 +124,51 @@ class CaseService:
         order, ``updated_at DESC, id DESC``, is one direction so an index ``(state|customer_id, updated_at, id)``
         serves it backwards without a sort. Read in one statement outside a transaction (no BEGIN/ROLLBACK).
         """
+        rows, next_cursor = self._page_rows(by, state, customer, clause, severity, limit, cursor)
+        return {"items": [case_dict(c) for c in rows], "next_cursor": next_cursor}
+
+    def page_json(
+        self,
+        by: Principal,
+        *,
+        state: str | None = None,
+        customer: str | None = None,
+        clause: str | None = None,
+        severity: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> bytes:
+        """``{"ok": true, **page(...)}`` as JSON bytes, the same document, built for the API's hot route: the
+        rows go to orjson as they come (times encoded by orjson in ``iso``'s form) instead of through
+        ``case_dict`` and ``json`` (~1.5 ms of Python a page of 50 less; issue 10). A test holds the two equal."""
+        rows, next_cursor = self._page_rows(by, state, customer, clause, severity, limit, cursor)
+        items = []
+        for row in rows:
+            item = dict(zip(_PAGE_FIELDS, row, strict=True))
+            item["allowed"] = _ALLOWED[row.state]
+            items.append(item)
+        return orjson.dumps({"ok": True, "items": items, "next_cursor": next_cursor}, option=_ORJSON_TIMES)
+
+    def _page_rows(
+        self,
+        by: Principal,
+        state: str | None,
+        customer: str | None,
+        clause: str | None,
+        severity: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[Any], str | None]:
         by.require(Can.CASE_READ)
         if not 1 <= limit <= 500:
             raise Conflict(f"limit must be between 1 and 500, not {limit}")
         if not by.is_staff:
             if customer is not None and customer != by.customer_id:
-                return {"items": [], "next_cursor": None}
+                return [], None
             customer = by.customer_id
         cases = CaseRow.__table__
-        q = select(cases).order_by(cases.c.updated_at.desc(), cases.c.id.desc()).limit(limit + 1)
+        q = select(*(cases.c[f] for f in _PAGE_FIELDS)).order_by(cases.c.updated_at.desc(), cases.c.id.desc())
+        q = q.limit(limit + 1)
         if state:
             q = q.where(cases.c.state == parse_state(state).value)
         if customer:
@@ -138,10 +184,7 @@ class CaseService:
             rows = list(conn.execute(q))
         more = len(rows) > limit
         rows = rows[:limit]
-        return {
-            "items": [case_dict(c) for c in rows],
-            "next_cursor": encode_cursor(rows[-1].updated_at, rows[-1].id) if more and rows else None,
-        }
+        return rows, encode_cursor(rows[-1].updated_at, rows[-1].id) if more and rows else None
 
     def list(
         self,
