@@ -44,9 +44,7 @@ def test_demo_runs_every_stage_for_real(tmp_path: Path) -> None:
     assert "Your DMCA notice is incomplete" in mails  # the DMCA reply names what is missing
     assert "512(c)(3)(A)(i)" in mails
     # quoted-printable soft spaces must not show; MIME boundaries (random digits, "=20" among them) are not text
-    text_lines = [
-        line for line in mails.splitlines() if not line.startswith("--==") and "boundary=" not in line
-    ]
+    text_lines = [line for line in mails.splitlines() if not line.startswith("--==") and "boundary=" not in line]
     assert not any("=20" in line for line in text_lines)
     notice = next(p.read_text() for p in outbox if "ops@initech.example" in p.read_text())
     assert "port 22/tcp" in notice and "cert@cert.example.net" not in notice
