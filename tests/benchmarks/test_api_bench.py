@@ -27,9 +27,8 @@ def test_tiny_run_measures_every_workload(tmp_path: Path) -> None:
     result = run_benchmark("api.py", args, tmp_path, timeout=300)
     assert result["benchmark"] == "api"
     assert result["cases"] == 3000
-    assert (
-        sorted(result["by_workers"]) == ["1", "2"] and result["api_workers"] == 2
-    )  # serve_api in and across processes
+    # the server in one process and in two (serve_api's worker processes)
+    assert sorted(result["by_workers"]) == ["1", "2"] and result["api_workers"] == 2
     for workers, runs in result["by_workers"].items():
         for name in ("cases_filtered", "cases_customer", "cases_cursor", "auth_only", "floor"):
             figures = runs[name]
