@@ -188,6 +188,21 @@ def wrk(base: str, path: str, token: str | None, seconds: int, connections: int,
     return data
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of ``pid`` and its live children: the server's own work, whatever else runs on
+    the machine (a figure the load of other work changes far less than latency)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid, *(int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def stop(server: subprocess.Popen[bytes]) -> None:
     server.terminate()  # SIGTERM: serve_api stops its workers gracefully
     try:
@@ -301,10 +316,12 @@ def main() -> None:
                 # one short warm-up (connections, plans, caches, every worker), then the measured runs
                 wrk(base, workloads["cases_filtered"][0], analyst, 2, args.connections, lua)
                 load_before = os.getloadavg()[0]
-                runs = {
-                    n: wrk(base, path, tok, args.duration, args.connections, lua)
-                    for n, (path, tok) in workloads.items()
-                }
+                runs: dict[str, Any] = {}
+                for n, (path, tok) in workloads.items():
+                    cpu = cpu_seconds(server.pid)
+                    runs[n] = wrk(base, path, tok, args.duration, args.connections, lua)
+                    used = cpu_seconds(server.pid) - cpu
+                    runs[n]["server_cpu_ms_per_request"] = round(used * 1000 / max(1, runs[n]["requests"]), 3)
                 by_workers[workers] = {"load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)], **runs}
             finally:
                 stop(server)
@@ -322,7 +339,8 @@ def main() -> None:
         for name, r in runs.items():
             if name != "load_average":
                 print(f"  {name:<15} {r['rps']:>8} req/s  p50 {r['p50_ms']:.1f} ms  p95 {r['p95_ms']:.1f} ms  "
-                      f"p99 {r['p99_ms']:.1f} ms  errors {r['errors']} non-2xx {r['non2xx']}")  # fmt: skip
+                      f"p99 {r['p99_ms']:.1f} ms  server CPU {r['server_cpu_ms_per_request']} ms/request  "
+                      f"errors {r['errors']} non-2xx {r['non2xx']}")  # fmt: skip
     headline = max(by_workers)  # the most processes measured: how serve is meant to run on this box
     results = by_workers[headline]
     ours = results["cases_filtered"]

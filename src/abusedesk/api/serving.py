@@ -102,20 +102,29 @@ def uvicorn_server(rt: Runtime, app: Any, *, host: str, port: int, log_level: st
 
 
 def warm(rt: Runtime) -> None:
-    """Build what the first requests would otherwise build while a client waits: the policy (~0.25 s) and the
-    screening knowledge (~0.9 s, the signup hook's lists), before the process accepts a connection."""
+    """Build what the first requests would otherwise build while a client waits, the policy (~0.25 s) and the
+    screening knowledge (~0.9 s: the signup hook's lists), then move everything made so far out of the garbage
+    collector's sight (``gc.freeze``): a full collection then walks only what requests make, instead of the
+    lists' ~100k objects, so it no longer stalls a request for milliseconds.
+
+    Run in a thread beside the server (``warm_soon``), so the port answers at once; a request that needs the
+    screening knowledge meanwhile waits for this build (its lock) rather than making a second one.
+    """
+    from abusedesk.domain.errors import AbuseDeskError
     from abusedesk.screening.service import ScreeningService
 
-    rt.policy  # noqa: B018 - a cached property: reading it builds it
-    ScreeningService(rt).screen("warm-up@example.org")
+    try:
+        rt.policy  # noqa: B018 - a cached property: reading it builds it
+        ScreeningService(rt).screen("warm-up@example.org")
+    except AbuseDeskError as exc:  # a bad policy or list file: the requests that need them answer the error
+        log.error("API: building the policy and the screening lists ahead of requests failed: %s", exc)
+    finally:
+        gc.collect()
+        gc.freeze()
 
 
-def settle_heap() -> None:
-    """Move everything made at start-up (the policy, the screening lists, the routes) out of the collector's
-    sight: a full collection then walks only what requests make, so it no longer stalls a request for
-    milliseconds (Python's ``gc.freeze``, as large web services do after start-up)."""
-    gc.collect()
-    gc.freeze()
+def warm_soon(rt: Runtime) -> None:
+    threading.Thread(target=warm, args=(rt,), name="abusedesk-api-warm", daemon=True).start()
 
 
 def serve_api(
@@ -133,8 +142,7 @@ def serve_api(
     check_workers(rt.settings, workers)
     if workers == 1:
         server = uvicorn_server(rt, app_factory(app)(rt), host=host, port=port, log_level=log_level)
-        warm(rt)
-        settle_heap()
+        warm_soon(rt)
         server.run()
         return
     WorkerPool(rt.settings, host=host, port=port, workers=workers, app=app, log_level=log_level,
@@ -154,8 +162,7 @@ def _worker_main(
     try:
         host, port = sock.getsockname()[:2]
         server = uvicorn_server(rt, app_factory(app)(rt), host=host, port=port, log_level=log_level)
-        warm(rt)
-        settle_heap()
+        warm_soon(rt)
         server.run(sockets=[sock])
     finally:
         rt.close()
