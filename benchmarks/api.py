@@ -5,8 +5,9 @@ desk itself, then filled with ``--cases`` cases (default 1,000,000) by COPY: 2,0
 states and the policy's clauses spread over them, ``updated_at`` over 90 days. An analyst and a customer's user
 get API tokens the way an operator makes them (``IdentityService``).
 
-The server: ``create_app`` under uvicorn (one process, as ``abusedesk serve`` runs it) on a loopback port, with
-two extra routes mounted by this script only: ``/bench/plain`` (a plain FastAPI route returning a fixed page of
+The server: ``create_app`` served by ``abusedesk.api.serving.serve_api`` as ``abusedesk serve`` runs it, once per
+``--api-workers`` count (default 1 and 2 processes), on a loopback port, with two extra routes mounted by this
+script only (in every worker): ``/bench/plain`` (a plain FastAPI route returning a fixed page of
 50 case-shaped dicts: no token, no database: the floor of this server) and ``/bench/auth`` (the Bearer check and
 nothing else: its difference to the floor is what authentication costs per request).
 
@@ -22,7 +23,11 @@ latency histogram (wrk's own ``--latency`` has no p95). Workloads:
 Goal: p95 < 50 ms for the case list; authentication < 1 ms a request. The machine has 2 cores, shared by the
 server, wrk and PostgreSQL (and, in the session, other people's work): the figures say what this box did.
 
-The last line of output is one JSON object with the figures, the floor's, and their ratio.
+Each workload also gives the server's CPU time per request (its processes' user + system time over the run,
+from /proc): a figure that the machine's other load changes far less than latency.
+
+The last line of output is one JSON object with the figures, the floor's, and their ratio (headline: the most
+processes measured; ``by_workers`` has every count).
 """
 
 from __future__ import annotations

@@ -15,11 +15,13 @@ big mail providers, 40 % at 200k distinct company domains; every local part dist
 in the union of both lists with the public-suffix rule, the peers each in their own list. Rounds alternate;
 medians are reported. How many addresses each flags is printed too (they differ: different lists and rules).
 
-HTTP: ``POST /api/v1/screen/signup`` served by uvicorn (one process, as ``abusedesk serve`` runs it) on loopback,
-loaded by wrk (Debian's wrk 4, a Lua script cycling through request bodies with an integration role's Bearer token,
-``--latency``) for a bounded time:
-once with ``record: false`` (the screening answer: the < 5 ms p99 goal) and once with ``record: true`` (the signup
-also stored at the door with fsync and handed to the pipeline). The last line is one JSON object.
+HTTP: ``POST /api/v1/screen/signup`` served as ``abusedesk serve`` serves it (``serve_api``, once per
+``--api-workers`` count, default 1 and 2 processes; the pipeline in a loop woken by the API) on loopback, loaded by
+wrk (Debian's wrk 4, a Lua script cycling through request bodies with an integration role's Bearer token,
+``--latency``) for a bounded time: with ``record: false`` (the screening answer: the < 5 ms p99 goal) beside the
+floor ``POST /bench/plain`` (a plain route on the same processes) at each connection count, and once with
+``record: true`` (the signup also stored at the door, group-committed, and handed to the pipeline; the signups
+committed are counted). The last line is one JSON object.
 Run: ``.venv/bin/python benchmarks/screening.py [--addresses N] [--rounds R] [--http-seconds S]``.
 """
 
