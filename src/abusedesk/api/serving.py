@@ -107,8 +107,9 @@ def warm(rt: Runtime) -> None:
     collector's sight (``gc.freeze``): a full collection then walks only what requests make, instead of the
     lists' ~100k objects, so it no longer stalls a request for milliseconds.
 
-    Run in a thread beside the server (``warm_soon``), so the port answers at once; a request that needs the
-    screening knowledge meanwhile waits for this build (its lock) rather than making a second one.
+    An API worker runs it before it accepts (the parent holds the port; a worker not ready takes no connection).
+    A lone API process runs it in a thread beside its server (``warm_soon``), so its port answers at once; a
+    request that needs the screening knowledge meanwhile waits for this build (its lock) instead of making a second.
     """
     from abusedesk.domain.errors import AbuseDeskError
     from abusedesk.screening.service import ScreeningService
@@ -162,7 +163,7 @@ def _worker_main(
     try:
         host, port = sock.getsockname()[:2]
         server = uvicorn_server(rt, app_factory(app)(rt), host=host, port=port, log_level=log_level)
-        warm_soon(rt)
+        warm(rt)  # before it accepts: the parent holds the port, a worker not ready yet takes no connection
         server.run(sockets=[sock])
     finally:
         rt.close()
