@@ -15,11 +15,13 @@ big mail providers, 40 % at 200k distinct company domains; every local part dist
 in the union of both lists with the public-suffix rule, the peers each in their own list. Rounds alternate;
 medians are reported. How many addresses each flags is printed too (they differ: different lists and rules).
 
-HTTP: ``POST /api/v1/screen/signup`` served by uvicorn (one process, as ``abusedesk serve`` runs it) on loopback,
-loaded by wrk (Debian's wrk 4, a Lua script cycling through request bodies with an integration role's Bearer token,
-``--latency``) for a bounded time:
-once with ``record: false`` (the screening answer: the < 5 ms p99 goal) and once with ``record: true`` (the signup
-also stored at the door with fsync and handed to the pipeline). The last line is one JSON object.
+HTTP: ``POST /api/v1/screen/signup`` served as ``abusedesk serve`` serves it (``serve_api``, once per
+``--api-workers`` count, default 1 and 2 processes; the pipeline in a loop woken by the API) on loopback, loaded by
+wrk (Debian's wrk 4, a Lua script cycling through request bodies with an integration role's Bearer token,
+``--latency``) for a bounded time: with ``record: false`` (the screening answer: the < 5 ms p99 goal) beside the
+floor ``POST /bench/plain`` (a plain route on the same processes) at each connection count, and once with
+``record: true`` (the signup also stored at the door, group-committed, and handed to the pipeline; the signups
+committed are counted). The last line is one JSON object.
 Run: ``.venv/bin/python benchmarks/screening.py [--addresses N] [--rounds R] [--http-seconds S]``.
 """
 
@@ -143,31 +145,61 @@ def run_checks(n: int, rounds: int, full_sample: int) -> dict[str, Any]:
 
 SERVER = textwrap.dedent(
     """
-    import sys, uvicorn
-    from abusedesk.api.app import create_app
+    import sys, threading
+    sys.path.insert(0, sys.argv[5])
+    from abusedesk.api.serving import serve_api, wake_event
+    from abusedesk.bus.worker import run_embedded
     from abusedesk.config import Settings
     from abusedesk.intake.channels import wire_channels
     from abusedesk.runtime import Runtime
     from abusedesk.screening.service import ScreeningService
     from abusedesk.demo.signups import integration_token
+    workers = int(sys.argv[4])
     rt = Runtime.open(Settings(data_dir=sys.argv[1], notify_backend="null", control_backend="null"))
+    # as `abusedesk serve` wires it: the pipeline in a loop of this process, woken by the API after an accept
     wire_channels(rt)
+    rt.pipeline_wake = wake = wake_event(workers)
+    stop = threading.Event()
+    threading.Thread(target=run_embedded, args=(rt, stop), kwargs={"wake": wake}, daemon=True).start()
     ScreeningService(rt).screen("warm@example.org")
     with open(sys.argv[3], "w") as fh:
         fh.write(integration_token(rt))
-    uvicorn.run(create_app(rt), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
+    serve_api(rt, host="127.0.0.1", port=int(sys.argv[2]), workers=workers, app="screening:bench_app",
+              log_level="warning", wake=wake)
+    stop.set()
     """
 )
+
+FLOOR_VERDICT = {
+    "ok": True, "verdict": "ok", "rule": None, "matched_domain": None, "address": "someone@example.org",
+    "lists": [], "knowledge": "bench", "recorded": None,
+}  # fmt: skip
+
+
+def bench_app(rt: Any) -> Any:
+    """The desk's app plus the floor: ``POST /bench/plain``, a plain FastAPI route answering a fixed verdict-sized
+    document (no token, no body parsing, no screening) on the same server processes."""
+    from abusedesk.api.app import create_app
+
+    app = create_app(rt)
+
+    @app.post("/bench/plain")
+    async def plain() -> dict[str, Any]:
+        return FLOOR_VERDICT
+
+    return app
+
 
 LUA = """
 local auth = "%s"
 local bodies = {%s}
+local path = "%s"
 local i = 0
 request = function()
   i = i + 1
   local body = bodies[(i %% #bodies) + 1]
   local headers = {["Content-Type"] = "application/json", ["Authorization"] = auth}
-  return wrk.format("POST", "/api/v1/screen/signup", headers, body)
+  return wrk.format("POST", path, headers, body)
 end
 """
 
@@ -198,27 +230,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_http(seconds: int, connections: list[int], record_seconds: int, tmp: Path) -> dict[str, Any]:
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        raise SystemExit("wrk is not installed (Debian package wrk; make debs)")
+def run_http(
+    seconds: int, connections: list[int], record_seconds: int, tmp: Path, workers: int, wrk: str
+) -> dict[str, Any]:
+    """One server (``workers`` API processes) and every HTTP workload against it."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    data, token = tmp / f"data-w{workers}", tmp / f"token-w{workers}"
     server = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(tmp / "data"), str(port), str(tmp / "token")],
+        [sys.executable, "-c", SERVER, str(data), str(port), str(token), str(workers), str(Path(__file__).parent)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 60
-        import socket
+        import httpx
 
         while time.monotonic() < deadline:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
                 if server.poll() is not None:
                     why = server.stderr.read().decode()[-2000:] if server.stderr else ""
                     raise SystemExit(f"server died: {why}") from None
@@ -226,30 +259,50 @@ def run_http(seconds: int, connections: list[int], record_seconds: int, tmp: Pat
         sample = addresses(512, seed=99)
         # the signup flow's integration token (written by the server once it is up)
         # (in the Lua script's headers: wrk.format with a headers table leaves out wrk's -H headers)
-        auth = f"Bearer {(tmp / 'token').read_text().strip()}"
-        out: dict[str, Any] = {"tool": "wrk 4 (Debian), 1 thread, Lua POST script", "connections": connections}
-        runs = [(f"screen_c{c}", seconds, False, c) for c in connections]
-        runs.append(("record", record_seconds, True, max(connections)))
-        for mode, secs, record, conns in runs:
+        auth = f"Bearer {token.read_text().strip()}"
+        out: dict[str, Any] = {"workers": workers, "load_average_start": round(os.getloadavg()[0], 2)}
+        runs = []
+        for c in connections:
+            runs += [(f"screen_c{c}", seconds, False, c, "/api/v1/screen/signup"),
+                     (f"floor_c{c}", seconds, False, c, "/bench/plain")]  # fmt: skip
+        runs.append(("record", record_seconds, True, max(connections), "/api/v1/screen/signup"))
+        runs.insert(0, ("warm-up", 2, False, max(connections), "/api/v1/screen/signup"))  # every worker, not kept
+        for mode, secs, record, conns, path in runs:
             if secs <= 0:
                 continue
             bodies = ",".join(json.dumps(json.dumps({"email": a, "record": record, "customer_id": f"c{i}"}))
                               for i, a in enumerate(sample))  # fmt: skip
             script = tmp / f"{mode}.lua"
-            script.write_text(LUA % (auth, bodies))
+            script.write_text(LUA % (auth, bodies, path))
             proc = subprocess.run(
                 [wrk, "-t1", f"-c{conns}", f"-d{secs}s", "--latency", "-s", str(script),
                  f"http://127.0.0.1:{port}"],
                 capture_output=True, text=True, timeout=secs + 60, check=False,
             )  # fmt: skip
-            out[mode] = parse_wrk(proc.stdout) | {"seconds": secs, "connections": conns}
+            if mode != "warm-up":
+                out[mode] = parse_wrk(proc.stdout) | {"seconds": secs, "connections": conns}
+        out["load_average_end"] = round(os.getloadavg()[0], 2)
+        if record_seconds > 0:
+            out["record"]["committed"] = committed_signups(data)
         return out
     finally:
         server.terminate()
         try:
-            server.wait(timeout=20)
+            server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def committed_signups(data: Path) -> int:
+    """Signups stored by the door (one raw input each): every 2xx answer of the record run is one of them."""
+    import sqlite3
+
+    with sqlite3.connect(data / "abusedesk.sqlite3") as db:
+        return int(db.execute("SELECT count(*) FROM raw_inputs WHERE channel = 'signup'").fetchone()[0])
+
+
+def ratio(ours: dict[str, Any], floor: dict[str, Any]) -> float | None:
+    return round(ours["p99_ms"] / floor["p99_ms"], 2) if ours.get("p99_ms") and floor.get("p99_ms") else None
 
 
 def main() -> None:
@@ -260,6 +313,7 @@ def main() -> None:
     ap.add_argument("--http-seconds", type=int, default=15)
     ap.add_argument("--record-seconds", type=int, default=5)
     ap.add_argument("--connections", default="1,8", help="wrk connections, one screening run each (comma list)")
+    ap.add_argument("--api-workers", default="1,2", help="API processes (serve --api-workers), a server each")
     args = ap.parse_args()
     started = machine()
     checks = run_checks(args.addresses, args.rounds, min(args.full_sample, args.addresses))
@@ -273,13 +327,22 @@ def main() -> None:
         f"  ours, full screen (syntax)       {checks['full_screen_per_s']:>12,}/s  one call {checks['full_screen_us']}"
     )
     print(f"  flagged: {checks['flagged']}")
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("wrk is not installed (Debian package wrk; make debs)")
+    conns = [int(c) for c in str(args.connections).split(",")]
+    by_workers: dict[int, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="screen-bench-") as tmp:
-        conns = [int(c) for c in str(args.connections).split(",")]
-        http = run_http(args.http_seconds, conns, args.record_seconds, Path(tmp))
-    for mode, h in http.items():
-        if isinstance(h, dict):
-            print(f"HTTP {mode}: p50 {h.get('p50_ms')} ms, p99 {h.get('p99_ms')} ms, {h['requests_per_s']:.0f} req/s, "
-                  f"non-2xx {h['non_2xx']}")  # fmt: skip
+        for workers in [int(w) for w in str(args.api_workers).split(",")]:
+            by_workers[workers] = run_http(args.http_seconds, conns, args.record_seconds, Path(tmp), workers, wrk)
+    for workers, h in by_workers.items():
+        print(f"{workers} API process(es), load {h['load_average_start']} -> {h['load_average_end']}:")
+        for mode, r in h.items():
+            if isinstance(r, dict):
+                print(f"  {mode:<10} p50 {r.get('p50_ms')} ms, p99 {r.get('p99_ms')} ms, "
+                      f"{r['requests_per_s']:.0f} req/s, non-2xx {r['non_2xx']}")  # fmt: skip
+    headline = max(by_workers)
+    http = by_workers[headline]
     best_peer = max(per_s["mc_blacklisted"], per_s["ded_set"])
     result = {
         "benchmark": "screening",
@@ -295,9 +358,19 @@ def main() -> None:
         # the goal is judged at the most connections measured
         "http_p99_ms": http.get(f"screen_c{max(conns)}", {}).get("p99_ms"),
         "http_p99_ms_by_connections": {c: http.get(f"screen_c{c}", {}).get("p99_ms") for c in conns},
+        "http_api_workers": headline,
+        "http_peer_name": "a plain FastAPI POST route on the same server processes (no token, no parsing)",
+        "http_peer_p99_ms": http.get(f"floor_c{max(conns)}", {}).get("p99_ms"),
+        "http_ratio_p99": ratio(http.get(f"screen_c{max(conns)}", {}), http.get(f"floor_c{max(conns)}", {})),
+        "http_ratio_p99_by_workers": {
+            w: ratio(h.get(f"screen_c{max(conns)}", {}), h.get(f"floor_c{max(conns)}", {}))
+            for w, h in by_workers.items()
+        },
+        "record_per_s": http.get("record", {}).get("requests_per_s"),
         "goal_p99_5ms": (http.get(f"screen_c{max(conns)}", {}).get("p99_ms") or 1e9) < 5.0,
         "checks": checks,
         "http": http,
+        "http_by_workers": by_workers,
     }
     print(json.dumps(result))
 

@@ -252,6 +252,9 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    api_workers: int = Field(
+        default=1, ge=1, le=64, description="API processes `serve` runs on the port (about one per core)."
+    )
     parsers: dict[str, dict[str, Any]] = Field(
         default={}, description="Parser parameters, one table per parser name: [parsers.xarf] mode = ..."
     )

@@ -61,6 +61,60 @@ def test_list_filters_and_cursor_pages(client: TestClient, runtime: Runtime, peo
     assert client.get("/api/v1/cases?limit=0", headers=h).status_code == 422
 
 
+def test_the_listed_page_is_the_service_page_and_its_documented_schema(  # type: ignore[no-untyped-def]
+    client: TestClient, runtime: Runtime, people: People, clock
+) -> None:
+    """The list route encodes rows straight to JSON (``page_json``, orjson); it must say exactly what ``page``
+    (``case_dict``, the CLI's) says, times with and without microseconds and empty ones included, and fit the
+    ``CasePage`` model the OpenAPI document shows for it (FastAPI does not check a Response it is handed)."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from abusedesk.api.cases import CasePage
+    from abusedesk.cases.service import CaseService
+    from abusedesk.store.tables.cases import CaseRow
+    from tests.support.identities import customer_token
+
+    for i in range(4):
+        clock.advance(timedelta(seconds=1, microseconds=123_457 * (i % 2)))
+        CaseEngine(runtime).ingest([finding(runtime.policy, 0, key=f"ip:192.0.2.{30 + i}")])
+    with runtime.sessions.begin() as s:  # a case with every optional time set, one with microseconds
+        ref = s.scalars(select_first_ref()).first()
+        s.execute(
+            update(CaseRow)
+            .where(CaseRow.ref == ref)
+            .values(closed_at=clock.now() + timedelta(microseconds=7), deadline=clock.now(), notified_at=clock.now())
+        )
+    customer_token(runtime, people, "cathy", "cust-a")
+    pages = []
+    for name, query in (("alice", {}), ("alice", {"limit": 2}), ("alice", {"clause": "1.8"}), ("cathy", {})):
+        got = client.get("/api/v1/cases", params=query, headers=auth(people, name))
+        assert got.status_code == 200
+        assert got.headers["content-type"] == "application/json"
+        want = {"ok": True, **CaseService(runtime).page(people[name], **query)}  # type: ignore[arg-type]
+        assert got.json() == want
+        assert CasePage.model_validate(got.json()).model_dump() == want
+        pages.append(want)
+    everything = pages[0]["items"]
+    assert len(everything) == 4 and pages[1]["next_cursor"] and pages[3]["items"]
+    assert any(c["closed_at"] and c["closed_at"].endswith("921Z") for c in everything)  # T0 + 246,914 + 7 µs
+    assert any(c["updated_at"].endswith(".123457Z") for c in everything)
+    assert any("." not in c["updated_at"] for c in everything)
+    assert any(c["closed_at"] is None for c in everything)
+    schema = client.get("/api/v1/openapi.json").json()
+    ok = schema["paths"]["/api/v1/cases"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok == {"$ref": "#/components/schemas/CasePage"}
+
+
+def select_first_ref():  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from abusedesk.store.tables.cases import CaseRow
+
+    return select(CaseRow.ref).order_by(CaseRow.ref)
+
+
 def test_case_changes_need_if_match_and_no_update_is_lost(client: TestClient, runtime: Runtime, people: People) -> None:
     ref = CaseEngine(runtime).ingest([finding(runtime.policy, 0)]).opened[0]
     h = auth(people, "alice")

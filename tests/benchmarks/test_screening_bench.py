@@ -34,6 +34,11 @@ def test_quick_run_measures_ours_and_the_peers_and_ends_with_the_json_line(tmp_p
         assert result[key] > 0, key
     checks = result["checks"]
     assert checks["flagged"]["batch"] == checks["flagged"]["single"] > 0
-    for mode in ("screen_c1", "screen_c2", "record"):
-        h = result["http"][mode]
-        assert h["requests"] > 0 and h["non_2xx"] == 0 and h["p99_ms"] > 0, (mode, h)
+    assert sorted(result["http_by_workers"]) == ["1", "2"] and result["http_api_workers"] == 2
+    for workers, http in result["http_by_workers"].items():
+        for mode in ("screen_c1", "floor_c1", "screen_c2", "floor_c2", "record"):
+            h = http[mode]
+            assert h["requests"] > 0 and h["non_2xx"] == 0 and h["p99_ms"] > 0, (workers, mode, h)
+        # every answered signup was committed before its answer (more may be: wrk stops mid-request)
+        assert http["record"]["committed"] >= http["record"]["requests"] > 0, (workers, http["record"])
+    assert result["http_ratio_p99"] > 0 and result["http_peer_p99_ms"] > 0

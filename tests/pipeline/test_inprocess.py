@@ -172,3 +172,53 @@ def test_an_event_of_ours_that_no_detector_claims_ends_in_triage(spine_rt: Runti
         assert row is not None
         assert (row.service_id, row.disposition) == ("svc_acme_mx", "triage")
     assert counts(spine_rt)["findings"] == 0
+
+
+def test_drain_soon_from_many_threads_drains_everything_one_drain_at_a_time(spine_rt: Runtime) -> None:
+    """The API asks for a drain after each accept: concurrent requests must not run concurrent drains (they took
+    the same outbox rows and rolled each other back, issue 14), and no input may be left behind by the one that
+    returned early because another thread was draining."""
+    intake = IntakeService(spine_rt)
+    pipeline = spine_rt.pipeline
+    real_drain = pipeline.drain
+    active, most, calls = [0], [0], [0]
+    gate = threading.Lock()
+
+    def counting_drain(**kwargs: object) -> int:  # the real drain, counted
+        with gate:
+            active[0] += 1
+            calls[0] += 1
+            most[0] = max(most[0], active[0])
+        try:
+            return real_drain(**kwargs)  # type: ignore[arg-type]
+        finally:
+            with gate:
+                active[0] -= 1
+
+    pipeline.drain = counting_drain  # type: ignore[method-assign]
+
+    def request(n: int) -> None:
+        intake.accept(arf_report(n, tag="soon"), channel="test")
+        spine_rt.drain_soon()
+
+    threads = [threading.Thread(target=request, args=(n,)) for n in range(1, 9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert most[0] == 1 and calls[0] >= 1
+    c = counts(spine_rt)
+    assert c["raw_inputs"] == c["events"] == c["findings"] == 8
+    assert pipeline.drain() == 0  # nothing left waiting
+
+
+def test_drain_soon_wakes_the_serve_loop_instead_of_draining(spine_rt: Runtime) -> None:
+    wake = threading.Event()
+    spine_rt.pipeline_wake = wake
+    IntakeService(spine_rt).accept(arf_report(), channel="test")
+    spine_rt.drain_soon()
+    assert wake.is_set()
+    assert counts(spine_rt)["events"] == 0  # left for the loop
+    stop = threading.Event()
+    run_embedded(spine_rt, stop, max_loops=1, wake=wake)
+    assert counts(spine_rt)["events"] == 1

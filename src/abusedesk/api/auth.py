@@ -59,7 +59,8 @@ Caller = Annotated[Principal, Depends(principal)]
 MaybeCaller = Annotated[Principal | None, Depends(maybe_principal)]
 
 
-def runtime(request: Request) -> Runtime:
+async def runtime(request: Request) -> Runtime:
+    """The app's Runtime (``async``: FastAPI would run a plain function in a worker thread, a hop per request)."""
     rt: Runtime = request.app.state.rt
     return rt
 

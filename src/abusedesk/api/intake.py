@@ -84,7 +84,7 @@ async def submit_report(request: Request, background: BackgroundTasks) -> JSONRe
         _intake(request).submit, body, request.headers.get("content-type", ""), peer=peer
     )
     receipt = submission.receipt
-    background.add_task(rt.drain)
+    background.add_task(rt.drain_soon)
     content: dict[str, Any] = {
         "ok": True,
         "reference": receipt.reference,

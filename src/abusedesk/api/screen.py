@@ -75,5 +75,5 @@ async def screen_signup(body: SignupRequest, request: Request, background: Backg
         record["time"] = iso(as_utc(body.time) if body.time else rt.clock.now())
         accepted = await run_in_threadpool(app_service(request, "signup_service", SignupService).record, [record])
         content["recorded"] = {"reference": reference_of(accepted.raw.id), "duplicate": accepted.duplicate}
-        background.add_task(rt.drain)
+        background.add_task(rt.drain_soon)
     return JSONResponse(content, background=background)

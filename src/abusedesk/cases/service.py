@@ -13,8 +13,9 @@ import builtins
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
+import orjson
 from sqlalchemy import func, literal, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -51,6 +52,30 @@ MAX_MESSAGE = 20_000
 
 #: state -> the states a case may move to from it (computed once: every listed case needs it)
 _ALLOWED = {s.value: [t.value for t in allowed_targets(s)] for s in CaseState}
+
+
+class CaseQuery(TypedDict, total=False):
+    """The filters and the page of a case list (``CaseService.page``'s keyword arguments)."""
+
+    state: str | None
+    customer: str | None
+    clause: str | None
+    severity: str | None
+    opened_before: datetime | None
+    deadline_before: datetime | None
+    sort: str
+    limit: int
+    cursor: str | None
+
+
+#: the columns of a listed case, in ``case_dict``'s order (its keys but ``allowed``)
+_PAGE_FIELDS = (
+    "id", "ref", "state", "customer_id", "project_id", "service_id", "clause", "kind", "group_key", "severity",
+    "policy_version", "opened_at", "updated_at", "closed_at", "notified_at", "deadline", "last_finding_at",
+    "finding_count", "reopen_count", "version",
+)  # fmt: skip
+#: orjson writes an aware UTC time as ``iso`` does: ``Z``, microseconds only when there are some
+_ORJSON_TIMES = orjson.OPT_UTC_Z
 
 
 def case_dict(case: Any) -> dict[str, Any]:
@@ -138,6 +163,37 @@ class CaseService:
         one direction for both columns, so an index ``(column, id)`` (or ``(state|customer_id, column, id)``)
         serves it without a sort. Read in one statement outside a transaction (no BEGIN/ROLLBACK).
         """
+        query = CaseQuery(
+            state=state,
+            customer=customer,
+            clause=clause,
+            severity=severity,
+            opened_before=opened_before,
+            deadline_before=deadline_before,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+        )
+        rows, next_cursor = self._page_rows(by, query)
+        return {"items": [case_dict(c) for c in rows], "next_cursor": next_cursor}
+
+    def page_json(self, by: Principal, **query: Unpack[CaseQuery]) -> bytes:
+        """``{"ok": true, **page(by, **query)}`` as JSON bytes, the same document, built for the API's hot route:
+        the rows go to orjson as they come (times encoded by orjson in ``iso``'s form) instead of through
+        ``case_dict`` and ``json`` (~1 ms of Python a page of 50 less; issue 10). A test holds the two equal."""
+        rows, next_cursor = self._page_rows(by, query)
+        items = []
+        for row in rows:
+            item = dict(zip(_PAGE_FIELDS, row, strict=True))
+            item["allowed"] = _ALLOWED[row.state]
+            items.append(item)
+        return orjson.dumps({"ok": True, "items": items, "next_cursor": next_cursor}, option=_ORJSON_TIMES)
+
+    def _page_rows(self, by: Principal, query: CaseQuery) -> tuple[list[Any], str | None]:
+        state, customer, clause = query.get("state"), query.get("customer"), query.get("clause")
+        severity, limit, cursor = query.get("severity"), query.get("limit", 50), query.get("cursor")
+        opened_before, deadline_before = query.get("opened_before"), query.get("deadline_before")
+        sort = query.get("sort", "updated")
         by.require(Can.CASE_READ)
         if not 1 <= limit <= 500:
             raise Conflict(f"limit must be between 1 and 500, not {limit}")
@@ -145,13 +201,13 @@ class CaseService:
             raise Conflict(f"sort {sort!r} is not one of {', '.join(SORTS)}")
         if not by.is_staff:
             if customer is not None and customer != by.customer_id:
-                return {"items": [], "next_cursor": None}
+                return [], None
             customer = by.customer_id
         cases = CaseRow.__table__
         column = cases.c[SORTS[sort]]
         descending = sort == "updated"
         order = (column.desc(), cases.c.id.desc()) if descending else (column.asc(), cases.c.id.asc())
-        q = select(cases).order_by(*order).limit(limit + 1)
+        q = select(*(cases.c[f] for f in _PAGE_FIELDS)).order_by(*order).limit(limit + 1)
         if state == "open":
             q = q.where(cases.c.state.not_in([s.value for s in ENDED]))
         elif state:
@@ -176,10 +232,8 @@ class CaseService:
             rows = list(conn.execute(q))
         more = len(rows) > limit
         rows = rows[:limit]
-        return {
-            "items": [case_dict(c) for c in rows],
-            "next_cursor": encode_cursor(getattr(rows[-1], SORTS[sort]), rows[-1].id, sort) if more and rows else None,
-        }
+        next_cursor = encode_cursor(getattr(rows[-1], SORTS[sort]), rows[-1].id, sort) if more and rows else None
+        return rows, next_cursor
 
     def list(
         self,

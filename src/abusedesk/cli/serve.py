@@ -1,6 +1,8 @@
 """`abusedesk serve`: the embedded deployment, everything in one process.
 
-- the API and console (``abusedesk.api.app:create_app(rt)``) under uvicorn on ``api_host:api_port``;
+- the API and console (``abusedesk.api.app:create_app(rt)``) under uvicorn on ``api_host:api_port``, in this
+  process or, with ``--api-workers N`` (setting ``api_workers``), in N worker processes sharing the port
+  (``abusedesk.api.serving``);
 - the SMTP (or LMTP) intake listener, when ``--smtp HOST:PORT`` is given;
 - the drop-folder watcher, when the setting ``intake.drop_folder`` is set;
 - with ``bus = "inprocess"``: every pipeline stage, wired to the in-process bus, drained by a background thread
@@ -29,6 +31,9 @@ def serve(
     smtp: Annotated[str | None, typer.Option(help="Also listen for abuse mail on HOST:PORT.")] = None,
     lmtp: Annotated[bool, typer.Option(help="Speak LMTP instead of SMTP on --smtp.")] = False,
     tick_interval: Annotated[float, typer.Option(min=0.1, help="Seconds between scheduler/action ticks.")] = 30.0,
+    api_workers: Annotated[
+        int | None, typer.Option(min=1, help="API processes sharing the port (setting api_workers; default 1).")
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Announce what listens as JSON lines, log JSON lines, errors as JSON.")
     ] = False,
@@ -40,7 +45,10 @@ def serve(
     if as_json:
         context.force_json_logs()
     with context.errors_to_exit(), context.runtime(create=True, default_log_level="INFO") as rt:
-        app = _api_app(rt)
+        from abusedesk.api.serving import check_workers, serve_api, wake_event
+
+        workers = api_workers or rt.settings.api_workers
+        check_workers(rt.settings, workers)  # before anything listens
         stop = threading.Event()
         loop_thread: threading.Thread | None = None
         from abusedesk.intake.channels import MailDoor, wire_channels
@@ -50,10 +58,13 @@ def serve(
             from abusedesk.bus.worker import run_embedded
 
             door = wire_channels(rt)
+            # the API (this process's or its workers') wakes the loop after storing an input, so no request
+            # waits for the pipeline and no two drains take the same rows (issue 14)
+            rt.pipeline_wake = wake = wake_event(workers)
             loop_thread = threading.Thread(
                 target=run_embedded,
                 args=(rt, stop),
-                kwargs={"tick_interval": tick_interval},
+                kwargs={"tick_interval": tick_interval, "wake": wake},
                 name="abusedesk-pipeline",
                 daemon=True,
             )
@@ -93,15 +104,17 @@ def serve(
         base = f"http://{api_host if ':' not in api_host else f'[{api_host}]'}:{api_port}"
         _announce(
             as_json,
-            f"API on {base}/api, its documentation on {base}/api/docs",
+            f"API on {base}/api, its documentation on {base}/api/docs"
+            + (f" ({workers} worker processes)" if workers > 1 else ""),
             listening="http",
             host=api_host,
             port=api_port,
             docs=f"{base}/api/docs",
+            workers=workers,
         )
         try:
-            server = _server(rt, app, api_host, api_port)
-            server.run()
+            serve_api(rt, host=api_host, port=api_port, workers=workers, json_logs=as_json,
+                      wake=rt.pipeline_wake)  # fmt: skip
         finally:
             stop.set()
             if smtp_server is not None:
@@ -114,46 +127,3 @@ def serve(
 def _announce(as_json: bool, text: str, **fields: Any) -> None:
     """What listens where: a line for people, or one JSON object per line for scripts."""
     typer.echo(json.dumps(fields) if as_json else text)
-
-
-def _api_app(rt: Any) -> Any:
-    # no import guard: a broken import of our own stops start-up with its own error (issue 9)
-    from abusedesk.api.app import create_app
-
-    return create_app(rt)
-
-
-def _server(rt: Any, app: Any, host: str, port: int) -> Any:
-    """A uvicorn server that stops on SIGTERM/SIGINT and returns, so the listener and the loop are shut down.
-
-    (uvicorn's own handler re-raises the signal after shutting down, which would end the process before the
-    SMTP listener is stopped and the pipeline thread has finished its message.)
-    """
-    import signal
-    from collections.abc import Iterator
-    from contextlib import contextmanager
-
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        @contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            if threading.current_thread() is not threading.main_thread():
-                yield
-                return
-            previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-            try:
-                yield
-            finally:
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
-
-        def _stop(self, sig: int, frame: Any) -> None:
-            if self.should_exit and sig == signal.SIGINT:
-                self.force_exit = True
-            self.should_exit = True
-
-    from abusedesk.api.ratelimit import uvicorn_config
-
-    # proxy headers from intake.api_trusted_proxies only: uvicorn's default would trust 127.0.0.1 (issue 10)
-    return Server(uvicorn_config(rt, app, host=host, port=port, log_level="info"))
