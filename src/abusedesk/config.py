@@ -138,6 +138,8 @@ class IntakeSettings(BaseModel):
     #: where the per-client buckets live: the database (shared by every serve process), Redis, or this process
     api_rate_limit_store: Literal["database", "redis", "memory"] = "database"
     api_rate_limit_redis_url: str = "redis://127.0.0.1:6379/0"
+    #: the keys' prefix in Redis: two desks (or test runs) sharing one Redis keep apart by it
+    api_rate_limit_redis_prefix: str = "abusedesk:ratelimit:"
     parser_hints: ParserHintSettings = ParserHintSettings()
 
 

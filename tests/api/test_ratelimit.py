@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -33,9 +34,11 @@ def test_each_client_has_its_own_bucket(runtime: Runtime, clock: ManualClock, st
     runtime.settings.intake.api_submissions_per_minute = 60
     runtime.settings.intake.api_rate_limit_store = store  # type: ignore[assignment]
     runtime.settings.intake.api_rate_limit_redis_url = "redis://127.0.0.1:6379/12"
+    # only this run's keys: other runs may share the server
+    runtime.settings.intake.api_rate_limit_redis_prefix = f"abusedesk-test-{uuid.uuid4().hex}:"
     lim = _limiter(runtime)
-    if isinstance(lim.store, RedisBuckets):  # only this test's keys: others may share the server
-        lim.store.client.delete("abusedesk:ratelimit:a", "abusedesk:ratelimit:b")
+    if isinstance(lim.store, RedisBuckets):
+        assert lim.store.prefix == runtime.settings.intake.api_rate_limit_redis_prefix
     lim.check("a"), lim.check("a")
     with pytest.raises(RateLimited) as refused:
         lim.check("a")

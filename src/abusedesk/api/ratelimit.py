@@ -122,15 +122,16 @@ return tostring(tokens)
 class RedisBuckets:
     """One hash per client in Redis, taken by one server-side script (atomic across every process)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str = "abusedesk:ratelimit:") -> None:
         import redis
 
+        self.prefix = prefix
         self.client = redis.Redis.from_url(url)
         self.script = self.client.register_script(_REDIS_TAKE)
 
     def take(self, client: str, now: float, rate: float, burst: float) -> float | None:
         try:
-            left = self.script(keys=[f"abusedesk:ratelimit:{client}"], args=[now, rate, burst])
+            left = self.script(keys=[f"{self.prefix}{client}"], args=[now, rate, burst])
         except OSError as exc:  # pragma: no cover - redis wraps these; kept for a clear message
             raise ConfigError(f"intake.api_rate_limit_redis_url: Redis is not reachable: {exc}") from None
         return None if left == b"taken" else float(left)
@@ -139,7 +140,7 @@ class RedisBuckets:
 def bucket_store(rt: Runtime) -> BucketStore:
     kind = rt.settings.intake.api_rate_limit_store
     if kind == "redis":
-        return RedisBuckets(rt.settings.intake.api_rate_limit_redis_url)
+        return RedisBuckets(rt.settings.intake.api_rate_limit_redis_url, rt.settings.intake.api_rate_limit_redis_prefix)
     if kind == "memory":
         return MemoryBuckets()
     return DatabaseBuckets(rt)
