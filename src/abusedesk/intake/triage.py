@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from abusedesk.domain.errors import Conflict, NotFound
 from abusedesk.domain.identity import Can, Principal
@@ -85,6 +85,19 @@ class TriageService:
             blob = row.blob
         return info, self.rt.raw_store.get(blob)
 
+    def event(self, by: Principal, event_id: str) -> dict[str, Any]:
+        """One event's facts (what its report said and how attribution went), for an analyst to decide on."""
+        by.require(Can.TRIAGE_READ)
+        with self.rt.sessions() as s:
+            row = s.get(EventRow, event_id)
+            if row is None:
+                raise NotFound(f"event {event_id!r} does not exist")
+            return event_dict(row) | {
+                "feed": row.feed,
+                "project_id": row.project_id,
+                "extra": dict((row.data or {}).get("extra") or {}),
+            }
+
     def release(self, by: Principal, raw_id: str) -> dict[str, Any]:
         """Parse a quarantined input again; it stays quarantined (with the new reason) if it still fails."""
         by.require(Can.TRIAGE_CHANGE)
@@ -145,7 +158,8 @@ class TriageService:
         reason: str,
     ) -> dict[str, Any]:
         """Make a case of a quarantined input or a triage event under ``clause`` against ``service_id`` (its
-        project and customer come from the inventory)."""
+        project and customer come from the inventory). An event attribution placed may leave ``service_id`` empty:
+        its own service is taken. A promoted event leaves the triage queue (disposition ``promoted``)."""
         by.require(Can.TRIAGE_CHANGE)
         by.require(Can.CASE_CHANGE)
         if not reason.strip():
@@ -156,15 +170,19 @@ class TriageService:
             raise Conflict(f"clause {clause} names no kind of abuse (it states rights or duties); pick another")
         now = self.rt.clock.now()
         with self.rt.sessions() as s:
+            event = s.get(EventRow, item_id)
+            raw = s.get(RawInputRow, item_id) if event is None else None
+            if event is None and raw is None:
+                raise NotFound(f"{item_id!r} is neither a raw input nor an event")
+            if not service_id and event is not None and event.service_id:
+                service_id = event.service_id
+            if not service_id:
+                raise Conflict("attribution found no service for this item: name the service it is against")
             service = s.get(ServiceRow, service_id)
             project = s.get(ProjectRow, service.project_id) if service is not None else None
             if service is None or project is None:
                 raise NotFound(f"service {service_id!r} is not in the inventory (`abusedesk inventory whois`)")
             customer_id, project_id = project.customer_id, project.id
-            event = s.get(EventRow, item_id)
-            raw = s.get(RawInputRow, item_id) if event is None else None
-            if event is None and raw is None:
-                raise NotFound(f"{item_id!r} is neither a raw input nor an event")
             kind = event.kind if event is not None and event.kind in spec.kinds else spec.kinds[0]
             at = event.time if event is not None else raw.received_at  # type: ignore[union-attr]
             subject_ip = event.source_ip if event is not None else None
@@ -189,4 +207,11 @@ class TriageService:
 
         report = CaseEngine(self.rt, actor=by.id).ingest([finding])
         refs = report.opened or report.updated or report.reopened
+        if event is not None:
+            with self.rt.sessions() as s, s.begin():
+                s.execute(
+                    update(EventRow)
+                    .where(EventRow.id == item_id, EventRow.disposition == "triage")
+                    .values(disposition="promoted")
+                )
         return {"item": item_id, "clause": clause, "cases": list(refs), "at": iso(now)}

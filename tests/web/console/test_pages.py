@@ -272,3 +272,69 @@ def test_the_analyst_sees_the_customers_reply_on_the_case_page(
     page = client.get(f"/console/cases/{ref}").text
     assert "<strong>reply</strong> from the customer: We shut the scanner down at 11:00." in page
     assert "by cindy" in page
+
+
+def _triage_event(rt: Runtime, **source: str) -> str:
+    """A spam event too weak for the reported detector, through the pipeline: it ends in triage; its id."""
+    from datetime import UTC, datetime
+
+    from abusedesk.domain.records import Event
+    from abusedesk.intake.service import event_row
+    from abusedesk.store.tables.intake import EventRow
+
+    weak = Event.create(kind="spam", time=datetime(2026, 3, 1, 9, tzinfo=UTC), feed="test", confidence=0.2, **source)
+    with rt.sessions.begin() as s:
+        s.add(EventRow(**event_row(weak)))
+    rt.bus.publish("events.parsed", {"events": [weak.to_dict()]})
+    rt.drain()
+    with rt.sessions() as s:
+        assert s.get(EventRow, weak.id).disposition == "triage"  # type: ignore[union-attr]
+    return weak.id
+
+
+def test_a_triage_event_is_promoted_from_its_own_page(
+    client: TestClient, runtime: Runtime, settings: Settings, clock: ManualClock, people: People, users: WebUsers
+) -> None:
+    from abusedesk.api.app import create_app
+    from abusedesk.store.tables.intake import EventRow
+    from tests.support.web import web_users
+    from tests.web.console.support import SPAM_IP
+
+    rt, _, _ = reported_case(runtime, settings, clock)  # the inventory: svc_acme_mx holds SPAM_IP
+    placed = _triage_event(rt, source_ip=SPAM_IP)  # attribution found its service
+    stray = _triage_event(rt)  # it names no subject: attribution found none
+    customer_token(runtime, people, "cindy", "cust-a")
+    web_users(runtime, people, ["cindy"])
+    app = create_app(rt)
+    form = {"clause": "1.8", "service_id": "svc_acme_mx", "reason": "spam, says the postmaster"}
+    with TestClient(app, base_url="http://desk.test") as cindy:  # a customer reaches neither page nor form
+        csrf = sign_in(cindy, users, "cindy")
+        assert cindy.get(f"/console/triage/events/{placed}").status_code == 403
+        assert post(cindy, f"/console/triage/events/{placed}/promote", csrf, **form).status_code == 403
+    with TestClient(app, base_url="http://desk.test") as audrey:  # an auditor reads, is refused the form
+        csrf = sign_in(audrey, users, "audrey")
+        page = audrey.get(f"/console/triage/events/{placed}")
+        assert page.status_code == 200 and "svc_acme_mx" in page.text and "Promote to a case" not in page.text
+        assert post(audrey, f"/console/triage/events/{placed}/promote", csrf, **form).status_code == 403
+    with TestClient(app, base_url="http://desk.test") as c:
+        csrf = sign_in(c, users, "alice")
+        assert f"/console/triage/events/{placed}" in c.get("/console/triage").text
+        page = c.get(f"/console/triage/events/{stray}")
+        assert page.status_code == 200 and "no service of ours found" in page.text and "Promote to a case" in page.text
+        r = c.post(f"/console/triage/events/{stray}/promote", data=form, follow_redirects=False)  # no CSRF token
+        assert r.status_code == 403
+        r = post(c, f"/console/triage/events/{stray}/promote", csrf, clause="1.8", service_id="", reason="spam")
+        assert r.status_code == 409 and "name the service" in r.text
+        # attribution placed this one: the form may leave the service empty
+        r = post(c, f"/console/triage/events/{placed}/promote", csrf, clause="1.8", service_id="", reason="spam")
+        assert r.status_code == 303 and r.headers["location"].endswith("done=promoted")
+        assert "promoted by alice" in c.get(r.headers["location"]).text
+        r = post(c, f"/console/triage/events/{stray}/promote", csrf, **form)
+        assert r.status_code == 303
+        queue = c.get("/console/triage").text
+        assert f"/console/triage/events/{placed}" not in queue and f"/console/triage/events/{stray}" not in queue
+        assert c.get("/console/triage/events/nope").status_code == 404
+    with rt.sessions() as s:
+        assert {s.get(EventRow, i).disposition for i in (placed, stray)} == {"promoted"}  # type: ignore[union-attr]
+        cases = s.scalars(select(CaseRow)).all()
+        assert {c.service_id for c in cases} == {"svc_acme_mx"}

@@ -59,7 +59,9 @@ class EventRow(Base):
     customer_id: Mapped[str | None] = mapped_column(String(64))
     project_id: Mapped[str | None] = mapped_column(String(64))
     service_id: Mapped[str | None] = mapped_column(String(64))
-    disposition: Mapped[str] = mapped_column(String(20), default="new")  # new | attributed | not-ours | triage | signup
+    disposition: Mapped[str] = mapped_column(
+        String(20), default="new"
+    )  # new | attributed | not-ours | triage | signup | promoted
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the whole event in catalogue names
 
 

@@ -291,12 +291,53 @@ def promote(
     service_id: Annotated[str, Form(max_length=64)] = "",
     reason: Annotated[str, Form(max_length=20000)] = "",
 ) -> Response:
+    return _promote(request, by, raw_id, clause, service_id, reason, _triage_item)
+
+
+def _triage_event(request: Request, by: Principal, event_id: str, *, error: str = "", status: int = 200) -> Response:
+    event = TriageService(runtime_of(request)).event(by, event_id)
+    return render(
+        request, "console/triage_event.html", status, event=event, clauses=views(request).clauses(),
+        can_change=by.can(Can.TRIAGE_CHANGE), done=_done(request), error=error,
+    )  # fmt: skip
+
+
+@router.get("/triage/events/{event_id}")
+def triage_event(request: Request, by: Staff, event_id: str) -> Response:
+    """An event waiting for an analyst (its reporter or attribution left it): its facts and the promote form."""
+    return _triage_event(request, by, event_id)
+
+
+@router.post("/triage/events/{event_id}/promote", dependencies=Checked)
+def promote_event(
+    request: Request,
+    by: Staff,
+    event_id: str,
+    clause: Annotated[str, Form(max_length=20)] = "",
+    service_id: Annotated[str, Form(max_length=64)] = "",
+    reason: Annotated[str, Form(max_length=20000)] = "",
+) -> Response:
+    """Promote the event to a case under ``clause``; ``service_id`` may stay empty when attribution found one."""
+    return _promote(request, by, event_id, clause, service_id, reason, _triage_event)
+
+
+def _promote(
+    request: Request,
+    by: Principal,
+    item_id: str,
+    clause: str,
+    service_id: str,
+    reason: str,
+    again: Callable[..., Response],
+) -> Response:
+    """Promote an input or an event (``TriageService.promote``): to the case with a notice, or ``again`` (the
+    item's page) with the service's refusal."""
     try:
         out = TriageService(runtime_of(request)).promote(
-            by, raw_id, clause=clause.strip(), service_id=service_id.strip(), reason=reason
+            by, item_id, clause=clause.strip(), service_id=service_id.strip(), reason=reason
         )
     except AbuseDeskError as exc:
-        return _triage_item(request, by, raw_id, error=exc.message, status=exc.status)
+        return again(request, by, item_id, error=exc.message, status=exc.status)
     [ref, *_] = out["cases"]
     return redirect(request, _path(f"/console/cases/{ref}", done="promoted"))
 
