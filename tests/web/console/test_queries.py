@@ -234,6 +234,25 @@ def test_dashboard_counts_findings_ages_resolution_and_reporters(
     assert old  # the old cases count in the age buckets above
 
 
+def test_the_timeline_names_the_person_a_transition_reason_names_by_id(
+    runtime: Runtime, clock: ManualClock, people: People
+) -> None:
+    """``CaseService.propose`` writes "us_… proposes …" into the transition it makes: the page shows the name,
+    the stored transition keeps the id."""
+    [ref] = make_cases(runtime, clock, 1)
+    alice = people["alice"]
+    assert alice.id.startswith("us_")
+    CaseService(runtime).propose(ref, "suspend-service", by=alice, reason="keeps scanning")
+    stranger = "us_" + "0" * 32  # an id no user has stays as it is
+    CaseService(runtime).transition(ref, "awaiting-customer", by=alice, reason=f"asked {stranger}")
+    timeline = ConsoleViews(runtime).case(alice, ref)["timeline"]
+    texts = [e["text"] for e in timeline if e["type"] == "transition"]
+    assert "alice proposes suspend-service" in texts and f"asked {stranger}" in texts
+    assert not any(alice.id in (e["text"] or "") for e in timeline)
+    stored = CaseService(runtime).get(ref, alice)["timeline"]
+    assert f"{alice.id} proposes suspend-service" in [e["text"] for e in stored]
+
+
 def test_mass_actions_go_through_the_case_service_as_the_signed_in_person(
     runtime: Runtime, clock: ManualClock, people: People
 ) -> None:

@@ -9,6 +9,7 @@ The console is for the provider's staff: a customer's principal is refused here 
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ TEXT_PREVIEW = 64 * 1024
 #: the timeline's findings and events: the most recent ones (a case may hold millions of findings)
 TIMELINE_FINDINGS = 50
 TIMELINE_EVENTS = 50
+#: a person's user id (``new_id("us")``) as it appears in free text such as a transition's reason
+USER_ID = re.compile(r"\bus_[0-9a-f]{32}\b")
 #: time-to-resolution figures read at most this many cases ended in the window (the most recent)
 RESOLUTION_SAMPLE = 20_000
 #: open-case age buckets on the dashboard: (label, lower bound of age)
@@ -246,6 +249,7 @@ class ConsoleViews:
                 for n in s.scalars(select(NoticeRow).where(NoticeRow.id.in_(notice_ids)))
             ]
             people = {a["proposed_by"] for a in out["actions"]} | {p for a in out["actions"] for p in a["approvers"]}
+            people |= {u for e in out["timeline"] for u in USER_ID.findall(e.get("text") or "")}
             names = dict(s.execute(select(UserRow.id, UserRow.name).where(UserRow.id.in_(people))).all())
             customer = s.get(CustomerRow, out["customer_id"]) if out["customer_id"] else None
             service = s.get(ServiceRow, out["service_id"]) if out["service_id"] else None
@@ -271,7 +275,7 @@ class ConsoleViews:
             }
             for r in sorted(raws.values(), key=lambda r: (r.received_at, r.id))
         ]
-        out["timeline"] = merge_timeline(out["timeline"], found, events, notices)
+        out["timeline"] = merge_timeline(name_people(out["timeline"], names), found, events, notices)
         return out
 
     # -------------------------------------------------------------------------------------------------- evidence
@@ -443,6 +447,17 @@ def _percentile(values: list[float], q: int) -> float:
     k = (len(ordered) - 1) * q / 100
     lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
     return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo), 2)
+
+
+def name_people(timeline: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
+    """The timeline with the user ids its texts carry (a transition's reason written as "us_… proposes …")
+    replaced by the person's name, for reading; the records themselves keep the ids (the audit log is not
+    rewritten). An id of nobody known stays as it is."""
+
+    def named(text: str) -> str:
+        return USER_ID.sub(lambda m: names.get(m.group(0), m.group(0)), text)
+
+    return [e | {"text": named(e["text"])} if USER_ID.search(e.get("text") or "") else e for e in timeline]
 
 
 def merge_timeline(
