@@ -253,6 +253,27 @@ def test_the_timeline_names_the_person_a_transition_reason_names_by_id(
     assert f"{alice.id} proposes suspend-service" in [e["text"] for e in stored]
 
 
+def test_dashboard_counts_a_new_finding_of_an_old_case_in_the_window(
+    runtime: Runtime, clock: ManualClock, people: People
+) -> None:
+    """The findings of the window are read through the cases updated in it: a case opened long before the
+    window that gets a finding in it is counted (the engine updates the case when it stores the finding)."""
+    from abusedesk.cases.engine import CaseEngine
+    from tests.cases.support import finding
+
+    [ref] = make_cases(runtime, clock, 1)
+    clock.advance(timedelta(days=60))
+    report = CaseEngine(runtime).ingest(
+        [finding(runtime.policy, 5, key="ip:192.0.2.10", customer="cust-a", service="svc-cust-a")]
+    )
+    assert report.updated == [ref]
+    d = ConsoleViews(runtime).dashboard(people["alice"], days=7)
+    assert d["findings_per_clause"]["series"] == {"1.8": [0] * 7 + [1]}
+    assert (
+        ConsoleViews(runtime).dashboard(people["alice"], days=90)["findings_per_clause"]["series"]["1.8"].count(1) == 2
+    )
+
+
 def test_mass_actions_go_through_the_case_service_as_the_signed_in_person(
     runtime: Runtime, clock: ManualClock, people: People
 ) -> None:

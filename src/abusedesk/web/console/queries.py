@@ -372,7 +372,10 @@ class ConsoleViews:
             per_clause = s.execute(
                 select(CaseRow.clause, day, func.count())
                 .join(CaseRow, CaseRow.id == FindingRow.case_id)
-                .where(FindingRow.created_at >= since)
+                # the case engine sets a case's updated_at to the time it stores a finding of it (created_at), so a
+                # case with a finding of the window was updated in it: ix_cases_updated bounds the cases read, as
+                # ix_findings_created_brin (PostgreSQL) bounds the findings
+                .where(FindingRow.created_at >= since, CaseRow.updated_at >= since)
                 .group_by(CaseRow.clause, day)
             ).all()
             bounds = [now - lower for _, lower in AGE_BUCKETS]
@@ -382,10 +385,13 @@ class ConsoleViews:
                         func.coalesce(func.sum(sql_case((_in_bucket(bounds, i), 1), else_=0)), 0)
                         for i in range(len(bounds))
                     )
-                ).where(CaseRow.state.not_in(_ENDED))
+                ).where(CaseRow.state.in_(_OPEN))  # IN (not NOT IN): ix_cases_state_updated finds the open ones
             ).one()
+            # an ended case has closed_at set and updated_at at or after it: (state, updated_at) bounds the read
+            # to the window's ended cases through ix_cases_state_updated instead of scanning every case
             ended = s.execute(
                 select(CaseRow.clause, CaseRow.opened_at, CaseRow.closed_at)
+                .where(CaseRow.state.in_(_ENDED), CaseRow.updated_at >= since)
                 .where(CaseRow.closed_at.is_not(None), CaseRow.closed_at >= since)
                 .order_by(CaseRow.closed_at.desc())
                 .limit(RESOLUTION_SAMPLE)
@@ -433,6 +439,7 @@ class ConsoleViews:
 
 
 _ENDED = sorted(s.value for s in ENDED)
+_OPEN = sorted(s.value for s in CaseState if s not in ENDED)
 CONFIRMED_STATES = sorted(s.value for s in CONFIRMED)
 
 

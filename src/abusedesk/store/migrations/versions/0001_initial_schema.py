@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-07 21:56:37.379112
+Create Date: 2026-12-07 23:19:09.028819
 """
 
 from __future__ import annotations
@@ -480,6 +480,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("findings", schema=None) as batch_op:
         batch_op.create_index("ix_findings_case_window", ["case_id", "window_end"], unique=False)
+        batch_op.create_index("ix_findings_created_brin", ["created_at"], unique=False, postgresql_using="brin")
 
     op.create_table(
         "projects",
@@ -569,6 +570,7 @@ def downgrade() -> None:
 
     op.drop_table("projects")
     with op.batch_alter_table("findings", schema=None) as batch_op:
+        batch_op.drop_index("ix_findings_created_brin", postgresql_using="brin")
         batch_op.drop_index("ix_findings_case_window")
 
     op.drop_table("findings")
