@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, TypedDict, TypeVar, Unpack
 
 import orjson
-from sqlalchemy import func, literal, or_, select, tuple_
+from sqlalchemy import Select, func, literal, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -190,24 +190,56 @@ class CaseService:
         return orjson.dumps({"ok": True, "items": items, "next_cursor": next_cursor}, option=_ORJSON_TIMES)
 
     def _page_rows(self, by: Principal, query: CaseQuery) -> tuple[list[Any], str | None]:
-        state, customer, clause = query.get("state"), query.get("customer"), query.get("clause")
-        severity, limit, cursor = query.get("severity"), query.get("limit", 50), query.get("cursor")
-        opened_before, deadline_before = query.get("opened_before"), query.get("deadline_before")
-        sort = query.get("sort", "updated")
+        limit, cursor, sort = query.get("limit", 50), query.get("cursor"), query.get("sort", "updated")
         by.require(Can.CASE_READ)
         if not 1 <= limit <= 500:
             raise Conflict(f"limit must be between 1 and 500, not {limit}")
         if sort not in SORTS:
             raise Conflict(f"sort {sort!r} is not one of {', '.join(SORTS)}")
-        if not by.is_staff:
-            if customer is not None and customer != by.customer_id:
-                return [], None
-            customer = by.customer_id
         cases = CaseRow.__table__
         column = cases.c[SORTS[sort]]
         descending = sort == "updated"
         order = (column.desc(), cases.c.id.desc()) if descending else (column.asc(), cases.c.id.asc())
-        q = select(*(cases.c[f] for f in _PAGE_FIELDS)).order_by(*order).limit(limit + 1)
+        q = self._filtered(by, select(*(cases.c[f] for f in _PAGE_FIELDS)), query)
+        if q is None:
+            return [], None
+        q = q.order_by(*order).limit(limit + 1)
+        if cursor:
+            at, last = decode_cursor(cursor, sort)
+            key, mark = tuple_(column, cases.c.id), tuple_(literal(at), literal(last))
+            q = q.where(key < mark if descending else key > mark)
+        with self.rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            rows = list(conn.execute(q))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = encode_cursor(getattr(rows[-1], SORTS[sort]), rows[-1].id, sort) if more and rows else None
+        return rows, next_cursor
+
+    def count(self, by: Principal, *, cap: int = 10_000, **query: Unpack[CaseQuery]) -> tuple[int, bool]:
+        """How many cases match the filters of ``query`` (its sort, cursor and limit do not matter), counted up to
+        ``cap``: (the count, whether there are more). Reading at most ``cap + 1`` index entries keeps it cheap
+        whatever the number of cases."""
+        by.require(Can.CASE_READ)
+        q = self._filtered(by, select(CaseRow.__table__.c.id), query)
+        if q is None:
+            return 0, False
+        capped = select(func.count()).select_from(q.limit(cap + 1).subquery())
+        with self.rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            n = int(conn.execute(capped).scalar_one())
+        return min(n, cap), n > cap
+
+    @staticmethod
+    def _filtered(by: Principal, q: Select[Any], query: CaseQuery) -> Select[Any] | None:
+        """``q`` with the filters of ``query`` (a customer's principal: its own cases only); None when the
+        principal may see none of what is asked."""
+        state, customer, clause = query.get("state"), query.get("customer"), query.get("clause")
+        severity, sort = query.get("severity"), query.get("sort", "updated")
+        opened_before, deadline_before = query.get("opened_before"), query.get("deadline_before")
+        if not by.is_staff:
+            if customer is not None and customer != by.customer_id:
+                return None
+            customer = by.customer_id
+        cases = CaseRow.__table__
         if state == "open":
             q = q.where(cases.c.state.not_in([s.value for s in ENDED]))
         elif state:
@@ -224,16 +256,7 @@ class CaseService:
             q = q.where(cases.c.deadline < deadline_before)
         if sort == "deadline":
             q = q.where(cases.c.deadline.is_not(None))
-        if cursor:
-            at, last = decode_cursor(cursor, sort)
-            key, mark = tuple_(column, cases.c.id), tuple_(literal(at), literal(last))
-            q = q.where(key < mark if descending else key > mark)
-        with self.rt.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            rows = list(conn.execute(q))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_cursor = encode_cursor(getattr(rows[-1], SORTS[sort]), rows[-1].id, sort) if more and rows else None
-        return rows, next_cursor
+        return q
 
     def list(
         self,

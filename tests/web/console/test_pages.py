@@ -67,6 +67,7 @@ def test_queue_filters_sorts_and_pages(
     assert first.status_code == 200
     assert refs_on(first.text) == list(reversed(refs))[:3]
     assert 'aria-label="Select ' in first.text and "<caption" in first.text
+    assert "7 cases match these filters." in first.text
     seen = refs_on(first.text)
     page = first
     while (found := re.search(r'href="(/console\?[^"]*)" rel="next"', page.text)) is not None:

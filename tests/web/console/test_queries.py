@@ -274,6 +274,37 @@ def test_dashboard_counts_a_new_finding_of_an_old_case_in_the_window(
     )
 
 
+def test_queue_counts_up_to_a_cap_and_filters_by_customer_name(
+    runtime: Runtime, clock: ManualClock, people: People
+) -> None:
+    from abusedesk.store.tables.inventory import CustomerRow
+
+    make_cases(runtime, clock, 4, customer="cust-a")
+    make_cases(runtime, clock, 2, customer="cust-b", first=80)
+    with runtime.sessions.begin() as s:
+        s.add_all([CustomerRow(id="cust-a", name="Acme Analytics"), CustomerRow(id="cust-b", name="Beta Hosting")])
+    alice, views = people["alice"], ConsoleViews(runtime)
+    page = views.queue(alice, QueueFilters.from_query({"limit": "3"}))
+    assert (page["total"], page["more"]) == (6, False) and len(page["items"]) == 3
+    for value in ("cust-a", "acme analytics", "Acme Analytics"):
+        page = views.queue(alice, QueueFilters.from_query({"customer": value}))
+        assert {c["customer_id"] for c in page["items"]} == {"cust-a"} and page["total"] == 4, value
+    page = views.queue(alice, QueueFilters.from_query({"customer": "Nobody Ltd"}))
+    assert page["items"] == [] and page["total"] == 0
+    assert CaseService(runtime).count(alice, cap=5) == (5, True)
+    assert CaseService(runtime).count(alice, cap=5, customer="cust-b") == (2, False)
+    # a customer's principal counts only its own cases, whatever it asks for
+    customer_token(runtime, people, "cindy", "cust-b")
+    cindy = people.by_name["cindy"]
+    assert CaseService(runtime).count(cindy) == (2, False)
+    assert CaseService(runtime).count(cindy, customer="cust-a") == (0, False)
+    # a name two customers share names no one customer: refused, naming both ids
+    with runtime.sessions.begin() as s:
+        s.add(CustomerRow(id="cust-c", name="ACME analytics"))
+    with pytest.raises(ConfigError, match="cust-a, cust-c"):
+        views.queue(alice, QueueFilters.from_query({"customer": "Acme Analytics"}))
+
+
 def test_mass_actions_go_through_the_case_service_as_the_signed_in_person(
     runtime: Runtime, clock: ManualClock, people: People
 ) -> None:

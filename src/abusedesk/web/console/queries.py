@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import case as sql_case
 from sqlalchemy import func, select
 
-from abusedesk.cases.service import SORTS, CaseService
+from abusedesk.cases.service import SORTS, CaseQuery, CaseService
 from abusedesk.domain.casestate import CONFIRMED, ENDED, CaseState
 from abusedesk.domain.errors import ConfigError, Forbidden, NotFound
 from abusedesk.domain.identity import Can, Principal
@@ -43,6 +43,8 @@ DEADLINES = {"overdue": timedelta(0), "24h": timedelta(hours=24), "7d": timedelt
 TEXT_PREVIEW = 64 * 1024
 #: the timeline's findings and events: the most recent ones (a case may hold millions of findings)
 TIMELINE_FINDINGS = 50
+#: the queue counts the cases its filters match up to this many (then says "10,000+"): cheap on a million cases
+QUEUE_COUNT_CAP = 10_000
 TIMELINE_EVENTS = 50
 #: a person's user id (``new_id("us")``) as it appears in free text such as a transition's reason
 USER_ID = re.compile(r"\bus_[0-9a-f]{32}\b")
@@ -149,24 +151,37 @@ class ConsoleViews:
         thousandth, with a million cases."""
         require_staff(by, Can.CASE_READ)
         now = self.rt.clock.now()
-        page = self.cases.page(
-            by,
-            state=filters.state or None,
-            customer=filters.customer or None,
-            clause=filters.clause or None,
-            severity=filters.severity or None,
-            opened_before=now - AGES[filters.age] if filters.age else None,
-            deadline_before=now + DEADLINES[filters.deadline] if filters.deadline else None,
-            sort=filters.sort,
-            limit=filters.limit,
-            cursor=filters.cursor or None,
-        )
+        query: CaseQuery = {
+            "state": filters.state or None,
+            "customer": self.customer_id(filters.customer) if filters.customer else None,
+            "clause": filters.clause or None,
+            "severity": filters.severity or None,
+            "opened_before": now - AGES[filters.age] if filters.age else None,
+            "deadline_before": now + DEADLINES[filters.deadline] if filters.deadline else None,
+            "sort": filters.sort,
+        }
+        page = self.cases.page(by, **(query | {"limit": filters.limit, "cursor": filters.cursor or None}))
+        total, more = self.cases.count(by, cap=QUEUE_COUNT_CAP, **query)
         items: list[dict[str, Any]] = page["items"]
         names = self._customer_names({c["customer_id"] for c in items if c["customer_id"]})
         for c in items:
             c["customer_name"] = names.get(c["customer_id"]) if c["customer_id"] else None
             c["overdue"] = bool(c["deadline"] and parse_time(c["deadline"]) <= now and c["state"] not in _ENDED)
-        return {"items": items, "next_cursor": page["next_cursor"], "now": iso(now)}
+        return {"items": items, "next_cursor": page["next_cursor"], "now": iso(now), "total": total, "more": more}
+
+    def customer_id(self, text: str) -> str:
+        """The customer the queue's filter names: a customer id as it is, else a customer's name (any case) looked
+        up in the inventory; a name two customers share is refused naming their ids. Text that is neither is
+        kept as an id (the queue shows no case)."""
+        with self.rt.sessions() as s:
+            if s.get(CustomerRow, text) is not None:
+                return text
+            ids = sorted(s.scalars(select(CustomerRow.id).where(func.lower(CustomerRow.name) == text.lower())))
+        if len(ids) > 1:
+            raise ConfigError(
+                f"customer {text[:80]!r} names {len(ids)} customers; give one id: {', '.join(ids)}", field="customer"
+            )
+        return ids[0] if ids else text
 
     def _customer_names(self, ids: set[str]) -> dict[str, str]:
         if not ids:
