@@ -220,7 +220,7 @@ class CaseService:
         ``cap``: (the count, whether there are more). Reading at most ``cap + 1`` index entries keeps it cheap
         whatever the number of cases."""
         by.require(Can.CASE_READ)
-        q = self._filtered(by, select(CaseRow.__table__.c.id), query)
+        q = self._filtered(by, select(CaseRow.__table__.c.id), query, counting=True)
         if q is None:
             return 0, False
         capped = select(func.count()).select_from(q.limit(cap + 1).subquery())
@@ -229,7 +229,7 @@ class CaseService:
         return min(n, cap), n > cap
 
     @staticmethod
-    def _filtered(by: Principal, q: Select[Any], query: CaseQuery) -> Select[Any] | None:
+    def _filtered(by: Principal, q: Select[Any], query: CaseQuery, *, counting: bool = False) -> Select[Any] | None:
         """``q`` with the filters of ``query`` (a customer's principal: its own cases only); None when the
         principal may see none of what is asked."""
         state, customer, clause = query.get("state"), query.get("customer"), query.get("clause")
@@ -240,7 +240,9 @@ class CaseService:
                 return None
             customer = by.customer_id
         cases = CaseRow.__table__
-        if state == "open":
+        if state == "open" and counting:  # IN: the count reads ix_cases_state_updated's open entries only
+            q = q.where(cases.c.state.in_([s.value for s in CaseState if s not in ENDED]))
+        elif state == "open":  # NOT IN: the page walks its sort's index and stops after one page
             q = q.where(cases.c.state.not_in([s.value for s in ENDED]))
         elif state:
             q = q.where(cases.c.state == parse_state(state).value)

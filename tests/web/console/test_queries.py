@@ -292,6 +292,10 @@ def test_queue_counts_up_to_a_cap_and_filters_by_customer_name(
     page = views.queue(alice, QueueFilters.from_query({"customer": "Nobody Ltd"}))
     assert page["items"] == [] and page["total"] == 0
     assert CaseService(runtime).count(alice, cap=5) == (5, True)
+    [ended] = make_cases(runtime, clock, 1, first=90)
+    CaseService(runtime).transition(ended, "dismissed", by=alice, reason="a duplicate")
+    assert views.queue(alice, QueueFilters.from_query({}))["total"] == 6  # "open", the default, leaves it out
+    assert views.queue(alice, QueueFilters.from_query({"state": "dismissed"}))["total"] == 1
     assert CaseService(runtime).count(alice, cap=5, customer="cust-b") == (2, False)
     # a customer's principal counts only its own cases, whatever it asks for
     customer_token(runtime, people, "cindy", "cust-b")
