@@ -100,3 +100,25 @@ def test_two_flows_workers_make_the_findings_of_one(lab_rt: Runtime, corpus: Pat
     assert made[0] | made[1] == alone
     assert not made[0] & made[1], "a finding made twice"
     assert states(lab_rt).keys() == alone_states.keys()
+
+
+class Died(Exception):
+    """A worker dying mid-file: after its detection, before its commit."""
+
+
+def test_a_worker_dying_mid_file_leaves_the_states_and_releases_them(
+    lab_rt: Runtime, corpus: Path, tmp_path: Path
+) -> None:
+    files = split_recording(corpus, tmp_path, 2)
+    alone = set().union(*(handle(lab_rt, FlowStage(lab_rt), f) for f in files))
+    clear_states(lab_rt)
+
+    def die() -> None:
+        raise Died
+
+    with pytest.raises(Died):
+        handle(lab_rt, FlowStage(lab_rt), files[0], die)
+    assert states(lab_rt) == {}, "the dead worker's windows were rolled back"
+    # the redelivered file on another worker: the locks went with the dead transaction, the findings are made once
+    again = FlowStage(lab_rt)
+    assert set().union(*(handle(lab_rt, again, f) for f in files)) == alone
