@@ -15,8 +15,8 @@
 4. **Over NATS** (``--nats-workers 1,2,4``, at ``--nats-rate``): the same path with a private nats-server, W
    ``abusedesk worker --stage flows`` processes and one ``--stage cases``; the collector only writes the files
    and hands them on. Timed until both stages' backlogs are empty; the workers' CPU is counted (start-up left
-   out), and the findings are compared: the flows stage is not partitioned, so W > 1 is not a correct
-   configuration (docs/dev/telemetry.md).
+   out), and the findings are compared: W workers take turns on each service's detector state, so W > 1 must
+   make the findings of 1 (docs/dev/telemetry.md).
 
     .venv/bin/python benchmarks/flows.py [--datagrams N] [--rows N] [--e2e-rates R,R,...] [--nats-workers W,W,...]
         [--parts decode,detection,e2e,nats] [--quick]

@@ -7,16 +7,23 @@ that (detector, partition) from ``detector_state`` — or a new one — then ``d
 partition's watermark (its newest event time), and its state is written back in the same transaction as the
 stage's outputs and progress: a crash loses no open window and counts no event twice. ``finalize_all`` flushes
 every open window (the end of a finite replay: ``abusedesk pipeline resume --finalize``).
+
+Two transactions never update one (detector, partition) state at once: before a state is read, ``lock_states``
+takes a transaction-scoped lock on it (PostgreSQL: one advisory lock per (detector, partition), taken in key
+order; SQLite: the database's write lock, which serialises writers anyway but is otherwise taken only at the
+first write, after the state was read). A second worker waits for the first one's commit and then reads the state
+it wrote, so stages whose files hold the same partitions (``flows``) may run on several workers.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, false, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from abusedesk.detectors.base import Detector
@@ -38,6 +45,29 @@ def watermark_of(batch: Sequence[Event] | pl.DataFrame) -> datetime:
         assert isinstance(newest, datetime)
         return newest
     return max(e.time for e in batch if isinstance(e, Event))
+
+
+_PG_LOCK_IN_ORDER = text(
+    "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) AS s"
+)
+
+
+def state_lock_key(detector: str, partition: str) -> int:
+    """The advisory lock key of one (detector, partition) state: a signed 64-bit hash."""
+    digest = hashlib.blake2b(f"detector_state\0{detector}\0{partition}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def lock_states(session: Session, pairs: Sequence[tuple[str, str]]) -> None:
+    """Hold the (detector, partition) states until ``session``'s transaction ends, so that no other transaction
+    reads them in between (see the module's docstring). Keys are locked in sorted order in one statement, so two
+    transactions that each lock a set at once never deadlock."""
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        keys = sorted({state_lock_key(d, p) for d, p in pairs})
+        session.execute(_PG_LOCK_IN_ORDER, {"keys": keys})
+    else:  # SQLite: a write (of nothing) begins the transaction with the write lock, waiting for the holder's commit
+        session.execute(update(DetectorStateRow).where(false()).values(updated_at=DetectorStateRow.updated_at))
 
 
 class DetectorRunner:
@@ -72,6 +102,7 @@ class DetectorRunner:
             wanted = [(d.name, key) for d in self.stateful for key in by_key if d.reads(key)]
             missing = [w for w in wanted if w not in held]
             if missing:
+                lock_states(session, missing)
                 for r in session.scalars(
                     select(DetectorStateRow).where(
                         tuple_(DetectorStateRow.detector, DetectorStateRow.partition_key).in_(missing)
